@@ -1,0 +1,99 @@
+"""Settings, parsed once at the edge (env, an optional TOML file, then flags) into frozen dataclasses.
+
+Precedence, lowest to highest: defaults < ``$XDG_CONFIG_HOME/pixsearch/config.toml`` (or
+``$PIXSEARCH_CONFIG``) < ``PIXSEARCH_*`` environment variables < explicit arguments (CLI flags).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["FusionWeights", "Settings", "load_settings", "default_library_dir"]
+
+
+@dataclass(frozen=True)
+class FusionWeights:
+    """Weights of the three text->image signals in the fused score (see ``search.py``)."""
+
+    dense: float = 1.0  # joint-space cosine between query and image
+    caption: float = 1.0  # MiniLM cosine between query and the image's best caption
+    bm25: float = 0.3  # FTS5 BM25 over captions, squashed to 0..1
+
+
+@dataclass(frozen=True)
+class Settings:
+    library: Path
+    model: str | None = None  # None: the library's own model, or the default for a new library
+    vector_backend: str = "usearch"
+    vector_dtype: str = "f16"
+    weights: FusionWeights = field(default_factory=FusionWeights)
+    threshold: float | None = None
+    batch_size: int = 32
+    region: str | None = None
+
+
+def default_library_dir(env: Mapping[str, str] = os.environ) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "pixsearch" / "library"
+
+
+def _config_file(env: Mapping[str, str]) -> Path:
+    if env.get("PIXSEARCH_CONFIG"):
+        return Path(env["PIXSEARCH_CONFIG"])
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "pixsearch" / "config.toml"
+
+
+def _num(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from exc
+
+
+def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
+    """Build Settings; ``overrides`` whose value is None are ignored (unset CLI flags)."""
+    raw: dict[str, Any] = {}
+    cfg_path = _config_file(env)
+    if cfg_path.is_file():
+        try:
+            raw.update(tomllib.loads(cfg_path.read_text()))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{cfg_path}: invalid TOML ({exc})") from exc
+    for key, var in (("library", "PIXSEARCH_LIBRARY"), ("model", "PIXSEARCH_MODEL"),
+                     ("vector_backend", "PIXSEARCH_VECTOR_BACKEND"), ("region", "PIXSEARCH_REGION")):
+        if env.get(var):
+            raw[key] = env[var]
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+
+    known = {f.name for f in fields(Settings)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    w = raw.pop("weights", {})
+    if isinstance(w, FusionWeights):
+        weights = w
+    else:
+        if not isinstance(w, dict) or set(w) - {"dense", "caption", "bm25"}:
+            raise ConfigError("weights must be a table with keys dense, caption, bm25")
+        weights = FusionWeights(**{k: _num(f"weights.{k}", v) for k, v in w.items()})
+    if min(weights.dense, weights.caption, weights.bm25) < 0:
+        raise ConfigError("fusion weights must be >= 0")
+    lib = Path(raw.pop("library", default_library_dir(env))).expanduser()
+    s = Settings(library=lib, weights=weights)
+    if "threshold" in raw:
+        raw["threshold"] = _num("threshold", raw["threshold"])
+    if "batch_size" in raw:
+        raw["batch_size"] = int(_num("batch_size", raw["batch_size"]))
+        if raw["batch_size"] < 1:
+            raise ConfigError("batch_size must be >= 1")
+    if raw.get("vector_backend", "usearch") not in ("usearch", "exact"):
+        raise ConfigError(f"vector_backend must be usearch or exact, got {raw['vector_backend']!r}")
+    return replace(s, **raw)

@@ -1,0 +1,162 @@
+"""Backbone feature cache for training and evaluation (seed 003's phase 1).
+
+Features are keyed by *content hash* + backbone fingerprint, so a renamed or copied image is never encoded
+twice and a different backbone never reads stale features. Shards are safetensors files written every
+``shard_size`` items with an atomic rename: an interrupted run keeps every finished shard and resumes.
+Lives outside the repo: ``$PIXSEARCH_CACHE`` or ``~/.cache/pixsearch``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MediaError
+from .media import content_hash
+from .models.backbones import ImageBackbone, TextBackbone, prepared_batches
+
+__all__ = ["FeatureCache", "default_cache_dir", "ImageFeatures"]
+
+Progress = Callable[[int, int], None]
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("PIXSEARCH_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pixsearch"
+
+
+class _ShardStore:
+    """Append-only key -> row store over safetensors shards in one directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.rows: dict[str, tuple[int, int]] = {}
+        self.shards: list[dict[str, np.ndarray]] = []
+        from safetensors.numpy import load_file
+
+        for i, f in enumerate(sorted(root.glob("shard-*.safetensors"))):
+            data = load_file(str(f))
+            keys = [bytes(k).hex() for k in data.pop("keys")]
+            self.shards.append(data)
+            for r, k in enumerate(keys):
+                self.rows[k] = (i, r)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.rows
+
+    def get(self, keys: Sequence[str], field: str) -> np.ndarray:
+        return np.stack([self.shards[s][field][r] for s, r in (self.rows[k] for k in keys)])
+
+    def write(self, keys: list[str], fields: dict[str, np.ndarray]) -> None:
+        from safetensors.numpy import save_file
+
+        if not keys:
+            return
+        n = len(self.shards)
+        data = dict(fields)
+        data["keys"] = np.frombuffer(b"".join(bytes.fromhex(k) for k in keys), dtype=np.uint8).reshape(len(keys), -1)
+        final = self.root / f"shard-{n:05d}.safetensors"
+        tmp = final.with_suffix(".tmp")
+        save_file({k: np.ascontiguousarray(v) for k, v in data.items()}, str(tmp))
+        os.replace(tmp, final)
+        self.shards.append({k: v for k, v in data.items() if k != "keys"})
+        for r, k in enumerate(keys):
+            self.rows[k] = (n, r)
+
+
+class ImageFeatures:
+    """Pooled features + logits for a list of images, aligned with it; ``ok`` marks decodable ones."""
+
+    def __init__(self, hashes: list[str | None], pooled: np.ndarray, logits: np.ndarray, errors: list[MediaError]):
+        self.hashes = hashes
+        self.pooled = pooled
+        self.logits = logits
+        self.errors = errors
+        self.ok = np.array([h is not None for h in hashes], dtype=bool)
+
+
+class FeatureCache:
+    """Image and text backbone features on disk, computed on demand."""
+
+    def __init__(self, root: Path | None = None, shard_size: int = 512) -> None:
+        self.root = (root or default_cache_dir()) / "features"
+        self.shard_size = shard_size
+
+    def _store(self, fingerprint: str) -> _ShardStore:
+        return _ShardStore(self.root / fingerprint.replace(":", "-"))
+
+    def image_features(
+        self, backbone: ImageBackbone, paths: Sequence[Path], progress: Progress | None = None
+    ) -> ImageFeatures:
+        store = self._store(backbone.fingerprint)
+        hashes: list[str | None] = []
+        errors: list[MediaError] = []
+        for p in paths:
+            try:
+                hashes.append(content_hash(Path(p)))
+            except OSError as exc:
+                hashes.append(None)
+                errors.append(MediaError(str(p), f"cannot read: {exc}"))
+        todo: dict[str, Path] = {}
+        for p, h in zip(paths, hashes, strict=True):
+            if h is not None and h not in store and h not in todo:
+                todo[h] = Path(p)
+        todo_keys = list(todo)
+        done = len(paths) - len(todo_keys)
+        if progress:
+            progress(done, len(paths))
+        buf_keys: list[str] = []
+        buf: dict[str, list[np.ndarray]] = {"pooled": [], "logits": []}
+        bad: set[str] = set()
+        srcs = [todo[k] for k in todo_keys]
+        for ok, arrays, failed in prepared_batches(backbone, srcs, batch_size=32):
+            for i, err in failed:
+                bad.add(todo_keys[i])
+                errors.append(err)
+            if arrays is not None:
+                out = backbone.encode(arrays)
+                buf_keys += [todo_keys[i] for i in ok]
+                buf["pooled"].append(out["pooled"])
+                buf["logits"].append(out["logits"])
+            if len(buf_keys) >= self.shard_size:
+                store.write(buf_keys, {k: np.concatenate(v) for k, v in buf.items()})
+                buf_keys, buf = [], {"pooled": [], "logits": []}
+            done += len(ok) + len(failed)
+            if progress:
+                progress(done, len(paths))
+        if buf_keys:
+            store.write(buf_keys, {k: np.concatenate(v) for k, v in buf.items()})
+        final = [h if (h is not None and h not in bad) else None for h in hashes]
+        good = [h for h in final if h is not None]
+        dim_p, dim_l = backbone.spec.dim, 1000
+        pooled = np.zeros((len(paths), dim_p), dtype=np.float32)
+        logits = np.zeros((len(paths), dim_l), dtype=np.float32)
+        if good:
+            mask = np.array([h is not None for h in final])
+            pooled[mask] = store.get(good, "pooled")
+            logits[mask] = store.get(good, "logits")
+        return ImageFeatures(final, pooled, logits, errors)
+
+    def text_features(self, backbone: TextBackbone, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        store = self._store(backbone.fingerprint)
+        keys = [hashlib.blake2b(t.encode("utf-8"), digest_size=16).hexdigest() for t in texts]
+        todo: dict[str, str] = {}
+        for k, t in zip(keys, texts, strict=True):
+            if k not in store and k not in todo:
+                todo[k] = t
+        items = list(todo.items())
+        step = max(self.shard_size, 2048)
+        for s in range(0, len(items), step):
+            chunk = items[s : s + step]
+            store.write([k for k, _ in chunk], {"emb": backbone.encode([t for _, t in chunk])})
+            if progress:
+                progress(min(s + step, len(items)), len(items))
+        return store.get(keys, "emb") if keys else np.zeros((0, backbone.dim), dtype=np.float32)

@@ -1,0 +1,344 @@
+"""The library's SQLite catalog: images, their paths, captions (+ FTS5), vectors and metadata.
+
+The catalog is the single source of truth. Vector blobs live here too, so the ANN index files are a
+derived cache: if a crash lands between a catalog commit and an index save, the next open sees the
+``vectors_gen`` stamp disagree and repairs the index from here (see ``library.py``). Schema changes are
+one-step migrations keyed by ``PRAGMA user_version``; a newer schema than ours is refused, never touched.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CatalogError, SchemaVersionError
+
+__all__ = ["Catalog", "PathRow", "ImageRow", "CaptionRow", "SCHEMA_VERSION", "fts_query"]
+
+SCHEMA_VERSION = 1
+
+_V1 = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE images(
+    id INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    added_at REAL NOT NULL,
+    thumbnail BLOB,
+    vector BLOB NOT NULL
+);
+CREATE TABLE paths(
+    path TEXT PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL
+);
+CREATE INDEX paths_image ON paths(image_id);
+CREATE TABLE captions(
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('human', 'generated')),
+    embedding BLOB NOT NULL,
+    joint BLOB,
+    UNIQUE(image_id, text)
+);
+CREATE INDEX captions_image ON captions(image_id);
+CREATE VIRTUAL TABLE captions_fts USING fts5(
+    text, content='captions', content_rowid='id', tokenize='porter unicode61'
+);
+CREATE TRIGGER captions_ai AFTER INSERT ON captions BEGIN
+    INSERT INTO captions_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER captions_ad AFTER DELETE ON captions BEGIN
+    INSERT INTO captions_fts(captions_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+"""
+
+# MIGRATIONS[v] is the SQL script that upgrades a catalog at user_version v to v + 1.
+MIGRATIONS: dict[int, str] = {0: _V1}
+
+
+@dataclass(frozen=True)
+class PathRow:
+    path: str
+    image_id: int
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class CaptionRow:
+    id: int
+    image_id: int
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    id: int
+    hash: str
+    width: int
+    height: int
+    paths: tuple[str, ...]
+    captions: tuple[CaptionRow, ...]
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str:
+    """Free text -> a safe FTS5 query: every word quoted, OR-ed, so BM25 rewards covering more words."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+
+
+def to_blob(v: np.ndarray) -> bytes:
+    return np.asarray(v, dtype=np.float16).tobytes()
+
+
+def from_blobs(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), dim).astype(np.float32)
+
+
+class Catalog:
+    """One SQLite file (WAL). Not shared across threads; open one per process/thread."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, readonly: bool = False) -> Catalog:
+        try:
+            if readonly:
+                db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"{path}: not a pixsearch catalog or corrupt ({exc})") from exc
+        if version > SCHEMA_VERSION:
+            db.close()
+            raise SchemaVersionError(
+                f"{path} was written by a newer pixsearch (schema {version}, this one knows {SCHEMA_VERSION}); "
+                "upgrade pixsearch"
+            )
+        cat = cls(db, path)
+        if version < SCHEMA_VERSION:
+            if readonly:
+                raise CatalogError(f"{path}: schema {version} needs migrating; open it writable once")
+            cat._migrate(version)
+        return cat
+
+    def _migrate(self, version: int) -> None:
+        # executescript commits whatever is open, so each step carries its own BEGIN/COMMIT: a failed
+        # step rolls back whole and the catalog stays at the last good version.
+        while version < SCHEMA_VERSION:
+            try:
+                self.db.executescript(
+                    f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\nPRAGMA user_version={version + 1};\nCOMMIT;"
+                )
+            except sqlite3.Error as exc:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise CatalogError(f"{self.path}: migration to schema {version + 1} failed ({exc})") from exc
+            version += 1
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- meta -------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def bump_generation(self) -> int:
+        """Called inside every write transaction that changes vectors; index files record the value."""
+        gen = int(self.get_meta("vectors_gen") or 0) + 1
+        self.set_meta("vectors_gen", str(gen))
+        return gen
+
+    # -- paths and images -------------------------------------------------------------------------
+    def get_path(self, path: str) -> PathRow | None:
+        row = self.db.execute("SELECT path, image_id, size, mtime_ns FROM paths WHERE path = ?", (path,)).fetchone()
+        return None if row is None else PathRow(*row)
+
+    def paths_under(self, prefix: str) -> list[str]:
+        esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self.db.execute("SELECT path FROM paths WHERE path LIKE ? ESCAPE '\\'", (esc + "%",))
+        return [r[0] for r in rows]
+
+    def image_id_for_hash(self, digest: str) -> int | None:
+        row = self.db.execute("SELECT id FROM images WHERE hash = ?", (digest,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def add_image(self, digest: str, width: int, height: int, thumbnail: bytes | None, vector: np.ndarray) -> int:
+        cur = self.db.execute(
+            "INSERT INTO images(hash, width, height, added_at, thumbnail, vector) VALUES (?, ?, ?, ?, ?, ?)",
+            (digest, width, height, time.time(), thumbnail, to_blob(vector)),
+        )
+        return int(cur.lastrowid or 0)
+
+    def set_path(self, path: str, image_id: int, size: int, mtime_ns: int) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO paths(path, image_id, size, mtime_ns) VALUES (?, ?, ?, ?)",
+            (path, image_id, size, mtime_ns),
+        )
+
+    def remove_path(self, path: str) -> bool:
+        return self.db.execute("DELETE FROM paths WHERE path = ?", (path,)).rowcount > 0
+
+    def delete_orphans(self) -> tuple[list[int], list[int]]:
+        """Drop images no path points at; returns (image ids, caption ids) removed, for the indexes."""
+        ids = [r[0] for r in self.db.execute("SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM paths)")]
+        if not ids:
+            return [], []
+        q = ",".join("?" * len(ids))
+        cap = [r[0] for r in self.db.execute(f"SELECT id FROM captions WHERE image_id IN ({q})", ids)]
+        self.db.execute(f"DELETE FROM images WHERE id IN ({q})", ids)
+        return ids, cap
+
+    def set_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        self.db.executemany("UPDATE images SET vector = ? WHERE id = ?", [(to_blob(v), i) for i, v in zip(ids, vectors)])
+
+    # -- captions ---------------------------------------------------------------------------------
+    def add_captions(
+        self, image_id: int, items: Sequence[tuple[str, str, np.ndarray, np.ndarray | None]]
+    ) -> list[int]:
+        """Insert (text, source, MiniLM embedding, joint vector) rows; exact duplicates are skipped."""
+        new: list[int] = []
+        for text, source, emb, joint in items:
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO captions(image_id, text, source, embedding, joint) VALUES (?, ?, ?, ?, ?)",
+                (image_id, text, source, to_blob(emb), None if joint is None else to_blob(joint)),
+            )
+            if cur.rowcount:
+                new.append(int(cur.lastrowid or 0))
+        return new
+
+    def fts_search(self, text: str, limit: int) -> list[tuple[int, int, float]]:
+        """(caption id, image id, bm25) best first; bm25 is positive, larger is better."""
+        q = fts_query(text)
+        if not q:
+            return []
+        rows = self.db.execute(
+            "SELECT c.id, c.image_id, -bm25(captions_fts) AS s FROM captions_fts "
+            "JOIN captions c ON c.id = captions_fts.rowid WHERE captions_fts MATCH ? ORDER BY s DESC LIMIT ?",
+            (q, limit),
+        )
+        return [(int(a), int(b), float(s)) for a, b, s in rows]
+
+    # -- bulk reads for the vector indexes --------------------------------------------------------
+    def image_vectors(self, dim: int, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if ids is None:
+            rows = self.db.execute("SELECT id, vector FROM images ORDER BY id").fetchall()
+        else:
+            rows = self._in("SELECT id, vector FROM images WHERE id IN ({})", ids)
+        return np.array([r[0] for r in rows], dtype=np.int64), from_blobs([r[1] for r in rows], dim)
+
+    def caption_vectors(
+        self, dim: int, ids: Sequence[int] | None = None, column: str = "embedding"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Caption vectors: ``embedding`` (MiniLM) or ``joint`` (joint space, NULL for raw encoders)."""
+        col = {"embedding": "embedding", "joint": "joint"}[column]
+        if ids is None:
+            rows = self.db.execute(f"SELECT id, {col} FROM captions WHERE {col} IS NOT NULL ORDER BY id").fetchall()
+        else:
+            rows = self._in(f"SELECT id, {col} FROM captions WHERE {col} IS NOT NULL AND id IN ({{}})", ids)
+        return np.array([r[0] for r in rows], dtype=np.int64), from_blobs([r[1] for r in rows], dim)
+
+    def captions_of_images(self, image_ids: Sequence[int]) -> list[tuple[int, int, bytes]]:
+        """(caption id, image id, MiniLM blob) for the given images: exact caption scores for candidates."""
+        return self._in("SELECT id, image_id, embedding FROM captions WHERE image_id IN ({})", image_ids)
+
+    def set_caption_joint(self, rows: Sequence[tuple[int, np.ndarray | None]]) -> None:
+        self.db.executemany(
+            "UPDATE captions SET joint = ? WHERE id = ?", [(None if v is None else to_blob(v), i) for i, v in rows]
+        )
+
+    def image_ids(self) -> np.ndarray:
+        return np.array([r[0] for r in self.db.execute("SELECT id FROM images")], dtype=np.int64)
+
+    def caption_ids(self, column: str = "embedding") -> np.ndarray:
+        col = {"embedding": "embedding", "joint": "joint"}[column]
+        rows = self.db.execute(f"SELECT id FROM captions WHERE {col} IS NOT NULL")
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def caption_owner(self, caption_ids: Sequence[int]) -> dict[int, int]:
+        return {int(a): int(b) for a, b in self._in("SELECT id, image_id FROM captions WHERE id IN ({})", caption_ids)}
+
+    def _in(self, sql: str, ids: Sequence[int]) -> list[tuple]:
+        out: list[tuple] = []
+        ids = [int(i) for i in ids]
+        for s in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+            chunk = ids[s : s + 900]
+            out += self.db.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall()
+        return out
+
+    # -- reads for results ------------------------------------------------------------------------
+    def images(self, ids: Sequence[int]) -> dict[int, ImageRow]:
+        base = {r[0]: r for r in self._in("SELECT id, hash, width, height FROM images WHERE id IN ({})", ids)}
+        paths: dict[int, list[str]] = {i: [] for i in base}
+        for p, i in self._in("SELECT path, image_id FROM paths WHERE image_id IN ({}) ORDER BY path", ids):
+            paths[i].append(p)
+        caps: dict[int, list[CaptionRow]] = {i: [] for i in base}
+        for c in self._in("SELECT id, image_id, text, source FROM captions WHERE image_id IN ({}) ORDER BY id", ids):
+            caps[c[1]].append(CaptionRow(*c))
+        return {
+            i: ImageRow(i, r[1], r[2], r[3], tuple(paths[i]), tuple(caps[i]))
+            for i, r in base.items()
+        }
+
+    def image_for_path(self, path: str) -> int | None:
+        row = self.get_path(path)
+        return None if row is None else row.image_id
+
+    def thumbnail(self, image_id: int) -> bytes | None:
+        row = self.db.execute("SELECT thumbnail FROM images WHERE id = ?", (image_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def image_ids_by_name(self) -> dict[str, list[int]]:
+        """File base name -> image ids, for attaching a captions CSV that names files, not paths."""
+        out: dict[str, list[int]] = {}
+        for p, i in self.db.execute("SELECT path, image_id FROM paths"):
+            out.setdefault(Path(p).name, []).append(int(i))
+        return out
+
+    def counts(self) -> dict[str, int]:
+        one = lambda sql: int(self.db.execute(sql).fetchone()[0])  # noqa: E731
+        return {
+            "images": one("SELECT COUNT(*) FROM images"),
+            "paths": one("SELECT COUNT(*) FROM paths"),
+            "captions": one("SELECT COUNT(*) FROM captions"),
+            "human_captions": one("SELECT COUNT(*) FROM captions WHERE source = 'human'"),
+            "generated_captions": one("SELECT COUNT(*) FROM captions WHERE source = 'generated'"),
+        }

@@ -1,0 +1,284 @@
+"""Indexing: walk paths, skip what is unchanged, encode what is new, commit in batches.
+
+Incremental (size + mtime first, then content hash), deduplicating (same bytes under two paths are one
+image), resumable (each batch is one transaction; an interrupted run loses at most the batch in flight)
+and forgiving (a bad file is reported with its reason and the rest goes on).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DatasetError, MediaError
+from .index.catalog import Catalog
+from .index.vectorset import VectorSet
+from .media import content_hash, is_image_path, load_image, thumbnail_bytes
+from .models.encoder import HeadsEncoder, JointEncoder
+
+__all__ = ["IndexReport", "Indexer", "read_captions_csv", "scan"]
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    removed: int = 0
+    captions_added: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
+            "duplicates": self.duplicates, "removed": self.removed, "captions_added": self.captions_added,
+            "failed": [{"path": p, "reason": r} for p, r in self.failed], "warnings": self.warnings,
+            "interrupted": self.interrupted,
+        }
+
+
+def scan(roots: Iterable[Path], report: IndexReport) -> list[Path]:
+    """Image files under ``roots`` (files or directories), absolute, sorted, hidden dirs skipped."""
+    out: set[Path] = set()
+    for root in roots:
+        root = root.expanduser().absolute()
+        if root.is_file():
+            out.add(root)
+        elif root.is_dir():
+            for p in root.rglob("*"):
+                if any(part.startswith(".") for part in p.relative_to(root).parts):
+                    continue
+                if is_image_path(p) and p.is_file():
+                    out.add(p)
+        else:
+            report.failed.append((str(root), "no such file or directory"))
+    return sorted(out)
+
+
+def read_captions_csv(path: Path) -> tuple[dict[str, list[str]], list[str]]:
+    """``image,caption`` rows -> file name -> captions, plus warnings for rows we had to skip."""
+    caps: dict[str, list[str]] = {}
+    warns: list[str] = []
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            cols = reader.fieldnames or []
+            if "image" not in cols or "caption" not in cols:
+                raise DatasetError(f"{path}: needs columns image,caption; found {','.join(cols) or 'none'}")
+            for lineno, row in enumerate(reader, start=2):
+                img, text = (row.get("image") or "").strip(), " ".join((row.get("caption") or "").split())
+                if not img or not text:
+                    warns.append(f"{path}:{lineno}: empty image or caption, skipped")
+                    continue
+                caps.setdefault(Path(img).name, []).append(text)
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    return caps, warns
+
+
+@dataclass
+class _Item:
+    path: Path
+    size: int
+    mtime_ns: int
+    digest: str = ""
+
+
+class Indexer:
+    def __init__(self, catalog: Catalog, vectors: VectorSet, encoder: JointEncoder, batch_size: int = 32) -> None:
+        self.catalog = catalog
+        self.vectors = vectors
+        self.encoder = encoder
+        self.batch_size = batch_size
+
+    def caption_rows(self, texts: list[str]) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
+        if not texts:
+            return []
+        emb = self.encoder.encode_captions(texts)
+        joint = self.encoder.text_from_embeddings(emb) if isinstance(self.encoder, HeadsEncoder) else None
+        return [(t, "human", emb[i], None if joint is None else joint[i]) for i, t in enumerate(texts)]
+
+    def _add_captions(self, image_id: int, texts: list[str], report: IndexReport) -> None:
+        rows = self.caption_rows(texts)
+        new = self.catalog.add_captions(image_id, rows)
+        report.captions_added += len(new)
+        self._pending_caps.append((new, rows, texts))
+
+    def run(self, roots: list[Path], captions: dict[str, list[str]] | None = None, sample: int | None = None,
+            seed: int = 0, prune: bool = False, progress: Progress | None = None) -> IndexReport:
+        report = IndexReport()
+        files = scan(roots, report)
+        if sample is not None and sample < len(files):
+            files = sorted(random.Random(seed).sample(files, sample))
+        todo: list[_Item] = []
+        for p in files:
+            try:
+                st = p.stat()
+            except OSError as exc:
+                report.failed.append((str(p), f"cannot stat: {exc.strerror or exc}"))
+                continue
+            row = self.catalog.get_path(str(p))
+            if row is not None and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns:
+                report.unchanged += 1
+            else:
+                todo.append(_Item(p, st.st_size, st.st_mtime_ns))
+        done = report.unchanged
+        total = len(files)
+        if progress:
+            progress(done, total)
+        try:
+            for s in range(0, len(todo), self.batch_size):
+                batch = todo[s : s + self.batch_size]
+                self._batch(batch, captions or {}, report)
+                done += len(batch)
+                if progress:
+                    progress(done, total)
+            if prune:
+                self._prune(roots, report)
+            if captions:
+                self._attach_captions(captions, report)
+        except KeyboardInterrupt:
+            report.interrupted = True
+        finally:
+            self.vectors.save()
+        return report
+
+    def _hash_and_decode(self, item: _Item) -> tuple[_Item, object]:
+        try:
+            data = item.path.read_bytes()
+            item.digest = content_hash(data)
+            if self.catalog.image_id_for_hash(item.digest) is not None:
+                return item, None
+            img = load_image(data, name=str(item.path), draft=max(256, self.encoder.resolution))
+            return item, (img.size, self.encoder.preprocess(img), thumbnail_bytes(img))
+        except MediaError as exc:
+            return item, exc
+        except OSError as exc:
+            return item, MediaError(str(item.path), f"cannot read: {exc.strerror or exc}")
+
+    def _decoded(self, batch: list[_Item]) -> Iterator[tuple[_Item, object]]:
+        # Threads: Pillow decodes without the GIL; hashing and SQLite lookups happen on the main thread's
+        # connection only after decode, so the catalog connection is never shared.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [pool.submit(self._decode_only, it) for it in batch]
+            for it, fut in zip(batch, futures, strict=True):
+                yield it, fut.result()
+
+    def _decode_only(self, item: _Item) -> object:
+        try:
+            data = item.path.read_bytes()
+            item.digest = content_hash(data)
+            img = load_image(data, name=str(item.path), draft=max(256, self.encoder.resolution))
+            return (img.size, self.encoder.preprocess(img), thumbnail_bytes(img))
+        except MediaError as exc:
+            return exc
+        except OSError as exc:
+            return MediaError(str(item.path), f"cannot read: {exc.strerror or exc}")
+
+    def _batch(self, batch: list[_Item], captions: dict[str, list[str]], report: IndexReport) -> None:
+        new: list[tuple[_Item, tuple]] = []
+        known: list[_Item] = []
+        for it, res in self._decoded(batch):
+            if isinstance(res, MediaError):
+                if self.catalog.image_id_for_hash(it.digest) is not None and it.digest:
+                    known.append(it)  # a format we cannot decode now but indexed before: keep
+                else:
+                    report.failed.append((str(it.path), res.reason))
+            elif self.catalog.image_id_for_hash(it.digest) is not None or any(it.digest == n.digest for n, _ in new):
+                known.append(it)
+            else:
+                new.append((it, res))  # type: ignore[arg-type]
+        vecs = self.encoder.encode_image_arrays(np.stack([r[1] for _, r in new])) if new else None
+        self._pending_caps: list = []
+        added_imgs: list[int] = []
+        with self.catalog.transaction():
+            for j, (it, (size, _arr, thumb)) in enumerate(new):
+                assert vecs is not None
+                iid = self.catalog.add_image(it.digest, size[0], size[1], thumb, vecs[j])
+                added_imgs.append(iid)
+                was = self.catalog.get_path(str(it.path))
+                self.catalog.set_path(str(it.path), iid, it.size, it.mtime_ns)
+                if was is None:
+                    report.added += 1
+                else:
+                    report.updated += 1
+                if it.path.name in captions:
+                    self._add_captions(iid, captions[it.path.name], report)
+            for it in known:
+                iid = self.catalog.image_id_for_hash(it.digest)
+                assert iid is not None
+                was = self.catalog.get_path(str(it.path))
+                self.catalog.set_path(str(it.path), iid, it.size, it.mtime_ns)
+                if was is None:
+                    report.duplicates += 1
+                elif was.image_id != iid:
+                    report.updated += 1
+                else:
+                    report.unchanged += 1  # touched (mtime) but same bytes
+            gone_imgs, gone_caps = self.catalog.delete_orphans()
+            self.catalog.bump_generation()
+        # Catalog committed first; the in-memory indexes follow (files saved at the end or repaired on open).
+        self.vectors.remove("images", gone_imgs)
+        self.vectors.remove("captions", gone_caps)
+        if "caption_joint" in self.vectors.specs:
+            self.vectors.remove("caption_joint", gone_caps)
+        if vecs is not None:
+            self.vectors.add("images", added_imgs, vecs)
+        self._index_new_captions()
+
+    def _index_new_captions(self) -> None:
+        for new_ids, rows, _texts in self._pending_caps:
+            if not new_ids:
+                continue
+            keys, emb = self.catalog.caption_vectors(self.encoder.caption_dim, new_ids)
+            self.vectors.add("captions", keys.tolist(), emb)
+            if "caption_joint" in self.vectors.specs:
+                jk, jv = self.catalog.caption_vectors(self.encoder.dim, new_ids, "joint")
+                self.vectors.add("caption_joint", jk.tolist(), jv)
+        self._pending_caps = []
+
+    def _attach_captions(self, captions: dict[str, list[str]], report: IndexReport) -> None:
+        """Captions for images indexed earlier (or under another root); rows naming no image are reported."""
+        by_name = self.catalog.image_ids_by_name()
+        self._pending_caps = []
+        with self.catalog.transaction():
+            for name, texts in captions.items():
+                ids = by_name.get(name)
+                if not ids:
+                    report.warnings.append(f"captions name an image not in the library: {name}")
+                    continue
+                for iid in dict.fromkeys(ids):
+                    self._add_captions(iid, texts, report)
+            self.catalog.bump_generation()
+        self._index_new_captions()
+
+    def _prune(self, roots: list[Path], report: IndexReport) -> None:
+        stale = []
+        for root in roots:
+            r = root.expanduser().absolute()
+            prefix = str(r) if r.suffix else str(r).rstrip("/") + "/"
+            stale += [p for p in self.catalog.paths_under(prefix) if not Path(p).is_file()]
+        if not stale:
+            return
+        with self.catalog.transaction():
+            for p in stale:
+                report.removed += int(self.catalog.remove_path(p))
+            gone_imgs, gone_caps = self.catalog.delete_orphans()
+            self.catalog.bump_generation()
+        self.vectors.remove("images", gone_imgs)
+        self.vectors.remove("captions", gone_caps)
+        if "caption_joint" in self.vectors.specs:
+            self.vectors.remove("caption_joint", gone_caps)

@@ -1,0 +1,255 @@
+"""Library: the one facade the CLI, the REST API and Python users call.
+
+A library is a directory: ``catalog.db`` (the truth) plus derived ANN index files. It remembers the
+encoder it was built with; opening it with another one is an error that names ``pixsearch reindex``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import Settings, load_settings
+from .errors import ModelMismatchError, NotFoundError, QueryError
+from .index.catalog import Catalog, ImageRow
+from .index.vectorset import IndexSpec, VectorSet
+from .indexer import IndexReport, Indexer, Progress, read_captions_csv
+from .media import content_hash, load_image
+from .models.encoder import HeadsEncoder, JointEncoder, create_encoder
+from .search import Hit, TextSearch
+
+__all__ = ["Library", "Result", "CaptionResult"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """One ranked image: its score, the per-signal scores, its paths and captions."""
+
+    image_id: int
+    score: float
+    paths: tuple[str, ...]
+    captions: tuple[str, ...]
+    scores: dict[str, float] = field(default_factory=dict)
+    matched_caption: str | None = None
+    width: int = 0
+    height: int = 0
+
+    @property
+    def path(self) -> str:
+        return self.paths[0] if self.paths else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image_id": self.image_id, "path": self.path, "paths": list(self.paths),
+            "score": round(self.score, 4), "scores": {k: round(v, 4) for k, v in self.scores.items()},
+            "matched_caption": self.matched_caption, "captions": list(self.captions),
+            "width": self.width, "height": self.height,
+        }
+
+
+@dataclass(frozen=True)
+class CaptionResult:
+    """A library caption that fits a query image, with the image it belongs to."""
+
+    caption: str
+    score: float
+    image_id: int
+    path: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"caption": self.caption, "score": round(self.score, 4), "image_id": self.image_id, "path": self.path}
+
+
+class Library:
+    def __init__(self, settings: Settings, catalog: Catalog, encoder: JointEncoder) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.encoder = encoder
+        specs = [IndexSpec("images", encoder.dim), IndexSpec("captions", encoder.caption_dim)]
+        if encoder.cross_modal:
+            specs.append(IndexSpec("caption_joint", encoder.dim))
+        self.vectors = VectorSet(settings.library, catalog, specs, encoder.fingerprint,
+                                 settings.vector_backend, settings.vector_dtype)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path | str | None = None, settings: Settings | None = None,
+             encoder: JointEncoder | None = None) -> Library:
+        """Open (creating if needed) a library. The model is the library's own unless one is named."""
+        s = settings or load_settings(library=Path(path) if path else None)
+        if path is not None:
+            s = replace(s, library=Path(path))
+        catalog = Catalog.open(s.library / "catalog.db")
+        stored_name = catalog.get_meta("encoder")
+        stored_fp = catalog.get_meta("encoder_fingerprint")
+        if encoder is None:
+            encoder = create_encoder(s.model or stored_name)
+        has_data = catalog.counts()["images"] > 0
+        if stored_fp is not None and stored_fp != encoder.fingerprint and has_data:
+            catalog.close()
+            raise ModelMismatchError(
+                f"library {s.library} was built with model {stored_name} ({stored_fp.split('|')[0]}), not "
+                f"{encoder.name} ({encoder.fingerprint.split('|')[0]}); run `pixsearch reindex --model {encoder.name}`"
+            )
+        if stored_fp != encoder.fingerprint:
+            with catalog.transaction():
+                catalog.set_meta("encoder", encoder.name)
+                catalog.set_meta("encoder_fingerprint", encoder.fingerprint)
+        return cls(s, catalog, encoder)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------------------------------
+    def add(self, paths: list[Path | str], captions_csv: Path | str | None = None, sample: int | None = None,
+            seed: int = 0, prune: bool = False, progress: Progress | None = None) -> IndexReport:
+        caps, warns = read_captions_csv(Path(captions_csv)) if captions_csv else ({}, [])
+        report = Indexer(self.catalog, self.vectors, self.encoder, self.settings.batch_size).run(
+            [Path(p) for p in paths], caps, sample, seed, prune, progress
+        )
+        report.warnings[:0] = warns
+        return report
+
+    def remove(self, paths: list[Path | str]) -> int:
+        """Forget paths (files or whole directories); images no path points at any more go too."""
+        removed = 0
+        with self.catalog.transaction():
+            for p in paths:
+                ap = str(Path(p).expanduser().absolute())
+                hits = [ap] if self.catalog.get_path(ap) else self.catalog.paths_under(ap.rstrip("/") + "/")
+                for h in hits:
+                    removed += int(self.catalog.remove_path(h))
+            gone_imgs, gone_caps = self.catalog.delete_orphans()
+            self.catalog.bump_generation()
+        self.vectors.remove("images", gone_imgs)
+        for n in ("captions", "caption_joint"):
+            if n in self.vectors.specs:
+                self.vectors.remove(n, gone_caps)
+        self.vectors.save()
+        return removed
+
+    def reindex(self, model: str | None = None, progress: Progress | None = None) -> IndexReport:
+        """Re-encode every image (and caption) with ``model`` (default: the current default model)."""
+        enc = create_encoder(model) if model else create_encoder(None)
+        rows = self.catalog.db.execute("SELECT path FROM paths ORDER BY path").fetchall()
+        paths = [Path(r[0]) for r in rows]
+        with self.catalog.transaction():
+            caps = self.catalog.db.execute("SELECT c.text, p.path FROM captions c JOIN paths p "
+                                           "ON p.image_id = c.image_id WHERE c.source = 'human'").fetchall()
+            self.catalog.db.execute("DELETE FROM images")
+            self.catalog.set_meta("encoder", enc.name)
+            self.catalog.set_meta("encoder_fingerprint", enc.fingerprint)
+            self.catalog.bump_generation()
+        by_name: dict[str, list[str]] = {}
+        for text, p in caps:
+            by_name.setdefault(Path(p).name, []).append(text)
+        self.encoder = enc
+        self.vectors.reset(enc.fingerprint)
+        self.__init__(self.settings, self.catalog, enc)  # type: ignore[misc]
+        return Indexer(self.catalog, self.vectors, enc, self.settings.batch_size).run(
+            paths, {k: list(dict.fromkeys(v)) for k, v in by_name.items()}, progress=progress
+        )
+
+    # -- reading ------------------------------------------------------------------------------------
+    def _results(self, hits: list[Hit]) -> list[Result]:
+        rows = self.catalog.images([h.image_id for h in hits])
+        caps = {c.id: c.text for r in rows.values() for c in r.captions}
+        return [self._result(rows[h.image_id], h.score, h.scores, caps.get(h.caption_id or -1))
+                for h in hits if h.image_id in rows]
+
+    @staticmethod
+    def _result(r: ImageRow, score: float, scores: dict[str, float], matched: str | None) -> Result:
+        return Result(r.id, score, r.paths, tuple(c.text for c in r.captions), scores, matched, r.width, r.height)
+
+    def search(self, query: str, k: int = 10, offset: int = 0, threshold: float | None = None) -> list[Result]:
+        """Text -> images, fusing joint-space, caption-semantic and BM25 scores."""
+        ts = TextSearch(self.catalog, self.encoder, self.vectors.get("images"), self.vectors.get("captions"),
+                        self.settings.weights)
+        th = self.settings.threshold if threshold is None else threshold
+        return self._results(ts.run(query, k, offset, th))
+
+    def image_vector(self, image: Path | str | bytes | int) -> tuple[np.ndarray, int | None]:
+        """Joint vector for an image id, a library path, or a new file/bytes (encoded on the fly)."""
+        if isinstance(image, int):
+            if image not in self.vectors.get("images"):
+                raise NotFoundError(f"no image with id {image} in the library")
+            return self.vectors.get("images").get(np.array([image]))[0], image
+        data = image if isinstance(image, bytes) else Path(image).expanduser().absolute()
+        if isinstance(data, Path):
+            iid = self.catalog.image_for_path(str(data))
+            if iid is None:
+                data = data.read_bytes() if data.is_file() else data
+        else:
+            iid = None
+        if iid is None and isinstance(data, bytes):
+            iid = self.catalog.image_id_for_hash(content_hash(data))
+        if iid is not None:
+            return self.vectors.get("images").get(np.array([iid]))[0], iid
+        img = load_image(data, draft=self.encoder.resolution)
+        return self.encoder.encode_image_arrays(self.encoder.preprocess(img)[None])[0], None
+
+    def similar(self, image: Path | str | bytes | int, k: int = 10, offset: int = 0) -> list[Result]:
+        """Image -> the most similar images in the library (the query image itself excluded)."""
+        if k < 1 or offset < 0:
+            raise QueryError("k must be >= 1 and offset >= 0")
+        vec, own = self.image_vector(image)
+        keys, sims = self.vectors.get("images").search(vec, k + offset + 1)
+        hits = [Hit(int(i), float(s), {"dense": float(s)}) for i, s in zip(keys[0], sims[0], strict=True)
+                if int(i) != own]
+        return self._results(hits[offset : offset + k])
+
+    def describe(self, image: Path | str | bytes | int, k: int = 5) -> list[CaptionResult]:
+        """Image -> the library's captions that fit it best (joint space), with their images."""
+        if not self.encoder.cross_modal or "caption_joint" not in self.vectors.specs:
+            raise QueryError(f"model {self.encoder.name} has no joint text space; describe needs a trained model")
+        if k < 1:
+            raise QueryError("k must be >= 1")
+        vec, _ = self.image_vector(image)
+        keys, sims = self.vectors.get("caption_joint").search(vec, k)
+        ids = [int(x) for x in keys[0]]
+        owner = self.catalog.caption_owner(ids)
+        rows = self.catalog.images(list(set(owner.values())))
+        texts = {c.id: c.text for r in rows.values() for c in r.captions}
+        return [CaptionResult(texts[c], float(s), owner[c], rows[owner[c]].paths[0] if rows[owner[c]].paths else "")
+                for c, s in zip(ids, sims[0].tolist(), strict=True) if c in texts]
+
+    def stats(self) -> dict[str, Any]:
+        counts = self.catalog.counts()
+        size = sum(f.stat().st_size for f in self.settings.library.iterdir() if f.is_file())
+        return {"library": str(self.settings.library), "model": self.encoder.name,
+                "cross_modal": self.encoder.cross_modal, "vector_backend": self.settings.vector_backend,
+                **counts, "bytes_on_disk": size}
+
+    def doctor(self) -> list[tuple[str, bool, str]]:
+        """(check, ok, detail) rows: models load, catalog opens and is sane, indexes match the catalog."""
+        checks: list[tuple[str, bool, str]] = []
+        ok = self.catalog.db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        checks.append(("catalog integrity", ok, str(self.catalog.path)))
+        try:
+            self.encoder.encode_captions(["a test"])
+            if isinstance(self.encoder, HeadsEncoder):
+                self.encoder.encode_text(["a test"])
+            checks.append(("text model loads", True, self.encoder.name))
+        except Exception as exc:  # doctor reports, it does not raise
+            checks.append(("text model loads", False, str(exc)))
+        try:
+            _ = self.encoder.encode_image_arrays(np.zeros((1, 3, self.encoder.resolution, self.encoder.resolution),
+                                                          dtype=np.float32))
+            checks.append(("image model loads", True, self.encoder.name))
+        except Exception as exc:
+            checks.append(("image model loads", False, str(exc)))
+        for name, good in self.vectors.consistent().items():
+            checks.append((f"vectors '{name}' match catalog", good, f"{len(self.vectors.get(name))} vectors"))
+        missing = [p for (p,) in self.catalog.db.execute("SELECT path FROM paths") if not Path(p).is_file()]
+        checks.append(("indexed files present", not missing,
+                       f"{len(missing)} missing (run `pixsearch index --prune`)" if missing else "all present"))
+        return checks

@@ -1,0 +1,172 @@
+"""The JointEncoder seam: one object that turns images and texts into vectors the library stores.
+
+Search and storage only see this protocol, so trained heads drop in (or change) without touching them.
+Encoders are named; the registry is built in a function (not at import) from what is installed. A
+library records its encoder's ``fingerprint`` and refuses to be searched with another one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import ModelError
+from .backbones import IMAGE_BACKBONES, ImageBackbone, TextBackbone, image_backbone, image_fingerprint
+from .backbones import text_backbone, text_fingerprint
+from .heads import Heads, l2n, load_heads
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = [
+    "JointEncoder",
+    "RawEncoder",
+    "HeadsEncoder",
+    "WEIGHTS_DIR",
+    "DEFAULT_ENCODER",
+    "available_encoders",
+    "create_encoder",
+    "default_encoder_name",
+]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_ENCODER = "lite0-minilm-v1"
+
+
+@runtime_checkable
+class JointEncoder(Protocol):
+    name: str
+    dim: int  # size of stored image vectors
+    caption_dim: int  # size of caption (MiniLM) vectors
+    cross_modal: bool  # True when encode_text lands in the image vectors' space
+    resolution: int
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def preprocess(self, img: Image.Image) -> np.ndarray: ...
+
+    def encode_image_arrays(self, arrays: np.ndarray) -> np.ndarray: ...
+
+    def encode_text(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_captions(self, texts: list[str]) -> np.ndarray: ...
+
+
+class _Base:
+    """Shared lazy backbones: torch is imported only when pixels are encoded."""
+
+    caption_dim = TextBackbone.dim
+
+    def __init__(self, backbone: str) -> None:
+        if backbone not in IMAGE_BACKBONES:
+            raise ModelError(f"unknown image backbone {backbone!r}")
+        self.backbone_name = backbone
+        self.resolution = IMAGE_BACKBONES[backbone].resolution
+
+    @property
+    def image_backbone(self) -> ImageBackbone:
+        return image_backbone(self.backbone_name)
+
+    @property
+    def text_backbone(self) -> TextBackbone:
+        return text_backbone()
+
+    def preprocess(self, img: Image.Image) -> np.ndarray:
+        return self.image_backbone.preprocess(img)
+
+    def encode_captions(self, texts: list[str]) -> np.ndarray:
+        return self.text_backbone.encode(texts)
+
+
+class RawEncoder(_Base):
+    """No trained heads: image->image on raw pooled features; no text->image dense score."""
+
+    cross_modal = False
+
+    def __init__(self, backbone: str = "lite0") -> None:
+        super().__init__(backbone)
+        self.name = f"{backbone}-raw"
+        self.dim = IMAGE_BACKBONES[backbone].dim
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.name}|{image_fingerprint(self.backbone_name)}|{text_fingerprint()}"
+
+    def encode_image_arrays(self, arrays: np.ndarray) -> np.ndarray:
+        return l2n(self.image_backbone.encode(arrays)["pooled"]).astype(np.float32)
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        raise ModelError(f"encoder {self.name} has no joint text space; use a trained encoder such as {DEFAULT_ENCODER}")
+
+
+class HeadsEncoder(_Base):
+    """Frozen backbones + trained projection heads: text and images share one space."""
+
+    cross_modal = True
+
+    def __init__(self, name: str, weights: Path) -> None:
+        self._weights = weights
+        self._heads: Heads | None = None
+        self.name = name
+        import json
+
+        card = json.loads(weights.with_suffix(".json").read_text()) if weights.with_suffix(".json").is_file() else {}
+        cfg = card.get("config", {})
+        super().__init__(cfg.get("image_backbone", "lite0"))
+        self.dim = int(cfg.get("out_dim", 256))
+
+    @property
+    def heads(self) -> Heads:
+        if self._heads is None:
+            self._heads = load_heads(self._weights, (image_fingerprint(self.backbone_name), text_fingerprint()))
+        return self._heads
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.name}:{self.heads.digest}|{image_fingerprint(self.backbone_name)}|{text_fingerprint()}"
+
+    def image_from_features(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        return self.heads.image(pooled, logits)
+
+    def encode_image_arrays(self, arrays: np.ndarray) -> np.ndarray:
+        out = self.image_backbone.encode(arrays)
+        return self.image_from_features(out["pooled"], out["logits"])
+
+    def text_from_embeddings(self, emb: np.ndarray) -> np.ndarray:
+        return self.heads.text(emb)
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        return self.text_from_embeddings(self.text_backbone.encode(texts))
+
+
+def available_encoders(weights_dir: Path = WEIGHTS_DIR) -> dict[str, Callable[[], JointEncoder]]:
+    """Name -> factory, from the backbones we know and the heads files shipped in ``weights_dir``."""
+    reg: dict[str, Callable[[], JointEncoder]] = {}
+    for bb in IMAGE_BACKBONES:
+        reg[f"{bb}-raw"] = lambda bb=bb: RawEncoder(bb)
+    for f in sorted(weights_dir.glob("*.safetensors")):
+        reg[f.stem] = lambda f=f: HeadsEncoder(f.stem, f)
+    return reg
+
+
+def default_encoder_name() -> str:
+    return DEFAULT_ENCODER if (WEIGHTS_DIR / f"{DEFAULT_ENCODER}.safetensors").is_file() else "lite0-raw"
+
+
+def create_encoder(name_or_path: str | Path | None = None) -> JointEncoder:
+    """An encoder by registry name, or from a heads ``.safetensors`` path (e.g. a fresh training run)."""
+    name = str(name_or_path or default_encoder_name())
+    path = Path(name)
+    if path.suffix == ".safetensors" or path.is_dir():
+        f = path if path.suffix == ".safetensors" else path / "best.safetensors"
+        if not f.is_file():
+            raise ModelError(f"no heads file at {f}")
+        return HeadsEncoder(f.stem if f.stem != "best" else f.parent.name, f)
+    reg = available_encoders()
+    if name not in reg:
+        raise ModelError(f"unknown model {name!r}; available: {', '.join(sorted(reg))}")
+    return reg[name]()

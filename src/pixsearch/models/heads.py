@@ -1,0 +1,152 @@
+"""Projection heads: the small trained layers that map frozen backbone features into one joint space.
+
+Trained in torch (``pixsearch.train``), run here in NumPy so a text query never imports torch. A heads file
+is a safetensors file plus a JSON model card beside it (same stem); nothing is pickled. The card's
+``config`` says how to rebuild the forward pass, ``backbones`` which frozen encoders the heads were trained
+on, checked at load time so a file from another backbone fails loudly instead of returning noise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError, WeightsMismatchError
+from .backbones import _erf
+
+__all__ = ["HeadsConfig", "Heads", "load_heads", "imagenet_class_prompts", "l2n"]
+
+
+@dataclass(frozen=True)
+class HeadsConfig:
+    """Shape of a trained pair of heads; stored in the model card and parsed once on load."""
+
+    image_backbone: str = "lite0"
+    image_inputs: tuple[str, ...] = ("pooled",)  # "pooled", "bridge" (ImageNet softmax -> class-prompt mix)
+    image_in: int = 1280
+    text_in: int = 384
+    hidden: int = 1024
+    out_dim: int = 256
+    depth: int = 1  # hidden layers per head
+    skip: bool = True  # linear shortcut from input to output
+    bridge_temperature: float = 1.0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> HeadsConfig:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if "image_inputs" in known:
+            known["image_inputs"] = tuple(known["image_inputs"])
+        return cls(**known)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["image_inputs"] = list(self.image_inputs)
+        return d
+
+
+def l2n(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + _erf(x * (1.0 / math.sqrt(2.0))))
+
+
+def mlp(params: dict[str, np.ndarray], prefix: str, x: np.ndarray, depth: int, skip: bool) -> np.ndarray:
+    """Mirror of ``train.modules.ProjectionHead.forward`` (names must match its state_dict)."""
+    h = x
+    for i in range(depth):
+        h = _gelu(h @ params[f"{prefix}.layers.{i}.weight"].T + params[f"{prefix}.layers.{i}.bias"])
+    y = h @ params[f"{prefix}.out.weight"].T + params[f"{prefix}.out.bias"]
+    if skip:
+        y = y + x @ params[f"{prefix}.skip.weight"].T
+    return y
+
+
+@dataclass
+class Heads:
+    """Loaded heads: ``image(features)`` and ``text(minilm)`` give unit vectors in the joint space."""
+
+    config: HeadsConfig
+    params: dict[str, np.ndarray]
+    card: dict = field(default_factory=dict)
+    digest: str = ""
+
+    @property
+    def logit_scale(self) -> float:
+        return float(np.exp(self.params["logit_scale"].reshape(-1)[0]))
+
+    def image_input(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        parts = []
+        for name in self.config.image_inputs:
+            if name == "pooled":
+                parts.append((pooled - self.params["image_mean"]) / self.params["image_std"])
+            elif name == "bridge":
+                parts.append(bridge(logits, self.params["class_text"], self.config.bridge_temperature))
+            else:  # pragma: no cover - guarded at load
+                raise WeightsMismatchError(f"unknown image input {name!r}")
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def image(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        x = self.image_input(pooled, logits)
+        return l2n(mlp(self.params, "image", x, self.config.depth, self.config.skip)).astype(np.float32)
+
+    def text(self, emb: np.ndarray) -> np.ndarray:
+        return l2n(mlp(self.params, "text", emb, self.config.depth, self.config.skip)).astype(np.float32)
+
+
+def bridge(logits: np.ndarray, class_text: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Training-free image->text bridge: ImageNet class probabilities mixing class-prompt embeddings."""
+    z = logits / temperature
+    z = np.exp(z - z.max(1, keepdims=True))
+    p = z / z.sum(1, keepdims=True)
+    return l2n(p @ class_text.astype(np.float32))
+
+
+def imagenet_class_prompts() -> list[str]:
+    """One "a photo of a {class}" prompt per ImageNet-1k class, in logit order."""
+    path = Path(__file__).resolve().parent.parent / "data" / "imagenet_classes.txt"
+    names = [ln.split("\t", 1)[1].split(",")[0].strip() for ln in path.read_text().splitlines() if "\t" in ln]
+    return [f"a photo of a {n}" for n in names]
+
+
+def card_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+@lru_cache(maxsize=4)
+def load_heads(weights: Path, expect_backbones: tuple[str, str] | None = None) -> Heads:
+    """Load a heads file + card; ``expect_backbones`` = (image fingerprint, text fingerprint) to enforce."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    if not weights.is_file():
+        raise ModelError(f"heads file not found: {weights}")
+    card_file = card_path(weights)
+    if not card_file.is_file():
+        raise ModelError(f"model card missing beside {weights} (expected {card_file.name})")
+    try:
+        card = json.loads(card_file.read_text())
+        params = load_file(str(weights))
+    except (json.JSONDecodeError, SafetensorError, OSError) as exc:
+        raise ModelError(f"cannot read heads {weights}: {exc}") from exc
+    cfg = HeadsConfig.from_dict(card.get("config", {}))
+    if expect_backbones is not None:
+        have = (card.get("backbones", {}).get("image"), card.get("backbones", {}).get("text"))
+        if have != expect_backbones:
+            raise WeightsMismatchError(
+                f"{weights.name} was trained on backbones {have[0]} / {have[1]}, "
+                f"but this install has {expect_backbones[0]} / {expect_backbones[1]}"
+            )
+    in_dim = params.get("image.out.weight")
+    if in_dim is None or "text.out.weight" not in params:
+        raise WeightsMismatchError(f"{weights.name} is not a pixsearch heads file (no image/text heads)")
+    import hashlib
+
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    return Heads(cfg, {k: v.astype(np.float32) for k, v in params.items()}, card, digest)

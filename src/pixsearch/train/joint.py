@@ -1,0 +1,258 @@
+"""Phase-1 training of the joint heads on cached backbone features (seed 003), resumable (seed 002).
+
+Symmetric InfoNCE with a learnable temperature where every caption of an image is a positive: captions
+rank the batch's images (softmax over images), images rank the batch's captions with all their own
+captions as positives (SupCon-style mean over positives). Validation Recall@K after every epoch, early
+stopping on R-sum, checkpoints (safetensors + JSON, no pickle) every N steps and at each epoch end.
+Batch order is a pure function of (seed, epoch), so ``resume`` from a mid-epoch checkpoint replays the
+exact same run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DatasetError, PixsearchError
+from ..evaluate import retrieval_metrics
+from ..models.heads import HeadsConfig
+from .data import FeatureSet, load_features
+from .modules import JointHeads
+
+__all__ = ["TrainConfig", "train_joint", "export_heads"]
+
+Log = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: Path
+    out: Path
+    heads: HeadsConfig = field(default_factory=HeadsConfig)
+    epochs: int = 30
+    batch_size: int = 128  # images per batch (with all their captions)
+    lr: float = 1e-3
+    weight_decay: float = 0.02
+    dropout: float = 0.2
+    feature_noise: float = 0.0
+    warmup_steps: int = 100
+    seed: int = 0
+    patience: int = 4
+    checkpoint_every: int = 200
+    train_split: str = "train"
+    val_split: str = "val"
+    limit: int = 0  # use only the first N train images (tests, quick runs)
+
+
+def _loss(img: torch.Tensor, txt: torch.Tensor, owner: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    logits = scale * txt @ img.T  # captions x images
+    t2i = nn_ce(logits, owner)
+    pos = (owner[None, :] == torch.arange(img.shape[0])[:, None]).float()  # images x captions
+    lsm = torch.log_softmax(logits.T, dim=1)
+    i2t = -((lsm * pos).sum(1) / pos.sum(1).clamp(min=1)).mean()
+    return (t2i + i2t) / 2
+
+
+def nn_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(logits, target)
+
+
+class _Trainer:
+    def __init__(self, cfg: TrainConfig, log: Log) -> None:
+        self.cfg = cfg
+        self.log = log
+        torch.manual_seed(cfg.seed)
+        self.train = load_features(cfg.data, cfg.train_split, cfg.heads, limit=cfg.limit, log=log)
+        self.val = load_features(cfg.data, cfg.val_split, cfg.heads, stats_from=self.train, log=log)
+        self.model = JointHeads(cfg.heads, self.train.image_x.shape[1], dropout=cfg.dropout)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.steps_per_epoch = math.ceil(len(self.train.image_x) / cfg.batch_size)
+        self.total_steps = self.steps_per_epoch * cfg.epochs
+        self.state = {"epoch": 0, "step": 0, "best_rsum": -1.0, "best_epoch": -1, "bad_epochs": 0}
+
+    def lr_at(self, step: int) -> float:
+        c = self.cfg
+        if step < c.warmup_steps:
+            return c.lr * (step + 1) / c.warmup_steps
+        p = (step - c.warmup_steps) / max(1, self.total_steps - c.warmup_steps)
+        return c.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        perm = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.train.image_x))
+        return [perm[s : s + self.cfg.batch_size] for s in range(0, len(perm), self.cfg.batch_size)]
+
+    def step(self, idx: np.ndarray) -> float:
+        tr = self.train
+        cap_idx = np.concatenate([tr.captions_of[i] for i in idx])
+        owner = np.concatenate([np.full(len(tr.captions_of[i]), j) for j, i in enumerate(idx)])
+        x = torch.from_numpy(tr.image_x[idx])
+        t = torch.from_numpy(tr.text_x[cap_idx])
+        if self.cfg.feature_noise:
+            x = x + self.cfg.feature_noise * torch.randn_like(x)
+        self.model.train()
+        loss = _loss(self.model.image(x), self.model.text(t), torch.from_numpy(owner), self.model.scale())
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return float(loss)
+
+    @torch.inference_mode()
+    def validate(self) -> dict:
+        self.model.eval()
+        v = self.val
+        img = self.model.image(torch.from_numpy(v.image_x)).numpy()
+        txt = self.model.text(torch.from_numpy(v.text_x)).numpy()
+        return retrieval_metrics(txt @ img.T, v.caption_image)
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+    def save_checkpoint(self, name: str) -> None:
+        from safetensors.torch import save_file
+
+        tensors = {f"model.{k}": v.detach().clone() for k, v in self.model.state_dict().items()}
+        opt = self.opt.state_dict()
+        for pid, st in opt["state"].items():
+            for k, v in st.items():
+                tensors[f"opt.{pid}.{k}"] = torch.as_tensor(v).clone()
+        tensors["rng"] = torch.get_rng_state()
+        out = self.cfg.out
+        tmp = out / f"{name}.tmp"
+        save_file(tensors, str(tmp))
+        tmp.replace(out / f"{name}.safetensors")
+        (out / f"{name}.json.tmp").write_text(json.dumps(self.state))
+        (out / f"{name}.json.tmp").replace(out / f"{name}.json")
+
+    def load_checkpoint(self, name: str) -> None:
+        from safetensors.torch import load_file
+
+        t = load_file(str(self.cfg.out / f"{name}.safetensors"))
+        self.model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
+        opt = self.opt.state_dict()
+        for pid in range(len(list(self.model.parameters()))):
+            keys = [k for k in t if k.startswith(f"opt.{pid}.")]
+            if keys:
+                opt["state"][pid] = {k.split(".", 2)[2]: t[k] for k in keys}
+        self.opt.load_state_dict(opt)
+        torch.set_rng_state(t["rng"])
+        self.state = json.loads((self.cfg.out / f"{name}.json").read_text())
+
+    # -- main loop ------------------------------------------------------------------------------------
+    def run(self, resume: bool) -> dict:
+        cfg = self.cfg
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        metrics_path = cfg.out / "metrics.jsonl"
+        if resume and (cfg.out / "last.safetensors").is_file():
+            self.load_checkpoint("last")
+            self.log({"event": "resumed", **self.state})
+        elif metrics_path.exists():
+            metrics_path.unlink()
+        (cfg.out / "config.json").write_text(json.dumps(_jsonable(asdict(cfg)), indent=2))
+        start = time.perf_counter()
+        while self.state["epoch"] < cfg.epochs and self.state["bad_epochs"] < cfg.patience:
+            epoch = self.state["epoch"]
+            batches = self.batches(epoch)
+            done_in_epoch = self.state["step"] - epoch * self.steps_per_epoch
+            losses = []
+            for b in batches[done_in_epoch:]:
+                for g in self.opt.param_groups:
+                    g["lr"] = self.lr_at(self.state["step"])
+                losses.append(self.step(b))
+                self.state["step"] += 1
+                if self.state["step"] % cfg.checkpoint_every == 0:
+                    self.save_checkpoint("last")
+                self.log({"event": "step", "step": self.state["step"], "total": self.total_steps})
+            val = self.validate()
+            row = {
+                "epoch": epoch + 1,
+                "step": self.state["step"],
+                "loss": float(np.mean(losses)) if losses else None,
+                "temperature": float(1.0 / self.model.scale()),
+                "val": val,
+                "seconds": round(time.perf_counter() - start, 2),
+            }
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            self.state["epoch"] = epoch + 1
+            if val["rsum"] > self.state["best_rsum"]:
+                self.state.update(best_rsum=val["rsum"], best_epoch=epoch + 1, bad_epochs=0)
+                export_heads(self.model, self.train, cfg, val, cfg.out / "best.safetensors")
+            else:
+                self.state["bad_epochs"] += 1
+            self.save_checkpoint("last")
+            self.log({"event": "epoch", **row})
+        plot_metrics(metrics_path, cfg.out / "metrics.png")
+        return {"best_epoch": self.state["best_epoch"], "best_rsum": self.state["best_rsum"], "out": str(cfg.out)}
+
+
+def _jsonable(d: dict) -> dict:
+    return json.loads(json.dumps(d, default=str))
+
+
+def export_heads(model: JointHeads, feats: FeatureSet, cfg: TrainConfig, val: dict, path: Path) -> None:
+    """Write the inference file (heads + feature statistics) and its model card."""
+    from safetensors.torch import save_file
+
+    from ..models.backbones import image_fingerprint, text_fingerprint
+
+    tensors = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    tensors["image_mean"] = torch.from_numpy(feats.pooled_mean)
+    tensors["image_std"] = torch.from_numpy(feats.pooled_std)
+    if "bridge" in cfg.heads.image_inputs:
+        tensors["class_text"] = torch.from_numpy(feats.class_text.astype(np.float16))
+    heads_cfg = replace(cfg.heads, image_in=int(feats.image_x.shape[1]))
+    card = {
+        "format": "pixsearch-heads/1",
+        "config": heads_cfg.to_dict(),
+        "backbones": {"image": image_fingerprint(cfg.heads.image_backbone), "text": text_fingerprint()},
+        "data": {"dataset": str(cfg.data), "train_split": cfg.train_split, "val_split": cfg.val_split,
+                 "train_images": int(len(feats.image_x))},
+        "training": {k: v for k, v in _jsonable(asdict(cfg)).items() if k not in ("heads", "data", "out")},
+        "metrics": {cfg.val_split: val},
+        "seed": cfg.seed,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(path)
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2))
+
+
+def plot_metrics(metrics: Path, png: Path) -> None:
+    """Loss and validation recall per epoch, so a run can be judged at a glance."""
+    if not metrics.is_file():
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    if not rows:
+        return
+    ep = [r["epoch"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(ep, [r["loss"] for r in rows], marker="o")
+    a.set(title="train loss", xlabel="epoch")
+    for key in ("t2i", "i2t"):
+        for k in ("R@1", "R@5", "R@10"):
+            b.plot(ep, [r["val"][key][k] for r in rows], marker=".", label=f"{key} {k}")
+    b.set(title="validation recall (%)", xlabel="epoch")
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def train_joint(cfg: TrainConfig, resume: bool = False, log: Log | None = None) -> dict:
+    """Train heads; returns a summary. Raises DatasetError/PixsearchError on bad input."""
+    if cfg.epochs < 1 or cfg.batch_size < 2:
+        raise PixsearchError("epochs must be >= 1 and batch size >= 2")
+    if not cfg.data.exists():
+        raise DatasetError(f"dataset not found: {cfg.data}")
+    return _Trainer(cfg, log or (lambda _e: None)).run(resume)
