@@ -111,7 +111,8 @@ def bridge(logits: np.ndarray, class_text: np.ndarray, temperature: float = 1.0)
 def imagenet_class_prompts() -> list[str]:
     """One "a photo of a {class}" prompt per ImageNet-1k class, in logit order."""
     path = Path(__file__).resolve().parent.parent / "data" / "imagenet_classes.txt"
-    names = [ln.split("\t", 1)[1].split(",")[0].strip() for ln in path.read_text().splitlines() if "\t" in ln]
+    lines = [ln for ln in path.read_text().splitlines() if "\t" in ln and not ln.startswith("#")]
+    names = [ln.split("\t", 1)[1].split(",")[0].strip() for ln in lines]
     return [f"a photo of a {n}" for n in names]
 
 
