@@ -175,7 +175,7 @@ class _Trainer:
                 "epoch": epoch + 1,
                 "step": self.state["step"],
                 "loss": float(np.mean(losses)) if losses else None,
-                "temperature": float(1.0 / self.model.scale()),
+                "temperature": float(1.0 / self.model.scale().detach()),
                 "val": val,
                 "seconds": round(time.perf_counter() - start, 2),
             }

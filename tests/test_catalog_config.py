@@ -1,0 +1,98 @@
+"""Catalog schema/migrations/FTS and settings parsing."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixsearch.config import FusionWeights, load_settings
+from pixsearch.errors import CatalogError, ConfigError, SchemaVersionError
+from pixsearch.index.catalog import SCHEMA_VERSION, Catalog, fts_query
+
+
+def _cat(tmp_path: Path) -> Catalog:
+    return Catalog.open(tmp_path / "c.db")
+
+
+def test_new_catalog_is_current_and_wal(tmp_path: Path) -> None:
+    c = _cat(tmp_path)
+    assert c.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert c.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    c.close()
+    c = _cat(tmp_path)  # reopening migrates nothing and keeps data
+    assert c.counts()["images"] == 0
+
+
+def test_newer_schema_and_garbage_are_refused(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "c.db")
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(SchemaVersionError, match="newer pixsearch"):
+        _cat(tmp_path)
+    (tmp_path / "g.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(CatalogError):
+        Catalog.open(tmp_path / "g.db")
+
+
+def test_images_paths_captions_fts_and_orphans(tmp_path: Path) -> None:
+    c = _cat(tmp_path)
+    v = np.ones(4, dtype=np.float32) / 2
+    with c.transaction():
+        a = c.add_image("h1", 10, 20, None, v)
+        b = c.add_image("h2", 10, 20, None, v)
+        c.set_path("/x/a.jpg", a, 1, 1)
+        c.set_path("/x/b.jpg", b, 1, 1)
+        e = np.zeros(3, dtype=np.float32)
+        new = c.add_captions(a, [("Two dogs pull a sled", "human", e, None), ("Two dogs pull a sled", "human", e, None)])
+        assert len(new) == 1  # duplicate caption of the same image skipped
+        c.add_captions(b, [("A cat sleeping", "generated", e, None)])
+    hits = c.fts_search("dogs sled", 5)
+    assert [h[1] for h in hits] == [a] and hits[0][2] > 0
+    assert c.fts_search("dog", 5)[0][1] == a  # porter stemming
+    assert c.fts_search('"); DROP TABLE images; --', 5) == []  # quoted, parameterised
+    assert c.counts()["generated_captions"] == 1
+    with c.transaction():
+        c.remove_path("/x/a.jpg")
+        imgs, caps = c.delete_orphans()
+    assert imgs == [a] and len(caps) == 1
+    assert c.fts_search("sled", 5) == []  # FTS follows deletes
+    ids, vecs = c.image_vectors(4)
+    assert ids.tolist() == [b] and np.allclose(vecs, v, atol=1e-3)
+
+
+def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
+    c = _cat(tmp_path)
+    with pytest.raises(RuntimeError), c.transaction():
+        c.add_image("h1", 1, 1, None, np.zeros(2))
+        raise RuntimeError
+    assert c.counts()["images"] == 0
+
+
+def test_fts_query_quotes_words() -> None:
+    assert fts_query('dog "AND" cat-NEAR') == '"dog" OR "and" OR "cat" OR "near"'
+    assert fts_query("  !!  ") == ""
+
+
+def test_settings_precedence(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('threshold = 0.2\nmodel = "from-file"\n[weights]\ndense = 2.0\n')
+    env = {"PIXSEARCH_CONFIG": str(cfg), "PIXSEARCH_MODEL": "from-env", "PIXSEARCH_LIBRARY": str(tmp_path / "L")}
+    s = load_settings(env)
+    assert s.model == "from-env" and s.threshold == 0.2 and s.library == tmp_path / "L"
+    assert s.weights == FusionWeights(dense=2.0)
+    assert load_settings(env, model="flag", threshold=None).model == "flag"
+    assert load_settings({}).library.name == "library"
+
+
+@pytest.mark.parametrize(
+    "toml", ['nonsense = 1', 'threshold = "high"', '[weights]\nbogus = 1', '[weights]\ndense = -1', 'x = [']
+)
+def test_bad_settings_are_config_errors(tmp_path: Path, toml: str) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigError):
+        load_settings({"PIXSEARCH_CONFIG": str(cfg)})

@@ -1,0 +1,143 @@
+"""Training, exact resume, heads export/load, evaluation: on a small real Flickr8k subset."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixsearch.errors import DatasetError, WeightsMismatchError
+from pixsearch.evaluate import eval_retrieval, retrieval_metrics
+from pixsearch.models.heads import load_heads
+from pixsearch.train.joint import TrainConfig, train_joint
+
+
+def test_retrieval_metrics_known_values() -> None:
+    # 3 images, 2 captions each; caption rows 0,1 -> img0; 2,3 -> img1; 4,5 -> img2
+    owner = np.array([0, 0, 1, 1, 2, 2])
+    sim = np.array([
+        [0.9, 0.1, 0.0],  # rank 1
+        [0.2, 0.8, 0.1],  # rank 2
+        [0.1, 0.9, 0.0],  # rank 1
+        [0.5, 0.4, 0.6],  # rank 3
+        [0.0, 0.0, 1.0],  # rank 1
+        [0.3, 0.2, 0.1],  # rank 3
+    ])
+    m = retrieval_metrics(sim, owner)
+    assert m["t2i"]["R@1"] == pytest.approx(50.0)
+    assert m["t2i"]["MedR"] == 1.5
+    assert m["images"] == 3 and m["captions"] == 6
+    # i2t: img0 best caption score 0.9 -> rank1; img1: own 0.8/0.9 -> rank1; img2: 1.0 -> rank1
+    assert m["i2t"]["R@1"] == 100.0
+    assert m["rsum"] == pytest.approx(sum(m[d][f"R@{k}"] for d in ("t2i", "i2t") for k in (1, 5, 10)))
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(flickr8k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Flickr8k layout with 160 train and 40 val images (symlinks), captions and splits."""
+    d = tmp_path_factory.mktemp("tiny8k")
+    (d / "images").mkdir()
+    train = (flickr8k / "train.txt").read_text().split()[:160]
+    val = (flickr8k / "val.txt").read_text().split()[:40]
+    for n in train + val:
+        os.symlink(flickr8k / "images" / n, d / "images" / n)
+    keep = set(train + val)
+    lines = (flickr8k / "captions.csv").read_text().splitlines()
+    (d / "captions.csv").write_text("\n".join([lines[0]] + [ln for ln in lines[1:] if ln.split(",")[0] in keep]))
+    (d / "train.txt").write_text("\n".join(train))
+    (d / "val.txt").write_text("\n".join(val))
+    return d
+
+
+def _cfg(data: Path, out: Path, **kw: object) -> TrainConfig:
+    base = dict(data=data, out=out, epochs=3, batch_size=32, checkpoint_every=2, warmup_steps=2, patience=10,
+                feature_noise=0.5, seed=3)
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def test_train_writes_heads_card_metrics_plot(tiny_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    s = train_joint(_cfg(tiny_dataset, out))
+    assert s["best_epoch"] >= 1
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all("rsum" in r["val"] for r in rows)
+    assert (out / "metrics.png").stat().st_size > 1000
+    card = json.loads((out / "best.json").read_text())
+    assert card["backbones"]["image"].startswith("lite0:") and card["seed"] == 3
+    heads = load_heads(out / "best.safetensors")
+    # better than chance (R@10 of 40 images by chance = 25%) once trained on 160 images
+    res = eval_retrieval(tiny_dataset, "val", str(out / "best.safetensors"))
+    assert res["images"] == 40 and res["captions"] == 200
+    assert res["t2i"]["R@10"] > 25.0
+    assert heads.config.out_dim == 256
+
+
+def test_resume_continues_exactly(tiny_dataset: Path, tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    train_joint(_cfg(tiny_dataset, full))
+    part = tmp_path / "part"
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_step_7(e: dict) -> None:  # mid-epoch 2 (5 steps per epoch); last checkpoint at step 6
+        if e.get("event") == "step" and e["step"] == 7:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train_joint(_cfg(tiny_dataset, part), log=crash_at_step_7)
+    assert json.loads((part / "last.json").read_text())["step"] == 6
+    train_joint(_cfg(tiny_dataset, part), resume=True)
+    a = [json.loads(x)["val"] for x in (full / "metrics.jsonl").read_text().splitlines()]
+    b = [json.loads(x)["val"] for x in (part / "metrics.jsonl").read_text().splitlines()]
+    assert a == b
+    from safetensors.numpy import load_file
+
+    wa, wb = load_file(str(full / "best.safetensors")), load_file(str(part / "best.safetensors"))
+    assert all(np.array_equal(wa[k], wb[k]) for k in wa)
+
+
+def test_numpy_heads_match_torch(tiny_dataset: Path, tmp_path: Path) -> None:
+    import torch
+
+    from pixsearch.models.heads import HeadsConfig
+    from pixsearch.train.modules import JointHeads
+
+    out = tmp_path / "run"
+    train_joint(_cfg(tiny_dataset, out, epochs=1))
+    h = load_heads(out / "best.safetensors")
+    m = JointHeads(HeadsConfig(), 1280)
+    from safetensors.torch import load_file
+
+    t = load_file(str(out / "best.safetensors"))
+    m.load_state_dict({k: v for k, v in t.items() if k.split(".")[0] in ("image", "text", "logit_scale")})
+    m.eval()
+    x = np.random.default_rng(0).normal(size=(4, 384)).astype(np.float32)
+    with torch.no_grad():
+        ref = m.text(torch.from_numpy(x)).numpy()
+    assert np.abs(ref - h.text(x)).max() < 1e-4
+
+
+def test_weights_from_another_backbone_are_refused(tiny_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    train_joint(_cfg(tiny_dataset, out, epochs=1))
+    card = json.loads((out / "best.json").read_text())
+    card["backbones"]["image"] = "lite2:deadbeef"
+    (out / "best.json").write_text(json.dumps(card))
+    load_heads.cache_clear()
+    from pixsearch.models.encoder import create_encoder
+
+    enc = create_encoder(out / "best.safetensors")
+    with pytest.raises(WeightsMismatchError, match="trained on backbones"):
+        enc.encode_text(["a dog"])
+
+
+def test_bad_training_input(tmp_path: Path, tiny_dataset: Path) -> None:
+    with pytest.raises(DatasetError):
+        train_joint(_cfg(tmp_path / "missing", tmp_path / "o"))
+    with pytest.raises(DatasetError, match="split"):
+        train_joint(_cfg(tiny_dataset, tmp_path / "o", val_split="test"))
