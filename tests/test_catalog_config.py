@@ -47,7 +47,9 @@ def test_images_paths_captions_fts_and_orphans(tmp_path: Path) -> None:
         c.set_path("/x/a.jpg", a, 1, 1)
         c.set_path("/x/b.jpg", b, 1, 1)
         e = np.zeros(3, dtype=np.float32)
-        new = c.add_captions(a, [("Two dogs pull a sled", "human", e, None), ("Two dogs pull a sled", "human", e, None)])
+        new = c.add_captions(
+            a, [("Two dogs pull a sled", "human", e, None), ("Two dogs pull a sled", "human", e, None)]
+        )
         assert len(new) == 1  # duplicate caption of the same image skipped
         c.add_captions(b, [("A cat sleeping", "generated", e, None)])
     hits = c.fts_search("dogs sled", 5)
@@ -80,7 +82,11 @@ def test_fts_query_quotes_words() -> None:
 def test_settings_precedence(tmp_path: Path) -> None:
     cfg = tmp_path / "config.toml"
     cfg.write_text('threshold = 0.2\nmodel = "from-file"\n[weights]\ndense = 2.0\n')
-    env = {"PIXSEARCH_CONFIG": str(cfg), "PIXSEARCH_MODEL": "from-env", "PIXSEARCH_LIBRARY": str(tmp_path / "L")}
+    env = {
+        "PIXSEARCH_CONFIG": str(cfg),
+        "PIXSEARCH_MODEL": "from-env",
+        "PIXSEARCH_LIBRARY": str(tmp_path / "L"),
+    }
     s = load_settings(env)
     assert s.model == "from-env" and s.threshold == 0.2 and s.library == tmp_path / "L"
     assert s.weights == FusionWeights(dense=2.0)
@@ -89,7 +95,7 @@ def test_settings_precedence(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "toml", ['nonsense = 1', 'threshold = "high"', '[weights]\nbogus = 1', '[weights]\ndense = -1', 'x = [']
+    "toml", ["nonsense = 1", 'threshold = "high"', "[weights]\nbogus = 1", "[weights]\ndense = -1", "x = ["]
 )
 def test_bad_settings_are_config_errors(tmp_path: Path, toml: str) -> None:
     cfg = tmp_path / "config.toml"

@@ -17,7 +17,9 @@ PIX = [sys.executable, "-m", "pixsearch.cli"]
 
 
 def run(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    p = subprocess.run([*PIX, *args], capture_output=True, text=True, env=env or os.environ.copy(), timeout=600)
+    p = subprocess.run(
+        [*PIX, *args], capture_output=True, text=True, env=env or os.environ.copy(), timeout=600
+    )
     if check and p.returncode != 0:
         raise AssertionError(f"exit {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
     return p
@@ -73,8 +75,12 @@ def test_kill_during_index_then_resume(flickr8k: Path, tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     env = os.environ.copy()
     env["PIXSEARCH_BATCH_SIZE"] = "8"
-    proc = subprocess.Popen([*PIX, "index", str(photos), "-L", str(lib), "--json"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*PIX, "index", str(photos), "-L", str(lib), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 300
     import sqlite3
 

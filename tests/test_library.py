@@ -41,7 +41,9 @@ def test_empty_query_is_a_query_error(built_library: Path, bad: str) -> None:
         lib.search(bad)
 
 
-def test_similar_finds_a_copy_and_excludes_itself(built_library: Path, gallery_subset: Path, tmp_path: Path) -> None:
+def test_similar_finds_a_copy_and_excludes_itself(
+    built_library: Path, gallery_subset: Path, tmp_path: Path
+) -> None:
     photos = sorted((gallery_subset / "photos").glob("*.jpg"))
     with Library.open(built_library) as lib:
         res = lib.similar(photos[0], k=3)
@@ -144,7 +146,9 @@ def test_model_mismatch_is_refused(built_library: Path, tmp_path: Path) -> None:
     copy = tmp_path / "lib"
     shutil.copytree(built_library, copy)
     db = sqlite3.connect(copy / "catalog.db")
-    db.execute("UPDATE meta SET value = 'other-model:0123|lite0:x|minilm:y' WHERE key = 'encoder_fingerprint'")
+    db.execute(
+        "UPDATE meta SET value = 'other-model:0123|lite0:x|minilm:y' WHERE key = 'encoder_fingerprint'"
+    )
     db.commit()
     db.close()
     with pytest.raises(ModelMismatchError, match="reindex"):

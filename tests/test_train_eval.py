@@ -18,14 +18,16 @@ from pixsearch.train.joint import TrainConfig, train_joint
 def test_retrieval_metrics_known_values() -> None:
     # 3 images, 2 captions each; caption rows 0,1 -> img0; 2,3 -> img1; 4,5 -> img2
     owner = np.array([0, 0, 1, 1, 2, 2])
-    sim = np.array([
-        [0.9, 0.1, 0.0],  # rank 1
-        [0.2, 0.8, 0.1],  # rank 2
-        [0.1, 0.9, 0.0],  # rank 1
-        [0.5, 0.4, 0.6],  # rank 3
-        [0.0, 0.0, 1.0],  # rank 1
-        [0.3, 0.2, 0.1],  # rank 3
-    ])
+    sim = np.array(
+        [
+            [0.9, 0.1, 0.0],  # rank 1
+            [0.2, 0.8, 0.1],  # rank 2
+            [0.1, 0.9, 0.0],  # rank 1
+            [0.5, 0.4, 0.6],  # rank 3
+            [0.0, 0.0, 1.0],  # rank 1
+            [0.3, 0.2, 0.1],  # rank 3
+        ]
+    )
     m = retrieval_metrics(sim, owner)
     assert m["t2i"]["R@1"] == pytest.approx(50.0)
     assert m["t2i"]["MedR"] == 1.5
@@ -46,15 +48,26 @@ def tiny_dataset(flickr8k: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
         os.symlink(flickr8k / "images" / n, d / "images" / n)
     keep = set(train + val)
     lines = (flickr8k / "captions.csv").read_text().splitlines()
-    (d / "captions.csv").write_text("\n".join([lines[0]] + [ln for ln in lines[1:] if ln.split(",")[0] in keep]))
+    (d / "captions.csv").write_text(
+        "\n".join([lines[0]] + [ln for ln in lines[1:] if ln.split(",")[0] in keep])
+    )
     (d / "train.txt").write_text("\n".join(train))
     (d / "val.txt").write_text("\n".join(val))
     return d
 
 
 def _cfg(data: Path, out: Path, **kw: object) -> TrainConfig:
-    base = dict(data=data, out=out, epochs=3, batch_size=32, checkpoint_every=2, warmup_steps=2, patience=10,
-                feature_noise=0.5, seed=3)
+    base = dict(
+        data=data,
+        out=out,
+        epochs=3,
+        batch_size=32,
+        checkpoint_every=2,
+        warmup_steps=2,
+        patience=10,
+        feature_noise=0.5,
+        seed=3,
+    )
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
 

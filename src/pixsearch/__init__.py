@@ -1,9 +1,9 @@
 """pixsearch: offline text <-> image search for photo libraries.
 
-    >>> from pixsearch import Library
-    >>> lib = Library.open("~/photos-library")
-    >>> lib.add(["~/Pictures"])
-    >>> lib.search("two dogs pulling a sled", k=5)
+>>> from pixsearch import Library
+>>> lib = Library.open("~/photos-library")
+>>> lib.add(["~/Pictures"])
+>>> lib.search("two dogs pulling a sled", k=5)
 """
 
 from .errors import (

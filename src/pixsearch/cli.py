@@ -19,7 +19,12 @@ from rich.table import Table
 
 from .errors import ModelMismatchError, PixsearchError, QueryError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False, help="Offline text <-> image search for photo libraries.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="Offline text <-> image search for photo libraries.",
+)
 train_app = typer.Typer(no_args_is_help=True, help="Train pixsearch's own models.")
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate models; prints JSON with --json.")
 app.add_typer(train_app, name="train")
@@ -28,8 +33,16 @@ app.add_typer(eval_app, name="eval")
 out = Console()
 err = Console(stderr=True)
 
-LibraryOpt = Annotated[Path | None, typer.Option("--library", "-L", help="Library dir (env PIXSEARCH_LIBRARY).",
-                                                  envvar="PIXSEARCH_LIBRARY", show_default=False)]
+LibraryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--library",
+        "-L",
+        help="Library dir (env PIXSEARCH_LIBRARY).",
+        envvar="PIXSEARCH_LIBRARY",
+        show_default=False,
+    ),
+]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name or heads .safetensors path.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 KOpt = Annotated[int, typer.Option("-k", "--top-k", help="Number of results.", min=1)]
@@ -59,11 +72,23 @@ def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] 
     if not (enabled and sys.stderr.isatty()):
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TimeRemainingColumn
-    from rich.progress import TextColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-            TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    cols = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
     with Progress(*cols, console=err, transient=True) as bar:
         task = bar.add_task(label, total=None, rate="")
 
@@ -105,9 +130,13 @@ def _emit_results(results: list, as_json: bool, title: str) -> None:
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to index (recursive).")],
     captions: Annotated[Path | None, typer.Option("--captions", help="CSV with image,caption rows.")] = None,
-    sample: Annotated[int | None, typer.Option("--sample", help="Index a seeded random sample of N images.")] = None,
+    sample: Annotated[
+        int | None, typer.Option("--sample", help="Index a seeded random sample of N images.")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    prune: Annotated[bool, typer.Option("--prune", help="Forget indexed files under PATHS that vanished.")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Forget indexed files under PATHS that vanished.")
+    ] = False,
     library: LibraryOpt = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
@@ -121,8 +150,11 @@ def index(
         if as_json:
             print(json.dumps(d, ensure_ascii=False))
         else:
-            out.print(f"added {rep.added}, updated {rep.updated}, unchanged {rep.unchanged}, duplicates "
-                      f"{rep.duplicates}, removed {rep.removed}, captions {rep.captions_added}, failed {len(rep.failed)}")
+            out.print(
+                f"added {rep.added}, updated {rep.updated}, unchanged {rep.unchanged}, duplicates "
+                f"{rep.duplicates}, removed {rep.removed}, captions {rep.captions_added}, "
+                f"failed {len(rep.failed)}"
+            )
             for p, reason in rep.failed:
                 err.print(f"  [yellow]failed[/] {p}: {reason}", highlight=False)
             for w in rep.warnings[:20]:
@@ -140,7 +172,9 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for, in words.")],
     k: KOpt = 10,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
-    threshold: Annotated[float | None, typer.Option("--threshold", help="Drop results scoring below.")] = None,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Drop results scoring below.")
+    ] = None,
     library: LibraryOpt = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
@@ -199,7 +233,9 @@ def stats(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def remove(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to forget (files on disk are untouched).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or folders to forget (files on disk are untouched).")
+    ],
     library: LibraryOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -222,7 +258,11 @@ def reindex(library: LibraryOpt = None, model: ModelOpt = None, as_json: JsonOpt
 
         settings = load_settings(library=library)
         cat = Catalog.open(settings.library / "catalog.db")
-        enc = create_encoder(cat.get_meta("encoder") or None) if cat.get_meta("encoder") else create_encoder(None)
+        enc = (
+            create_encoder(cat.get_meta("encoder") or None)
+            if cat.get_meta("encoder")
+            else create_encoder(None)
+        )
         try:
             lib = Library(settings, cat, enc)
         except PixsearchError:
@@ -230,7 +270,9 @@ def reindex(library: LibraryOpt = None, model: ModelOpt = None, as_json: JsonOpt
         with _progress(not as_json, "re-encoding") as prog:
             rep = lib.reindex(model, prog)
         print(json.dumps(rep.to_dict())) if as_json else out.print(
-            f"re-encoded {rep.added + rep.duplicates} path(s) with {lib.encoder.name}; failed {len(rep.failed)}")
+            f"re-encoded {rep.added + rep.duplicates} path(s) with {lib.encoder.name}; "
+            f"failed {len(rep.failed)}"
+        )
 
 
 @app.command()
@@ -249,10 +291,14 @@ def doctor(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
 
 @train_app.command("joint")
 def train_joint_cmd(
-    data: Annotated[Path, typer.Option("--data", help="Dataset dir (Flickr8k layout, seed-004 layout, or CSV).")],
+    data: Annotated[
+        Path, typer.Option("--data", help="Dataset dir (Flickr8k layout, seed-004 layout, or CSV).")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="Run dir: checkpoints, metrics.jsonl, metrics.png.")],
     phase: Annotated[int, typer.Option("--phase", min=1, max=2)] = 1,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue exactly from the last checkpoint.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue exactly from the last checkpoint.")
+    ] = False,
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 128,
     lr: Annotated[float, typer.Option("--lr")] = 1e-3,
@@ -269,16 +315,29 @@ def train_joint_cmd(
             _fail("phase 2 (backbone fine-tuning) is not available yet; train with --phase 1")
         from .train.joint import TrainConfig, train_joint
 
-        cfg = TrainConfig(data=data, out=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                          limit=limit, checkpoint_every=checkpoint_every, val_split=val_split, train_split=train_split)
+        cfg = TrainConfig(
+            data=data,
+            out=out_dir,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            limit=limit,
+            checkpoint_every=checkpoint_every,
+            val_split=val_split,
+            train_split=train_split,
+        )
         with _progress(not as_json, "features") as prog:
+
             def log(e: dict) -> None:
                 if e.get("event") == "features" and prog:
                     prog(e["done"], e["total"])
                 elif e.get("event") == "epoch" and not as_json:
                     v = e["val"]
-                    err.print(f"epoch {e['epoch']}: loss {e['loss']:.3f}  t2i R@1/5/10 {v['t2i']['R@1']}/"
-                              f"{v['t2i']['R@5']}/{v['t2i']['R@10']}  i2t R@5 {v['i2t']['R@5']}  rsum {v['rsum']}")
+                    err.print(
+                        f"epoch {e['epoch']}: loss {e['loss']:.3f}  t2i R@1/5/10 {v['t2i']['R@1']}/"
+                        f"{v['t2i']['R@5']}/{v['t2i']['R@10']}  i2t R@5 {v['i2t']['R@5']}  rsum {v['rsum']}"
+                    )
                 elif e.get("event") == "skipped" and not as_json:
                     err.print(f"[yellow]skipped[/] {e['reason']}", highlight=False)
 

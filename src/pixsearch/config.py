@@ -67,9 +67,13 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
             raw.update(tomllib.loads(cfg_path.read_text()))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{cfg_path}: invalid TOML ({exc})") from exc
-    for key, var in (("library", "PIXSEARCH_LIBRARY"), ("model", "PIXSEARCH_MODEL"),
-                     ("vector_backend", "PIXSEARCH_VECTOR_BACKEND"), ("region", "PIXSEARCH_REGION"),
-                     ("batch_size", "PIXSEARCH_BATCH_SIZE")):
+    for key, var in (
+        ("library", "PIXSEARCH_LIBRARY"),
+        ("model", "PIXSEARCH_MODEL"),
+        ("vector_backend", "PIXSEARCH_VECTOR_BACKEND"),
+        ("region", "PIXSEARCH_REGION"),
+        ("batch_size", "PIXSEARCH_BATCH_SIZE"),
+    ):
         if env.get(var):
             raw[key] = env[var]
     raw.update({k: v for k, v in overrides.items() if v is not None})

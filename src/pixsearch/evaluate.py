@@ -47,7 +47,13 @@ def retrieval_metrics(sim_t2i: np.ndarray, caption_image: np.ndarray) -> dict:
     owned = [np.flatnonzero(caption_image == i) for i in range(n_img)]
     i2t = _summary(rank_of_first_hit(sim_t2i.T, owned))
     rsum = sum(t2i[f"R@{k}"] + i2t[f"R@{k}"] for k in KS)
-    return {"images": int(n_img), "captions": int(sim_t2i.shape[0]), "t2i": t2i, "i2t": i2t, "rsum": round(rsum, 2)}
+    return {
+        "images": int(n_img),
+        "captions": int(sim_t2i.shape[0]),
+        "t2i": t2i,
+        "i2t": i2t,
+        "rsum": round(rsum, 2),
+    }
 
 
 def eval_retrieval(data: Path, split: str, model: str | None = None) -> dict:

@@ -62,7 +62,9 @@ class _ShardStore:
             return
         n = len(self.shards)
         data = dict(fields)
-        data["keys"] = np.frombuffer(b"".join(bytes.fromhex(k) for k in keys), dtype=np.uint8).reshape(len(keys), -1)
+        data["keys"] = np.frombuffer(b"".join(bytes.fromhex(k) for k in keys), dtype=np.uint8).reshape(
+            len(keys), -1
+        )
         final = self.root / f"shard-{n:05d}.safetensors"
         tmp = final.with_suffix(".tmp")
         save_file({k: np.ascontiguousarray(v) for k, v in data.items()}, str(tmp))
@@ -75,7 +77,9 @@ class _ShardStore:
 class ImageFeatures:
     """Pooled features + logits for a list of images, aligned with it; ``ok`` marks decodable ones."""
 
-    def __init__(self, hashes: list[str | None], pooled: np.ndarray, logits: np.ndarray, errors: list[MediaError]):
+    def __init__(
+        self, hashes: list[str | None], pooled: np.ndarray, logits: np.ndarray, errors: list[MediaError]
+    ):
         self.hashes = hashes
         self.pooled = pooled
         self.logits = logits
@@ -145,7 +149,9 @@ class FeatureCache:
             logits[mask] = store.get(good, "logits")
         return ImageFeatures(final, pooled, logits, errors)
 
-    def text_features(self, backbone: TextBackbone, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+    def text_features(
+        self, backbone: TextBackbone, texts: Sequence[str], progress: Progress | None = None
+    ) -> np.ndarray:
         store = self._store(backbone.fingerprint)
         keys = [hashlib.blake2b(t.encode("utf-8"), digest_size=16).hexdigest() for t in texts]
         todo: dict[str, str] = {}

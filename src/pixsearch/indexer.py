@@ -41,9 +41,14 @@ class IndexReport:
 
     def to_dict(self) -> dict:
         return {
-            "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
-            "duplicates": self.duplicates, "removed": self.removed, "captions_added": self.captions_added,
-            "failed": [{"path": p, "reason": r} for p, r in self.failed], "warnings": self.warnings,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
+            "removed": self.removed,
+            "captions_added": self.captions_added,
+            "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "warnings": self.warnings,
             "interrupted": self.interrupted,
         }
 
@@ -98,7 +103,9 @@ class _Item:
 
 
 class Indexer:
-    def __init__(self, catalog: Catalog, vectors: VectorSet, encoder: JointEncoder, batch_size: int = 32) -> None:
+    def __init__(
+        self, catalog: Catalog, vectors: VectorSet, encoder: JointEncoder, batch_size: int = 32
+    ) -> None:
         self.catalog = catalog
         self.vectors = vectors
         self.encoder = encoder
@@ -115,10 +122,17 @@ class Indexer:
         rows = self.caption_rows(texts)
         new = self.catalog.add_captions(image_id, rows)
         report.captions_added += len(new)
-        self._pending_caps.append((new, rows, texts))
+        self._pending_caps.append(new)
 
-    def run(self, roots: list[Path], captions: dict[str, list[str]] | None = None, sample: int | None = None,
-            seed: int = 0, prune: bool = False, progress: Progress | None = None) -> IndexReport:
+    def run(
+        self,
+        roots: list[Path],
+        captions: dict[str, list[str]] | None = None,
+        sample: int | None = None,
+        seed: int = 0,
+        prune: bool = False,
+        progress: Progress | None = None,
+    ) -> IndexReport:
         report = IndexReport()
         files = scan(roots, report)
         if sample is not None and sample < len(files):
@@ -197,7 +211,9 @@ class Indexer:
                     known.append(it)  # a format we cannot decode now but indexed before: keep
                 else:
                     report.failed.append((str(it.path), res.reason))
-            elif self.catalog.image_id_for_hash(it.digest) is not None or any(it.digest == n.digest for n, _ in new):
+            elif self.catalog.image_id_for_hash(it.digest) is not None or any(
+                it.digest == n.digest for n, _ in new
+            ):
                 known.append(it)
             else:
                 new.append((it, res))  # type: ignore[arg-type]
@@ -218,13 +234,13 @@ class Indexer:
                 if it.path.name in captions:
                     self._add_captions(iid, captions[it.path.name], report)
             for it in known:
-                iid = self.catalog.image_id_for_hash(it.digest)
-                assert iid is not None
+                known_id = self.catalog.image_id_for_hash(it.digest)
+                assert known_id is not None
                 was = self.catalog.get_path(str(it.path))
-                self.catalog.set_path(str(it.path), iid, it.size, it.mtime_ns)
+                self.catalog.set_path(str(it.path), known_id, it.size, it.mtime_ns)
                 if was is None:
                     report.duplicates += 1
-                elif was.image_id != iid:
+                elif was.image_id != known_id:
                     report.updated += 1
                 else:
                     report.unchanged += 1  # touched (mtime) but same bytes
@@ -240,7 +256,7 @@ class Indexer:
         self._index_new_captions()
 
     def _index_new_captions(self) -> None:
-        for new_ids, rows, _texts in self._pending_caps:
+        for new_ids in self._pending_caps:
             if not new_ids:
                 continue
             keys, emb = self.catalog.caption_vectors(self.encoder.caption_dim, new_ids)

@@ -16,7 +16,7 @@ from .config import Settings, load_settings
 from .errors import ModelMismatchError, NotFoundError, QueryError
 from .index.catalog import Catalog, ImageRow
 from .index.vectorset import IndexSpec, VectorSet
-from .indexer import IndexReport, Indexer, Progress, read_captions_csv
+from .indexer import Indexer, IndexReport, Progress, read_captions_csv
 from .media import content_hash, load_image
 from .models.encoder import HeadsEncoder, JointEncoder, create_encoder
 from .search import Hit, TextSearch
@@ -43,10 +43,15 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "image_id": self.image_id, "path": self.path, "paths": list(self.paths),
-            "score": round(self.score, 4), "scores": {k: round(v, 4) for k, v in self.scores.items()},
-            "matched_caption": self.matched_caption, "captions": list(self.captions),
-            "width": self.width, "height": self.height,
+            "image_id": self.image_id,
+            "path": self.path,
+            "paths": list(self.paths),
+            "score": round(self.score, 4),
+            "scores": {k: round(v, 4) for k, v in self.scores.items()},
+            "matched_caption": self.matched_caption,
+            "captions": list(self.captions),
+            "width": self.width,
+            "height": self.height,
         }
 
 
@@ -60,7 +65,12 @@ class CaptionResult:
     path: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"caption": self.caption, "score": round(self.score, 4), "image_id": self.image_id, "path": self.path}
+        return {
+            "caption": self.caption,
+            "score": round(self.score, 4),
+            "image_id": self.image_id,
+            "path": self.path,
+        }
 
 
 class Library:
@@ -71,13 +81,23 @@ class Library:
         specs = [IndexSpec("images", encoder.dim), IndexSpec("captions", encoder.caption_dim)]
         if encoder.cross_modal:
             specs.append(IndexSpec("caption_joint", encoder.dim))
-        self.vectors = VectorSet(settings.library, catalog, specs, encoder.fingerprint,
-                                 settings.vector_backend, settings.vector_dtype)
+        self.vectors = VectorSet(
+            settings.library,
+            catalog,
+            specs,
+            encoder.fingerprint,
+            settings.vector_backend,
+            settings.vector_dtype,
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path | str | None = None, settings: Settings | None = None,
-             encoder: JointEncoder | None = None) -> Library:
+    def open(
+        cls,
+        path: Path | str | None = None,
+        settings: Settings | None = None,
+        encoder: JointEncoder | None = None,
+    ) -> Library:
         """Open (creating if needed) a library. The model is the library's own unless one is named."""
         s = settings or load_settings(library=Path(path) if path else None)
         if path is not None:
@@ -92,7 +112,8 @@ class Library:
             catalog.close()
             raise ModelMismatchError(
                 f"library {s.library} was built with model {stored_name} ({stored_fp.split('|')[0]}), not "
-                f"{encoder.name} ({encoder.fingerprint.split('|')[0]}); run `pixsearch reindex --model {encoder.name}`"
+                f"{encoder.name} ({encoder.fingerprint.split('|')[0]}); "
+                f"run `pixsearch reindex --model {encoder.name}`"
             )
         if stored_fp != encoder.fingerprint:
             with catalog.transaction():
@@ -110,8 +131,15 @@ class Library:
         self.close()
 
     # -- writing ------------------------------------------------------------------------------------
-    def add(self, paths: list[Path | str], captions_csv: Path | str | None = None, sample: int | None = None,
-            seed: int = 0, prune: bool = False, progress: Progress | None = None) -> IndexReport:
+    def add(
+        self,
+        paths: list[Path | str],
+        captions_csv: Path | str | None = None,
+        sample: int | None = None,
+        seed: int = 0,
+        prune: bool = False,
+        progress: Progress | None = None,
+    ) -> IndexReport:
         caps, warns = read_captions_csv(Path(captions_csv)) if captions_csv else ({}, [])
         report = Indexer(self.catalog, self.vectors, self.encoder, self.settings.batch_size).run(
             [Path(p) for p in paths], caps, sample, seed, prune, progress
@@ -143,8 +171,10 @@ class Library:
         rows = self.catalog.db.execute("SELECT path FROM paths ORDER BY path").fetchall()
         paths = [Path(r[0]) for r in rows]
         with self.catalog.transaction():
-            caps = self.catalog.db.execute("SELECT c.text, p.path FROM captions c JOIN paths p "
-                                           "ON p.image_id = c.image_id WHERE c.source = 'human'").fetchall()
+            caps = self.catalog.db.execute(
+                "SELECT c.text, p.path FROM captions c JOIN paths p "
+                "ON p.image_id = c.image_id WHERE c.source = 'human'"
+            ).fetchall()
             self.catalog.db.execute("DELETE FROM images")
             self.catalog.set_meta("encoder", enc.name)
             self.catalog.set_meta("encoder_fingerprint", enc.fingerprint)
@@ -163,17 +193,29 @@ class Library:
     def _results(self, hits: list[Hit]) -> list[Result]:
         rows = self.catalog.images([h.image_id for h in hits])
         caps = {c.id: c.text for r in rows.values() for c in r.captions}
-        return [self._result(rows[h.image_id], h.score, h.scores, caps.get(h.caption_id or -1))
-                for h in hits if h.image_id in rows]
+        return [
+            self._result(rows[h.image_id], h.score, h.scores, caps.get(h.caption_id or -1))
+            for h in hits
+            if h.image_id in rows
+        ]
 
     @staticmethod
     def _result(r: ImageRow, score: float, scores: dict[str, float], matched: str | None) -> Result:
-        return Result(r.id, score, r.paths, tuple(c.text for c in r.captions), scores, matched, r.width, r.height)
+        return Result(
+            r.id, score, r.paths, tuple(c.text for c in r.captions), scores, matched, r.width, r.height
+        )
 
-    def search(self, query: str, k: int = 10, offset: int = 0, threshold: float | None = None) -> list[Result]:
+    def search(
+        self, query: str, k: int = 10, offset: int = 0, threshold: float | None = None
+    ) -> list[Result]:
         """Text -> images, fusing joint-space, caption-semantic and BM25 scores."""
-        ts = TextSearch(self.catalog, self.encoder, self.vectors.get("images"), self.vectors.get("captions"),
-                        self.settings.weights)
+        ts = TextSearch(
+            self.catalog,
+            self.encoder,
+            self.vectors.get("images"),
+            self.vectors.get("captions"),
+            self.settings.weights,
+        )
         th = self.settings.threshold if threshold is None else threshold
         return self._results(ts.run(query, k, offset, th))
 
@@ -203,14 +245,19 @@ class Library:
             raise QueryError("k must be >= 1 and offset >= 0")
         vec, own = self.image_vector(image)
         keys, sims = self.vectors.get("images").search(vec, k + offset + 1)
-        hits = [Hit(int(i), float(s), {"dense": float(s)}) for i, s in zip(keys[0], sims[0], strict=True)
-                if int(i) != own]
+        hits = [
+            Hit(int(i), float(s), {"dense": float(s)})
+            for i, s in zip(keys[0], sims[0], strict=True)
+            if int(i) != own
+        ]
         return self._results(hits[offset : offset + k])
 
     def describe(self, image: Path | str | bytes | int, k: int = 5) -> list[CaptionResult]:
         """Image -> the library's captions that fit it best (joint space), with their images."""
         if not self.encoder.cross_modal or "caption_joint" not in self.vectors.specs:
-            raise QueryError(f"model {self.encoder.name} has no joint text space; describe needs a trained model")
+            raise QueryError(
+                f"model {self.encoder.name} has no joint text space; describe needs a trained model"
+            )
         if k < 1:
             raise QueryError("k must be >= 1")
         vec, _ = self.image_vector(image)
@@ -219,15 +266,25 @@ class Library:
         owner = self.catalog.caption_owner(ids)
         rows = self.catalog.images(list(set(owner.values())))
         texts = {c.id: c.text for r in rows.values() for c in r.captions}
-        return [CaptionResult(texts[c], float(s), owner[c], rows[owner[c]].paths[0] if rows[owner[c]].paths else "")
-                for c, s in zip(ids, sims[0].tolist(), strict=True) if c in texts]
+        return [
+            CaptionResult(
+                texts[c], float(s), owner[c], rows[owner[c]].paths[0] if rows[owner[c]].paths else ""
+            )
+            for c, s in zip(ids, sims[0].tolist(), strict=True)
+            if c in texts
+        ]
 
     def stats(self) -> dict[str, Any]:
         counts = self.catalog.counts()
         size = sum(f.stat().st_size for f in self.settings.library.iterdir() if f.is_file())
-        return {"library": str(self.settings.library), "model": self.encoder.name,
-                "cross_modal": self.encoder.cross_modal, "vector_backend": self.settings.vector_backend,
-                **counts, "bytes_on_disk": size}
+        return {
+            "library": str(self.settings.library),
+            "model": self.encoder.name,
+            "cross_modal": self.encoder.cross_modal,
+            "vector_backend": self.settings.vector_backend,
+            **counts,
+            "bytes_on_disk": size,
+        }
 
     def doctor(self) -> list[tuple[str, bool, str]]:
         """(check, ok, detail) rows: models load, catalog opens and is sane, indexes match the catalog."""
@@ -242,14 +299,20 @@ class Library:
         except Exception as exc:  # doctor reports, it does not raise
             checks.append(("text model loads", False, str(exc)))
         try:
-            _ = self.encoder.encode_image_arrays(np.zeros((1, 3, self.encoder.resolution, self.encoder.resolution),
-                                                          dtype=np.float32))
+            _ = self.encoder.encode_image_arrays(
+                np.zeros((1, 3, self.encoder.resolution, self.encoder.resolution), dtype=np.float32)
+            )
             checks.append(("image model loads", True, self.encoder.name))
         except Exception as exc:
             checks.append(("image model loads", False, str(exc)))
         for name, good in self.vectors.consistent().items():
             checks.append((f"vectors '{name}' match catalog", good, f"{len(self.vectors.get(name))} vectors"))
         missing = [p for (p,) in self.catalog.db.execute("SELECT path FROM paths") if not Path(p).is_file()]
-        checks.append(("indexed files present", not missing,
-                       f"{len(missing)} missing (run `pixsearch index --prune`)" if missing else "all present"))
+        checks.append(
+            (
+                "indexed files present",
+                not missing,
+                f"{len(missing)} missing (run `pixsearch index --prune`)" if missing else "all present",
+            )
+        )
         return checks

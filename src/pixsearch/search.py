@@ -53,8 +53,14 @@ def _best_per_image(pairs: list[tuple[int, int, float]]) -> dict[int, tuple[floa
 class TextSearch:
     """Stateless over its inputs; the Library builds one per query with its open indexes."""
 
-    def __init__(self, catalog: Catalog, encoder: JointEncoder, images: VectorIndex | None,
-                 captions: VectorIndex | None, weights: FusionWeights) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        encoder: JointEncoder,
+        images: VectorIndex | None,
+        captions: VectorIndex | None,
+        weights: FusionWeights,
+    ) -> None:
         self.catalog = catalog
         self.encoder = encoder
         self.images = images
@@ -89,7 +95,11 @@ class TextSearch:
             keys, sims = self.captions.search(cap_q, 3 * n)
             owner = self.catalog.caption_owner([int(x) for x in keys[0]])
             cap_best = _best_per_image(
-                [(int(c), owner[int(c)], float(s)) for c, s in zip(keys[0], sims[0], strict=True) if int(c) in owner]
+                [
+                    (int(c), owner[int(c)], float(s))
+                    for c, s in zip(keys[0], sims[0], strict=True)
+                    if int(c) in owner
+                ]
             )
         bm25: dict[int, tuple[float, int]] = {}
         if "bm25" in self.weights:

@@ -136,7 +136,8 @@ class Catalog:
         if version > SCHEMA_VERSION:
             db.close()
             raise SchemaVersionError(
-                f"{path} was written by a newer pixsearch (schema {version}, this one knows {SCHEMA_VERSION}); "
+                f"{path} was written by a newer pixsearch (schema {version}, "
+                f"this one knows {SCHEMA_VERSION}); "
                 "upgrade pixsearch"
             )
         cat = cls(db, path)
@@ -189,7 +190,9 @@ class Catalog:
 
     # -- paths and images -------------------------------------------------------------------------
     def get_path(self, path: str) -> PathRow | None:
-        row = self.db.execute("SELECT path, image_id, size, mtime_ns FROM paths WHERE path = ?", (path,)).fetchone()
+        row = self.db.execute(
+            "SELECT path, image_id, size, mtime_ns FROM paths WHERE path = ?", (path,)
+        ).fetchone()
         return None if row is None else PathRow(*row)
 
     def paths_under(self, prefix: str) -> list[str]:
@@ -201,7 +204,9 @@ class Catalog:
         row = self.db.execute("SELECT id FROM images WHERE hash = ?", (digest,)).fetchone()
         return None if row is None else int(row[0])
 
-    def add_image(self, digest: str, width: int, height: int, thumbnail: bytes | None, vector: np.ndarray) -> int:
+    def add_image(
+        self, digest: str, width: int, height: int, thumbnail: bytes | None, vector: np.ndarray
+    ) -> int:
         cur = self.db.execute(
             "INSERT INTO images(hash, width, height, added_at, thumbnail, vector) VALUES (?, ?, ?, ?, ?, ?)",
             (digest, width, height, time.time(), thumbnail, to_blob(vector)),
@@ -219,16 +224,16 @@ class Catalog:
 
     def delete_orphans(self) -> tuple[list[int], list[int]]:
         """Drop images no path points at; returns (image ids, caption ids) removed, for the indexes."""
-        ids = [r[0] for r in self.db.execute("SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM paths)")]
+        ids = [
+            r[0]
+            for r in self.db.execute("SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM paths)")
+        ]
         if not ids:
             return [], []
         q = ",".join("?" * len(ids))
         cap = [r[0] for r in self.db.execute(f"SELECT id FROM captions WHERE image_id IN ({q})", ids)]
         self.db.execute(f"DELETE FROM images WHERE id IN ({q})", ids)
         return ids, cap
-
-    def set_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
-        self.db.executemany("UPDATE images SET vector = ? WHERE id = ?", [(to_blob(v), i) for i, v in zip(ids, vectors)])
 
     # -- captions ---------------------------------------------------------------------------------
     def add_captions(
@@ -238,7 +243,8 @@ class Catalog:
         new: list[int] = []
         for text, source, emb, joint in items:
             cur = self.db.execute(
-                "INSERT OR IGNORE INTO captions(image_id, text, source, embedding, joint) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO captions(image_id, text, source, embedding, joint) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (image_id, text, source, to_blob(emb), None if joint is None else to_blob(joint)),
             )
             if cur.rowcount:
@@ -271,7 +277,9 @@ class Catalog:
         """Caption vectors: ``embedding`` (MiniLM) or ``joint`` (joint space, NULL for raw encoders)."""
         col = {"embedding": "embedding", "joint": "joint"}[column]
         if ids is None:
-            rows = self.db.execute(f"SELECT id, {col} FROM captions WHERE {col} IS NOT NULL ORDER BY id").fetchall()
+            rows = self.db.execute(
+                f"SELECT id, {col} FROM captions WHERE {col} IS NOT NULL ORDER BY id"
+            ).fetchall()
         else:
             rows = self._in(f"SELECT id, {col} FROM captions WHERE {col} IS NOT NULL AND id IN ({{}})", ids)
         return np.array([r[0] for r in rows], dtype=np.int64), from_blobs([r[1] for r in rows], dim)
@@ -282,7 +290,8 @@ class Catalog:
 
     def set_caption_joint(self, rows: Sequence[tuple[int, np.ndarray | None]]) -> None:
         self.db.executemany(
-            "UPDATE captions SET joint = ? WHERE id = ?", [(None if v is None else to_blob(v), i) for i, v in rows]
+            "UPDATE captions SET joint = ? WHERE id = ?",
+            [(None if v is None else to_blob(v), i) for i, v in rows],
         )
 
     def image_ids(self) -> np.ndarray:
@@ -294,7 +303,10 @@ class Catalog:
         return np.array([r[0] for r in rows], dtype=np.int64)
 
     def caption_owner(self, caption_ids: Sequence[int]) -> dict[int, int]:
-        return {int(a): int(b) for a, b in self._in("SELECT id, image_id FROM captions WHERE id IN ({})", caption_ids)}
+        return {
+            int(a): int(b)
+            for a, b in self._in("SELECT id, image_id FROM captions WHERE id IN ({})", caption_ids)
+        }
 
     def _in(self, sql: str, ids: Sequence[int]) -> list[tuple]:
         out: list[tuple] = []
@@ -311,12 +323,11 @@ class Catalog:
         for p, i in self._in("SELECT path, image_id FROM paths WHERE image_id IN ({}) ORDER BY path", ids):
             paths[i].append(p)
         caps: dict[int, list[CaptionRow]] = {i: [] for i in base}
-        for c in self._in("SELECT id, image_id, text, source FROM captions WHERE image_id IN ({}) ORDER BY id", ids):
+        for c in self._in(
+            "SELECT id, image_id, text, source FROM captions WHERE image_id IN ({}) ORDER BY id", ids
+        ):
             caps[c[1]].append(CaptionRow(*c))
-        return {
-            i: ImageRow(i, r[1], r[2], r[3], tuple(paths[i]), tuple(caps[i]))
-            for i, r in base.items()
-        }
+        return {i: ImageRow(i, r[1], r[2], r[3], tuple(paths[i]), tuple(caps[i])) for i, r in base.items()}
 
     def image_for_path(self, path: str) -> int | None:
         row = self.get_path(path)

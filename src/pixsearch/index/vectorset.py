@@ -30,8 +30,15 @@ class IndexSpec:
 class VectorSet:
     """Lazily loaded, self-repairing indexes over one catalog."""
 
-    def __init__(self, root: Path, catalog: Catalog, specs: list[IndexSpec], fingerprint: str,
-                 backend: str = "usearch", dtype: str = "f16") -> None:
+    def __init__(
+        self,
+        root: Path,
+        catalog: Catalog,
+        specs: list[IndexSpec],
+        fingerprint: str,
+        backend: str = "usearch",
+        dtype: str = "f16",
+    ) -> None:
         self.root = root
         self.catalog = catalog
         self.specs = {s.name: s for s in specs}
@@ -109,7 +116,9 @@ class VectorSet:
             idx = self._open[n]
             idx.save(self._file(n))
             tmp = self._sidecar(n).with_suffix(".tmp")
-            tmp.write_text(json.dumps({"generation": gen, "fingerprint": self.fingerprint, "count": len(idx)}))
+            tmp.write_text(
+                json.dumps({"generation": gen, "fingerprint": self.fingerprint, "count": len(idx)})
+            )
             os.replace(tmp, self._sidecar(n))
 
     def reset(self, fingerprint: str) -> None:

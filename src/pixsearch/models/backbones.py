@@ -16,10 +16,10 @@ import importlib
 import json
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -58,7 +58,9 @@ IMAGE_BACKBONES: dict[str, ImageBackboneSpec] = {
 def _configure_torch_threads() -> None:
     import torch
 
-    n = max(1, min(os.cpu_count() or 1, int(os.environ.get("PIXSEARCH_THREADS", "0")) or (os.cpu_count() or 1)))
+    n = max(
+        1, min(os.cpu_count() or 1, int(os.environ.get("PIXSEARCH_THREADS", "0")) or (os.cpu_count() or 1))
+    )
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 
@@ -175,9 +177,9 @@ def _erf(x: np.ndarray) -> np.ndarray:
     # Clip: erf(4) == 1 in float32, and exp(-a*a) for larger a yields denormals that are ~100x slower.
     a = np.minimum(np.abs(x), 4.0)
     t = 1.0 / (1.0 + 0.3275911 * a)
-    y = 1.0 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * np.exp(
-        -a * a
-    )
+    y = 1.0 - (
+        (((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592
+    ) * t * np.exp(-a * a)
     return s * y
 
 
@@ -231,7 +233,12 @@ class TextBackbone:
         att /= att.sum(-1, keepdims=True)
         ctx = (att @ v).transpose(0, 2, 1, 3).reshape(n * t, d)
         a = ctx @ w[p + "attention.output.dense.weight"] + w[p + "attention.output.dense.bias"]
-        h = _layer_norm(a + h, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"], self.eps)
+        h = _layer_norm(
+            a + h,
+            w[p + "attention.output.LayerNorm.weight"],
+            w[p + "attention.output.LayerNorm.bias"],
+            self.eps,
+        )
         m = h @ w[p + "intermediate.dense.weight"] + w[p + "intermediate.dense.bias"]
         m = 0.5 * m * (1.0 + _erf(m * _INV_SQRT2))
         o = m @ w[p + "output.dense.weight"] + w[p + "output.dense.bias"]
@@ -285,7 +292,6 @@ def image_backbone(name: str = "lite0") -> ImageBackbone:
 def text_backbone() -> TextBackbone:
     """Shared, lazily built MiniLM."""
     return TextBackbone()
-
 
 
 def prepared_batches(

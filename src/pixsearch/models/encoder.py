@@ -8,14 +8,22 @@ library records its encoder's ``fingerprint`` and refuses to be searched with an
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..errors import ModelError
-from .backbones import IMAGE_BACKBONES, ImageBackbone, TextBackbone, image_backbone, image_fingerprint
-from .backbones import text_backbone, text_fingerprint
+from .backbones import (
+    IMAGE_BACKBONES,
+    ImageBackbone,
+    TextBackbone,
+    image_backbone,
+    image_fingerprint,
+    text_backbone,
+    text_fingerprint,
+)
 from .heads import Heads, l2n, load_heads
 
 if TYPE_CHECKING:
@@ -100,7 +108,9 @@ class RawEncoder(_Base):
         return l2n(self.image_backbone.encode(arrays)["pooled"]).astype(np.float32)
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
-        raise ModelError(f"encoder {self.name} has no joint text space; use a trained encoder such as {DEFAULT_ENCODER}")
+        raise ModelError(
+            f"encoder {self.name} has no joint text space; use a trained encoder such as {DEFAULT_ENCODER}"
+        )
 
 
 class HeadsEncoder(_Base):
@@ -114,7 +124,11 @@ class HeadsEncoder(_Base):
         self.name = name
         import json
 
-        card = json.loads(weights.with_suffix(".json").read_text()) if weights.with_suffix(".json").is_file() else {}
+        card = (
+            json.loads(weights.with_suffix(".json").read_text())
+            if weights.with_suffix(".json").is_file()
+            else {}
+        )
         cfg = card.get("config", {})
         super().__init__(cfg.get("image_backbone", "lite0"))
         self.dim = int(cfg.get("out_dim", 256))
@@ -122,7 +136,9 @@ class HeadsEncoder(_Base):
     @property
     def heads(self) -> Heads:
         if self._heads is None:
-            self._heads = load_heads(self._weights, (image_fingerprint(self.backbone_name), text_fingerprint()))
+            self._heads = load_heads(
+                self._weights, (image_fingerprint(self.backbone_name), text_fingerprint())
+            )
         return self._heads
 
     @property
@@ -147,9 +163,9 @@ def available_encoders(weights_dir: Path = WEIGHTS_DIR) -> dict[str, Callable[[]
     """Name -> factory, from the backbones we know and the heads files shipped in ``weights_dir``."""
     reg: dict[str, Callable[[], JointEncoder]] = {}
     for bb in IMAGE_BACKBONES:
-        reg[f"{bb}-raw"] = lambda bb=bb: RawEncoder(bb)
+        reg[f"{bb}-raw"] = partial(RawEncoder, bb)
     for f in sorted(weights_dir.glob("*.safetensors")):
-        reg[f.stem] = lambda f=f: HeadsEncoder(f.stem, f)
+        reg[f.stem] = partial(HeadsEncoder, f.stem, f)
     return reg
 
 

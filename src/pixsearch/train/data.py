@@ -31,9 +31,9 @@ class FeatureSet:
     class_text: np.ndarray
 
 
-def split_features(data: Path, split: str, backbone: str = "lite0", limit: int = 0,
-                   log: Callable[[dict], None] | None = None) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray,
-                                                                      np.ndarray]:
+def split_features(
+    data: Path, split: str, backbone: str = "lite0", limit: int = 0, log: Callable[[dict], None] | None = None
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(image names, pooled, logits, caption embeddings, caption->image) for images that decode."""
     ds = load_dataset(data).split(split)
     names = list(ds.images[:limit] if limit else ds.images)
@@ -64,8 +64,14 @@ def _class_text() -> np.ndarray:
     return FeatureCache().text_features(text_backbone(), imagenet_class_prompts())
 
 
-def load_features(data: Path, split: str, cfg: HeadsConfig, limit: int = 0, stats_from: FeatureSet | None = None,
-                  log: Callable[[dict], None] | None = None) -> FeatureSet:
+def load_features(
+    data: Path,
+    split: str,
+    cfg: HeadsConfig,
+    limit: int = 0,
+    stats_from: FeatureSet | None = None,
+    log: Callable[[dict], None] | None = None,
+) -> FeatureSet:
     names, pooled, logits, emb, owner = split_features(data, split, cfg.image_backbone, limit, log)
     if stats_from is None:
         mean = pooled.mean(0).astype(np.float32)
@@ -90,4 +96,6 @@ def load_features(data: Path, split: str, cfg: HeadsConfig, limit: int = 0, stat
         pooled, logits, image_x = pooled[keep], logits[keep], image_x[keep]
         owner = np.array([remap[o] for o in owner], dtype=np.int64)
         captions_of = [np.flatnonzero(owner == i) for i in range(len(names))]
-    return FeatureSet(names, pooled, logits, image_x, emb.astype(np.float32), owner, captions_of, mean, std, class_text)
+    return FeatureSet(
+        names, pooled, logits, image_x, emb.astype(np.float32), owner, captions_of, mean, std, class_text
+    )

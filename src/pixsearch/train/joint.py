@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -76,7 +77,7 @@ class _Trainer:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.steps_per_epoch = math.ceil(len(self.train.image_x) / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
-        self.state = {"epoch": 0, "step": 0, "best_rsum": -1.0, "best_epoch": -1, "bad_epochs": 0}
+        self.state: dict[str, Any] = {"epoch": 0, "step": 0, "best_rsum": -1.0, "best_epoch": -1, "bad_epochs": 0}
 
     def lr_at(self, step: int) -> float:
         c = self.cfg
@@ -190,7 +191,11 @@ class _Trainer:
             self.save_checkpoint("last")
             self.log({"event": "epoch", **row})
         plot_metrics(metrics_path, cfg.out / "metrics.png")
-        return {"best_epoch": self.state["best_epoch"], "best_rsum": self.state["best_rsum"], "out": str(cfg.out)}
+        return {
+            "best_epoch": self.state["best_epoch"],
+            "best_rsum": self.state["best_rsum"],
+            "out": str(cfg.out),
+        }
 
 
 def _jsonable(d: dict) -> dict:
@@ -213,8 +218,12 @@ def export_heads(model: JointHeads, feats: FeatureSet, cfg: TrainConfig, val: di
         "format": "pixsearch-heads/1",
         "config": heads_cfg.to_dict(),
         "backbones": {"image": image_fingerprint(cfg.heads.image_backbone), "text": text_fingerprint()},
-        "data": {"dataset": str(cfg.data), "train_split": cfg.train_split, "val_split": cfg.val_split,
-                 "train_images": int(len(feats.image_x))},
+        "data": {
+            "dataset": str(cfg.data),
+            "train_split": cfg.train_split,
+            "val_split": cfg.val_split,
+            "train_images": int(len(feats.image_x)),
+        },
         "training": {k: v for k, v in _jsonable(asdict(cfg)).items() if k not in ("heads", "data", "out")},
         "metrics": {cfg.val_split: val},
         "seed": cfg.seed,

@@ -15,7 +15,9 @@ __all__ = ["ProjectionHead", "JointHeads"]
 class ProjectionHead(nn.Module):
     """``depth`` GELU layers + output layer, plus an optional linear shortcut from the input."""
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, depth: int, skip: bool, dropout: float) -> None:
+    def __init__(
+        self, in_dim: int, hidden: int, out_dim: int, depth: int, skip: bool, dropout: float
+    ) -> None:
         super().__init__()
         dims = [in_dim] + [hidden] * depth
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
@@ -36,7 +38,9 @@ class ProjectionHead(nn.Module):
 class JointHeads(nn.Module):
     """Image and text heads plus CLIP's learnable temperature (``logit_scale`` = log 1/T)."""
 
-    def __init__(self, cfg: HeadsConfig, image_in: int, dropout: float = 0.1, init_temp: float = 0.05) -> None:
+    def __init__(
+        self, cfg: HeadsConfig, image_in: int, dropout: float = 0.1, init_temp: float = 0.05
+    ) -> None:
         super().__init__()
         self.image = ProjectionHead(image_in, cfg.hidden, cfg.out_dim, cfg.depth, cfg.skip, dropout)
         self.text = ProjectionHead(cfg.text_in, cfg.hidden, cfg.out_dim, cfg.depth, cfg.skip, dropout)
