@@ -77,7 +77,13 @@ class _Trainer:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.steps_per_epoch = math.ceil(len(self.train.image_x) / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
-        self.state: dict[str, Any] = {"epoch": 0, "step": 0, "best_rsum": -1.0, "best_epoch": -1, "bad_epochs": 0}
+        self.state: dict[str, Any] = {
+            "epoch": 0,
+            "step": 0,
+            "best_rsum": -1.0,
+            "best_epoch": -1,
+            "bad_epochs": 0,
+        }
 
     def lr_at(self, step: int) -> float:
         c = self.cfg
