@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,8 @@ class IndexReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
+    # wall seconds: waiting for decode threads, image + caption encoding, SQLite + index writes
+    timings: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "encode": 0.0, "store": 0.0})
 
     def to_dict(self) -> dict:
         return {
@@ -50,6 +53,7 @@ class IndexReport:
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
             "warnings": self.warnings,
             "interrupted": self.interrupted,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
 
@@ -118,8 +122,7 @@ class Indexer:
         joint = self.encoder.text_from_embeddings(emb) if isinstance(self.encoder, HeadsEncoder) else None
         return [(t, "human", emb[i], None if joint is None else joint[i]) for i, t in enumerate(texts)]
 
-    def _add_captions(self, image_id: int, texts: list[str], report: IndexReport) -> None:
-        rows = self.caption_rows(texts)
+    def _add_captions(self, image_id: int, rows: list, report: IndexReport) -> None:
         new = self.catalog.add_captions(image_id, rows)
         report.captions_added += len(new)
         self._pending_caps.append(new)
@@ -153,10 +156,17 @@ class Indexer:
         total = len(files)
         if progress:
             progress(done, total)
+        batches = [todo[s : s + self.batch_size] for s in range(0, len(todo), self.batch_size)]
+        # Decode threads work one batch ahead: Pillow releases the GIL, so batch i+1 decodes on one core
+        # while batch i is encoded.
+        pool = ThreadPoolExecutor(max_workers=2)
         try:
-            for s in range(0, len(todo), self.batch_size):
-                batch = todo[s : s + self.batch_size]
-                self._batch(batch, captions or {}, report)
+            ahead = [pool.submit(self._decode, it) for it in batches[0]] if batches else []
+            for b, batch in enumerate(batches):
+                current = ahead
+                if b + 1 < len(batches):
+                    ahead = [pool.submit(self._decode, it) for it in batches[b + 1]]
+                self._batch(batch, current, captions or {}, report)
                 done += len(batch)
                 if progress:
                     progress(done, total)
@@ -167,31 +177,11 @@ class Indexer:
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             self.vectors.save()
         return report
 
-    def _hash_and_decode(self, item: _Item) -> tuple[_Item, object]:
-        try:
-            data = item.path.read_bytes()
-            item.digest = content_hash(data)
-            if self.catalog.image_id_for_hash(item.digest) is not None:
-                return item, None
-            img = load_image(data, name=str(item.path), draft=max(256, self.encoder.resolution))
-            return item, (img.size, self.encoder.preprocess(img), thumbnail_bytes(img))
-        except MediaError as exc:
-            return item, exc
-        except OSError as exc:
-            return item, MediaError(str(item.path), f"cannot read: {exc.strerror or exc}")
-
-    def _decoded(self, batch: list[_Item]) -> Iterator[tuple[_Item, object]]:
-        # Threads: Pillow decodes without the GIL; hashing and SQLite lookups happen on the main thread's
-        # connection only after decode, so the catalog connection is never shared.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            futures = [pool.submit(self._decode_only, it) for it in batch]
-            for it, fut in zip(batch, futures, strict=True):
-                yield it, fut.result()
-
-    def _decode_only(self, item: _Item) -> object:
+    def _decode(self, item: _Item) -> object:
         try:
             data = item.path.read_bytes()
             item.digest = content_hash(data)
@@ -202,10 +192,14 @@ class Indexer:
         except OSError as exc:
             return MediaError(str(item.path), f"cannot read: {exc.strerror or exc}")
 
-    def _batch(self, batch: list[_Item], captions: dict[str, list[str]], report: IndexReport) -> None:
+    def _batch(
+        self, batch: list[_Item], decoded: list[Future], captions: dict[str, list[str]], report: IndexReport
+    ) -> None:
         new: list[tuple[_Item, tuple]] = []
         known: list[_Item] = []
-        for it, res in self._decoded(batch):
+        t0 = time.perf_counter()
+        for it, fut in zip(batch, decoded, strict=True):
+            res = fut.result()
             if isinstance(res, MediaError):
                 if self.catalog.image_id_for_hash(it.digest) is not None and it.digest:
                     known.append(it)  # a format we cannot decode now but indexed before: keep
@@ -217,7 +211,15 @@ class Indexer:
                 known.append(it)
             else:
                 new.append((it, res))  # type: ignore[arg-type]
+        t1 = time.perf_counter()
         vecs = self.encoder.encode_image_arrays(np.stack([r[1] for _, r in new])) if new else None
+        # All captions of the batch in one encoder call: per-image calls of 5 texts waste most of the time.
+        cap_texts = {it.digest: captions[it.path.name] for it, _ in new if it.path.name in captions}
+        flat = self.caption_rows([t for ts in cap_texts.values() for t in ts])
+        cap_rows: dict[str, list] = {}
+        for d, ts in cap_texts.items():
+            cap_rows[d], flat = flat[: len(ts)], flat[len(ts) :]
+        t2 = time.perf_counter()
         self._pending_caps: list = []
         added_imgs: list[int] = []
         with self.catalog.transaction():
@@ -231,8 +233,8 @@ class Indexer:
                     report.added += 1
                 else:
                     report.updated += 1
-                if it.path.name in captions:
-                    self._add_captions(iid, captions[it.path.name], report)
+                if it.digest in cap_rows:
+                    self._add_captions(iid, cap_rows[it.digest], report)
             for it in known:
                 known_id = self.catalog.image_id_for_hash(it.digest)
                 assert known_id is not None
@@ -254,6 +256,10 @@ class Indexer:
         if vecs is not None:
             self.vectors.add("images", added_imgs, vecs)
         self._index_new_captions()
+        t3 = time.perf_counter()
+        report.timings["decode"] += t1 - t0
+        report.timings["encode"] += t2 - t1
+        report.timings["store"] += t3 - t2
 
     def _index_new_captions(self) -> None:
         for new_ids in self._pending_caps:
@@ -277,7 +283,10 @@ class Indexer:
                     report.warnings.append(f"captions name an image not in the library: {name}")
                     continue
                 for iid in dict.fromkeys(ids):
-                    self._add_captions(iid, texts, report)
+                    have = self.catalog.caption_texts(iid)
+                    todo = [t for t in dict.fromkeys(texts) if t not in have]
+                    if todo:  # only encode what the image does not have yet
+                        self._add_captions(iid, self.caption_rows(todo), report)
             self.catalog.bump_generation()
         self._index_new_captions()
 

@@ -251,6 +251,9 @@ class Catalog:
                 new.append(int(cur.lastrowid or 0))
         return new
 
+    def caption_texts(self, image_id: int) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT text FROM captions WHERE image_id = ?", (image_id,))}
+
     def fts_search(self, text: str, limit: int) -> list[tuple[int, int, float]]:
         """(caption id, image id, bm25) best first; bm25 is positive, larger is better."""
         q = fts_query(text)
