@@ -154,3 +154,16 @@ def test_bad_training_input(tmp_path: Path, tiny_dataset: Path) -> None:
         train_joint(_cfg(tmp_path / "missing", tmp_path / "o"))
     with pytest.raises(DatasetError, match="split"):
         train_joint(_cfg(tiny_dataset, tmp_path / "o", val_split="test"))
+
+
+def test_dataset_without_split_files_trains_on_a_stable_holdout(tiny_dataset: Path, tmp_path: Path) -> None:
+    import shutil
+
+    d = tmp_path / "nosplit"
+    shutil.copytree(tiny_dataset, d, symlinks=True)
+    (d / "train.txt").unlink()
+    (d / "val.txt").unlink()
+    s = train_joint(_cfg(d, tmp_path / "run", epochs=1))
+    card = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert s["best_epoch"] == 1 and 150 <= card["data"]["train_images"] < 200
+    assert card["metrics"]["val"]["images"] + card["data"]["train_images"] == 200

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..datasets import load_dataset
+from ..datasets import Dataset, load_dataset
 from ..errors import DatasetError
 from ..features import FeatureCache
 from ..models.backbones import image_backbone, text_backbone
@@ -35,7 +35,7 @@ def split_features(
     data: Path, split: str, backbone: str = "lite0", limit: int = 0, log: Callable[[dict], None] | None = None
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(image names, pooled, logits, caption embeddings, caption->image) for images that decode."""
-    ds = load_dataset(data).split(split)
+    ds = _resolve_split(load_dataset(data), split)
     names = list(ds.images[:limit] if limit else ds.images)
     if not names:
         raise DatasetError(f"split {split!r} of {data} has no images")
@@ -58,6 +58,19 @@ def split_features(
         raise DatasetError(f"split {split!r} of {data} has no captions for its images")
     emb = cache.text_features(text_backbone(), texts)
     return names, f.pooled[keep], f.logits[keep], emb, np.array(owner, dtype=np.int64)
+
+
+def _resolve_split(ds: Dataset, split: str) -> Dataset:
+    """A dataset without split files still trains: 'val' is a stable ~10% of its images, 'train' the rest.
+
+    Membership hangs on a hash of the file name, so adding images never moves old ones across splits.
+    """
+    if split in ds.splits or split == "all" or set(ds.splits) != {"all"} or split not in ("train", "val"):
+        return ds.split(split)
+    import zlib
+
+    names = [n for n in ds.images if (zlib.crc32(n.encode()) % 10 == 0) == (split == "val")]
+    return replace(ds, splits={**ds.splits, split: tuple(names)}).split(split)
 
 
 def _class_text() -> np.ndarray:

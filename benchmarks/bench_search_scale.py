@@ -1,0 +1,113 @@
+"""Warm search latency through the whole Library pipeline at scale, on a synthetic library.
+
+Images get clustered random unit vectors, captions are real Flickr8k sentences (so BM25 has real text)
+with random unit embeddings. Prints one JSON object. Usage:
+    python benchmarks/bench_search_scale.py [--n 100000] [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def unit(rng: np.random.Generator, n: int, d: int, centers: np.ndarray) -> np.ndarray:
+    x = centers[rng.integers(0, len(centers), n)] + 0.7 * rng.normal(size=(n, d)).astype(np.float32)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--backend", default="usearch", choices=["usearch", "exact"])
+    args = ap.parse_args()
+
+    from pixsearch.config import load_settings
+    from pixsearch.index.catalog import Catalog
+    from pixsearch.library import Library
+    from pixsearch.models.encoder import create_encoder
+
+    enc = create_encoder()
+    rng = np.random.default_rng(0)
+    texts = (ROOT / "examples" / "gallery" / "captions.csv").read_text().splitlines()[1:]
+    texts = [t.split(",", 1)[1] for t in texts]
+    lib_dir = Path(tempfile.mkdtemp(prefix="pixscale-"))
+    cat = Catalog.open(lib_dir / "catalog.db")
+    t0 = time.perf_counter()
+    img_c = rng.normal(size=(200, enc.dim)).astype(np.float32)
+    cap_c = rng.normal(size=(200, enc.caption_dim)).astype(np.float32)
+    step = 10_000
+    with cat.transaction():
+        cat.set_meta("encoder", enc.name)
+        cat.set_meta("encoder_fingerprint", enc.fingerprint)
+        for s in range(0, args.n, step):
+            m = min(step, args.n - s)
+            iv = unit(rng, m, enc.dim, img_c)
+            cv = unit(rng, m, enc.caption_dim, cap_c)
+            jv = unit(rng, m, enc.dim, img_c) if enc.cross_modal else None
+            for j in range(m):
+                i = cat.add_image(f"h{s + j}", 500, 375, None, iv[j])
+                cat.set_path(f"/synthetic/{s + j}.jpg", i, 1, 1)
+                cat.add_captions(
+                    i,
+                    [
+                        (
+                            f"{texts[(s + j) % len(texts)]} #{s + j}",
+                            "human",
+                            cv[j],
+                            None if jv is None else jv[j],
+                        )
+                    ],
+                )
+        cat.bump_generation()
+    cat.close()
+    t_fill = time.perf_counter() - t0
+
+    settings = load_settings(library=lib_dir, vector_backend=args.backend)
+    t1 = time.perf_counter()
+    lib = Library.open(settings=settings)
+    lib.search("warm up")  # builds the ANN indexes from the catalog once
+    t_build = time.perf_counter() - t1
+    queries = [texts[i] for i in rng.integers(0, len(texts), args.queries)]
+    lat = []
+    for q in queries:
+        s = time.perf_counter()
+        lib.search(q, k=10)
+        lat.append((time.perf_counter() - s) * 1000)
+    lat.sort()
+    t2 = time.perf_counter()
+    lib2 = Library.open(settings=settings)
+    lib2.search(queries[0])
+    t_reopen = time.perf_counter() - t2
+    print(
+        json.dumps(
+            {
+                "images": args.n,
+                "captions": args.n,
+                "backend": args.backend,
+                "model": enc.name,
+                "fill_catalog_seconds": round(t_fill, 1),
+                "build_indexes_seconds": round(t_build, 1),
+                "reopen_and_first_search_seconds": round(t_reopen, 3),
+                "warm_search_ms": {
+                    "p50": round(statistics.median(lat), 2),
+                    "p99": round(lat[int(0.99 * (len(lat) - 1))], 2),
+                    "queries": len(lat),
+                },
+                "disk_mib": round(sum(f.stat().st_size for f in lib_dir.iterdir()) / 2**20, 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
