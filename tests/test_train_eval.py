@@ -167,3 +167,28 @@ def test_dataset_without_split_files_trains_on_a_stable_holdout(tiny_dataset: Pa
     card = json.loads((tmp_path / "run" / "best.json").read_text())
     assert s["best_epoch"] == 1 and 150 <= card["data"]["train_images"] < 200
     assert card["metrics"]["val"]["images"] + card["data"]["train_images"] == 200
+
+
+def test_phase2_finetunes_backbone_top_and_ships_it(tiny_dataset: Path, tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    from pixsearch.models.encoder import create_encoder
+
+    out = tmp_path / "run"
+    train_joint(_cfg(tiny_dataset, out, epochs=1))
+    p1 = load_file(str(out / "best.safetensors"))
+    s = train_joint(_cfg(tiny_dataset, out / "p2", epochs=1, phase=2, init=out / "best.safetensors", batch_size=64))
+    assert s["best_epoch"] == 1
+    p2 = load_file(str(out / "p2" / "best.safetensors"))
+    assert any(k.startswith("top.block.") for k in p2) and "top.conv.weight" in p2
+    assert not np.array_equal(p1["image.out.weight"], p2["image.out.weight"])  # trained on
+    card = json.loads((out / "p2" / "best.json").read_text())
+    assert card["config"]["top"] is True
+    enc = create_encoder(out / "p2" / "best.safetensors")
+    x = np.random.default_rng(0).normal(size=(2, 3, 224, 224)).astype(np.float32)
+    v = enc.encode_image_arrays(x)
+    assert v.shape == (2, 256) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)
+    res = eval_retrieval(tiny_dataset, "val", str(out / "p2" / "best.safetensors"))
+    assert res["t2i"]["R@10"] > 25.0
+    with pytest.raises(Exception, match="phase-1"):
+        train_joint(_cfg(tiny_dataset, out / "p3", epochs=1, phase=2, init=out / "p2" / "best.safetensors"))

@@ -295,7 +295,14 @@ def train_joint_cmd(
         Path, typer.Option("--data", help="Dataset dir (Flickr8k layout, seed-004 layout, or CSV).")
     ],
     out_dir: Annotated[Path, typer.Option("--out", help="Run dir: checkpoints, metrics.jsonl, metrics.png.")],
-    phase: Annotated[int, typer.Option("--phase", min=1, max=2)] = 1,
+    phase: Annotated[
+        int, typer.Option("--phase", min=1, max=2, help="2: also fine-tune the image backbone's top.")
+    ] = 1,
+    init: Annotated[
+        Path | None, typer.Option("--init", help="Phase 2: phase-1 heads to start from (default OUT/best).")
+    ] = None,
+    feature_noise: Annotated[float, typer.Option("--feature-noise", help="Noise on image features.")] = 1.5,
+    dropout: Annotated[float, typer.Option("--dropout")] = 0.5,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue exactly from the last checkpoint.")
     ] = False,
@@ -311,11 +318,13 @@ def train_joint_cmd(
 ) -> None:
     """Train the joint image-text heads on frozen backbone features."""
     with _errors():
-        if phase == 2:
-            _fail("phase 2 (backbone fine-tuning) is not available yet; train with --phase 1")
         from .train.joint import TrainConfig, train_joint
 
         cfg = TrainConfig(
+            phase=phase,
+            init=init,
+            feature_noise=feature_noise,
+            dropout=dropout,
             data=data,
             out=out_dir,
             epochs=epochs,

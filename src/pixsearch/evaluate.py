@@ -65,6 +65,13 @@ def eval_retrieval(data: Path, split: str, model: str | None = None) -> dict:
     if not isinstance(enc, HeadsEncoder):
         raise ModelError(f"model {enc.name} has no joint text space to evaluate")
     names, pooled, logits, emb, owner = split_features(Path(data), split, enc.backbone_name)
+    if enc.has_top:  # phase 2: the cached pooled features predate the fine-tuned top
+        from .datasets import load_dataset
+        from .features import FeatureCache
+
+        ds = load_dataset(Path(data))
+        f = FeatureCache().image_features(enc.image_backbone, [ds.image_path(n) for n in names], mid=True)
+        pooled = enc.pooled_from_mid(f.mid)
     img = enc.image_from_features(pooled, logits)
     txt = enc.text_from_embeddings(emb)
     has_caps = np.isin(np.arange(len(names)), owner)

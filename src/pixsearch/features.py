@@ -75,16 +75,25 @@ class _ShardStore:
 
 
 class ImageFeatures:
-    """Pooled features + logits for a list of images, aligned with it; ``ok`` marks decodable ones."""
+    """Feature arrays for a list of images, aligned with it (zeros where ``ok`` is False)."""
 
-    def __init__(
-        self, hashes: list[str | None], pooled: np.ndarray, logits: np.ndarray, errors: list[MediaError]
-    ):
+    def __init__(self, hashes: list[str | None], arrays: dict[str, np.ndarray], errors: list[MediaError]):
         self.hashes = hashes
-        self.pooled = pooled
-        self.logits = logits
+        self.arrays = arrays
         self.errors = errors
         self.ok = np.array([h is not None for h in hashes], dtype=bool)
+
+    @property
+    def pooled(self) -> np.ndarray:
+        return self.arrays["pooled"]
+
+    @property
+    def logits(self) -> np.ndarray:
+        return self.arrays["logits"]
+
+    @property
+    def mid(self) -> np.ndarray:
+        return self.arrays["mid"]
 
 
 class FeatureCache:
@@ -98,9 +107,15 @@ class FeatureCache:
         return _ShardStore(self.root / fingerprint.replace(":", "-"))
 
     def image_features(
-        self, backbone: ImageBackbone, paths: Sequence[Path], progress: Progress | None = None
+        self,
+        backbone: ImageBackbone,
+        paths: Sequence[Path],
+        progress: Progress | None = None,
+        mid: bool = False,
     ) -> ImageFeatures:
-        store = self._store(backbone.fingerprint)
+        """Pooled + logits per image, or with ``mid`` the last block's input (phase 2), cached."""
+        fields = ("mid",) if mid else ("pooled", "logits")
+        store = self._store(backbone.fingerprint + ("-mid" if mid else ""))
         hashes: list[str | None] = []
         errors: list[MediaError] = []
         for p in paths:
@@ -118,7 +133,7 @@ class FeatureCache:
         if progress:
             progress(done, len(paths))
         buf_keys: list[str] = []
-        buf: dict[str, list[np.ndarray]] = {"pooled": [], "logits": []}
+        buf: dict[str, list[np.ndarray]] = {f: [] for f in fields}
         bad: set[str] = set()
         srcs = [todo[k] for k in todo_keys]
         for ok, arrays, failed in prepared_batches(backbone, srcs, batch_size=32):
@@ -126,13 +141,13 @@ class FeatureCache:
                 bad.add(todo_keys[i])
                 errors.append(err)
             if arrays is not None:
-                out = backbone.encode(arrays)
+                out = backbone.encode(arrays, mid=mid)
                 buf_keys += [todo_keys[i] for i in ok]
-                buf["pooled"].append(out["pooled"])
-                buf["logits"].append(out["logits"])
+                for f in fields:
+                    buf[f].append(out[f])
             if len(buf_keys) >= self.shard_size:
                 store.write(buf_keys, {k: np.concatenate(v) for k, v in buf.items()})
-                buf_keys, buf = [], {"pooled": [], "logits": []}
+                buf_keys, buf = [], {f: [] for f in fields}
             done += len(ok) + len(failed)
             if progress:
                 progress(done, len(paths))
@@ -140,14 +155,16 @@ class FeatureCache:
             store.write(buf_keys, {k: np.concatenate(v) for k, v in buf.items()})
         final = [h if (h is not None and h not in bad) else None for h in hashes]
         good = [h for h in final if h is not None]
-        dim_p, dim_l = backbone.spec.dim, 1000
-        pooled = np.zeros((len(paths), dim_p), dtype=np.float32)
-        logits = np.zeros((len(paths), dim_l), dtype=np.float32)
-        if good:
-            mask = np.array([h is not None for h in final])
-            pooled[mask] = store.get(good, "pooled")
-            logits[mask] = store.get(good, "logits")
-        return ImageFeatures(final, pooled, logits, errors)
+        mask = np.array([h is not None for h in final], dtype=bool)
+        result: dict[str, np.ndarray] = {}
+        for f in fields:
+            got = store.get(good, f) if good else None
+            shape = got.shape[1:] if got is not None else ((backbone.spec.dim,) if f == "pooled" else (1000,))
+            arr = np.zeros((len(paths), *shape), dtype=got.dtype if got is not None else np.float32)
+            if got is not None:
+                arr[mask] = got
+            result[f] = arr
+        return ImageFeatures(final, result, errors)
 
     def text_features(
         self, backbone: TextBackbone, texts: Sequence[str], progress: Progress | None = None

@@ -103,22 +103,36 @@ class ImageBackbone:
         arr = (arr - IMAGENET_MEAN) / IMAGENET_STD
         return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
-    def forward(self, batch: torch.Tensor, spatial: bool = False) -> dict[str, torch.Tensor]:
-        """Features for a preprocessed batch (N,3,R,R); grads flow if the caller enables them."""
+    def mid(self, batch: torch.Tensor) -> torch.Tensor:
+        """Stem + all blocks but the last: the input of the part phase-2 training fine-tunes."""
         m = self.model
-        fmap = m.extract_features(batch)
-        pooled = fmap.mean(dim=(2, 3))
-        out = {"pooled": pooled, "logits": m._fc(pooled)}
-        if spatial:
-            out["spatial"] = fmap
-        return out
+        x = m._swish(m._bn0(m._conv_stem(batch)))
+        for block in m._blocks[:-1]:
+            x = block(x)
+        return x
 
-    def encode(self, arrays: list[np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
-        """Pooled features and logits for preprocessed arrays, as float32 NumPy."""
+    def top(self, mid: torch.Tensor, top: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
+        """Last block + 1x1 head conv + pooling (+ ImageNet logits); ``top`` swaps in fine-tuned weights."""
+        m = self.model
+        if top is not None:
+            pooled = top(mid)
+        else:
+            x = m._blocks[-1](mid)
+            pooled = m._swish(m._bn1(m._conv_head(x))).mean(dim=(2, 3))
+        return {"pooled": pooled, "logits": m._fc(pooled)}
+
+    def forward(self, batch: torch.Tensor, top: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
+        """Features for a preprocessed batch (N,3,R,R); grads flow if the caller enables them."""
+        return self.top(self.mid(batch), top)
+
+    def encode(self, arrays: list[np.ndarray] | np.ndarray, mid: bool = False) -> dict[str, np.ndarray]:
+        """Pooled features and logits (or, with ``mid``, the last block's input) as NumPy."""
         import torch
 
         x = torch.from_numpy(np.stack(arrays) if isinstance(arrays, list) else arrays)
         with torch.inference_mode():
+            if mid:
+                return {"mid": self.mid(x).numpy().astype(np.float16)}
             out = self.forward(x)
         return {k: v.numpy().astype(np.float32) for k, v in out.items()}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -121,6 +121,7 @@ class HeadsEncoder(_Base):
     def __init__(self, name: str, weights: Path) -> None:
         self._weights = weights
         self._heads: Heads | None = None
+        self._top: Any = None
         self.name = name
         import json
 
@@ -148,9 +149,35 @@ class HeadsEncoder(_Base):
     def image_from_features(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
         return self.heads.image(pooled, logits)
 
+    @property
+    def has_top(self) -> bool:
+        """Phase-2 models carry a fine-tuned backbone top that replaces the frozen one."""
+        return self.heads.config.top
+
+    def pooled_from_mid(self, mid: np.ndarray) -> np.ndarray:
+        """Pooled features through the fine-tuned top, from cached last-block inputs (evaluation)."""
+        import torch
+
+        top = self._top_module()
+        with torch.inference_mode():
+            return self.image_backbone.top(torch.from_numpy(mid.astype(np.float32)), top)["pooled"].numpy()
+
+    def _top_module(self) -> Any:
+        if self._top is None:
+            from .top import load_top
+
+            self._top = load_top(self.image_backbone, self.heads.params)
+        return self._top
+
     def encode_image_arrays(self, arrays: np.ndarray) -> np.ndarray:
-        out = self.image_backbone.encode(arrays)
-        return self.image_from_features(out["pooled"], out["logits"])
+        if not self.has_top:
+            out = self.image_backbone.encode(arrays)
+            return self.image_from_features(out["pooled"], out["logits"])
+        import torch
+
+        with torch.inference_mode():
+            res = self.image_backbone.forward(torch.from_numpy(arrays), top=self._top_module())
+        return self.image_from_features(res["pooled"].numpy(), res["logits"].numpy())
 
     def text_from_embeddings(self, emb: np.ndarray) -> np.ndarray:
         return self.heads.text(emb)

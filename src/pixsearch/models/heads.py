@@ -35,6 +35,7 @@ class HeadsConfig:
     depth: int = 1  # hidden layers per head
     skip: bool = True  # linear shortcut from input to output
     bridge_temperature: float = 1.0
+    top: bool = False  # the file also carries a fine-tuned image backbone top (phase 2)
 
     @classmethod
     def from_dict(cls, d: dict) -> HeadsConfig:

@@ -51,6 +51,9 @@ class TrainConfig:
     train_split: str = "train"
     val_split: str = "val"
     limit: int = 0  # use only the first N train images (tests, quick runs)
+    phase: int = 1  # 2: also fine-tune the image backbone's last block + head conv (train/finetune.py)
+    init: Path | None = None  # phase 2 starts from these phase-1 heads
+    top_lr_scale: float = 0.1  # backbone layers learn at lr * this
 
 
 def _loss(img: torch.Tensor, txt: torch.Tensor, owner: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -66,16 +69,18 @@ def nn_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits, target)
 
 
-class _Trainer:
+class Trainer:
     def __init__(self, cfg: TrainConfig, log: Log) -> None:
         self.cfg = cfg
         self.log = log
         torch.manual_seed(cfg.seed)
         self.train = load_features(cfg.data, cfg.train_split, cfg.heads, limit=cfg.limit, log=log)
         self.val = load_features(cfg.data, cfg.val_split, cfg.heads, stats_from=self.train, log=log)
-        self.model = JointHeads(cfg.heads, self.train.image_x.shape[1], dropout=cfg.dropout)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.steps_per_epoch = math.ceil(len(self.train.image_x) / cfg.batch_size)
+        self.train_x, self.val_x = self.train.image_x, self.val.image_x
+        self.model: Any = JointHeads(cfg.heads, self.train.image_x.shape[1], dropout=cfg.dropout)
+        self.setup()
+        self.opt = torch.optim.AdamW(self.param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.steps_per_epoch = math.ceil(len(self.train_x) / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.state: dict[str, Any] = {
             "epoch": 0,
@@ -85,6 +90,22 @@ class _Trainer:
             "bad_epochs": 0,
         }
 
+    # -- hooks phase 2 overrides ------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Phase 1 has nothing to add; phase 2 swaps in its inputs and model here."""
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": list(self.model.parameters()), "lr_scale": 1.0}]
+
+    def image_embed(self, x: np.ndarray, train: bool) -> torch.Tensor:
+        t = torch.from_numpy(x)
+        if train and self.cfg.feature_noise:
+            t = t + self.cfg.feature_noise * torch.randn_like(t)
+        return self.model.image(t)
+
+    def export(self, path: Path, val: dict) -> None:
+        export_heads(self.model, self.train, self.cfg, val, path)
+
     def lr_at(self, step: int) -> float:
         c = self.cfg
         if step < c.warmup_steps:
@@ -93,21 +114,19 @@ class _Trainer:
         return c.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
 
     def batches(self, epoch: int) -> list[np.ndarray]:
-        perm = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.train.image_x))
+        perm = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.train_x))
         return [perm[s : s + self.cfg.batch_size] for s in range(0, len(perm), self.cfg.batch_size)]
 
     def step(self, idx: np.ndarray) -> float:
         tr = self.train
         cap_idx = np.concatenate([tr.captions_of[i] for i in idx])
         owner = np.concatenate([np.full(len(tr.captions_of[i]), j) for j, i in enumerate(idx)])
-        x = torch.from_numpy(tr.image_x[idx])
         t = torch.from_numpy(tr.text_x[cap_idx])
-        if self.cfg.feature_noise:
-            x = x + self.cfg.feature_noise * torch.randn_like(x)
         if self.cfg.text_noise:
             t = t + self.cfg.text_noise * torch.randn_like(t) / math.sqrt(t.shape[1])
         self.model.train()
-        loss = _loss(self.model.image(x), self.model.text(t), torch.from_numpy(owner), self.model.scale())
+        img = self.image_embed(self.train_x[idx], train=True)
+        loss = _loss(img, self.model.text(t), torch.from_numpy(owner), self.model.scale())
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
@@ -117,7 +136,12 @@ class _Trainer:
     def validate(self) -> dict:
         self.model.eval()
         v = self.val
-        img = self.model.image(torch.from_numpy(v.image_x)).numpy()
+        img = np.concatenate(
+            [
+                self.image_embed(self.val_x[s : s + 256], train=False).numpy()
+                for s in range(0, len(self.val_x), 256)
+            ]
+        )
         txt = self.model.text(torch.from_numpy(v.text_x)).numpy()
         return retrieval_metrics(txt @ img.T, v.caption_image)
 
@@ -171,7 +195,7 @@ class _Trainer:
             losses = []
             for b in batches[done_in_epoch:]:
                 for g in self.opt.param_groups:
-                    g["lr"] = self.lr_at(self.state["step"])
+                    g["lr"] = self.lr_at(self.state["step"]) * g.get("lr_scale", 1.0)
                 losses.append(self.step(b))
                 self.state["step"] += 1
                 if self.state["step"] % cfg.checkpoint_every == 0:
@@ -191,7 +215,7 @@ class _Trainer:
             self.state["epoch"] = epoch + 1
             if val["rsum"] > self.state["best_rsum"]:
                 self.state.update(best_rsum=val["rsum"], best_epoch=epoch + 1, bad_epochs=0)
-                export_heads(self.model, self.train, cfg, val, cfg.out / "best.safetensors")
+                self.export(cfg.out / "best.safetensors", val)
             else:
                 self.state["bad_epochs"] += 1
             self.save_checkpoint("last")
@@ -208,8 +232,10 @@ def _jsonable(d: dict) -> dict:
     return json.loads(json.dumps(d, default=str))
 
 
-def export_heads(model: JointHeads, feats: FeatureSet, cfg: TrainConfig, val: dict, path: Path) -> None:
-    """Write the inference file (heads + feature statistics) and its model card."""
+def export_heads(
+    model: torch.nn.Module, feats: FeatureSet, cfg: TrainConfig, val: dict, path: Path, top: bool = False
+) -> None:
+    """Write the inference file (heads [+ fine-tuned backbone top] + feature statistics) and its card."""
     from safetensors.torch import save_file
 
     from ..models.backbones import image_fingerprint, text_fingerprint
@@ -219,7 +245,7 @@ def export_heads(model: JointHeads, feats: FeatureSet, cfg: TrainConfig, val: di
     tensors["image_std"] = torch.from_numpy(feats.pooled_std)
     if "bridge" in cfg.heads.image_inputs:
         tensors["class_text"] = torch.from_numpy(feats.class_text.astype(np.float16))
-    heads_cfg = replace(cfg.heads, image_in=int(feats.image_x.shape[1]))
+    heads_cfg = replace(cfg.heads, image_in=int(feats.image_x.shape[1]), top=top)
     card = {
         "format": "pixsearch-heads/1",
         "config": heads_cfg.to_dict(),
@@ -230,7 +256,9 @@ def export_heads(model: JointHeads, feats: FeatureSet, cfg: TrainConfig, val: di
             "val_split": cfg.val_split,
             "train_images": int(len(feats.image_x)),
         },
-        "training": {k: v for k, v in _jsonable(asdict(cfg)).items() if k not in ("heads", "data", "out")},
+        "training": {
+            k: v for k, v in _jsonable(asdict(cfg)).items() if k not in ("heads", "data", "out", "init")
+        },
         "metrics": {cfg.val_split: val},
         "seed": cfg.seed,
         "date": time.strftime("%Y-%m-%d"),
@@ -273,4 +301,8 @@ def train_joint(cfg: TrainConfig, resume: bool = False, log: Log | None = None) 
         raise PixsearchError("epochs must be >= 1 and batch size >= 2")
     if not cfg.data.exists():
         raise DatasetError(f"dataset not found: {cfg.data}")
-    return _Trainer(cfg, log or (lambda _e: None)).run(resume)
+    if cfg.phase == 2:
+        from .finetune import Phase2Trainer
+
+        return Phase2Trainer(cfg, log or (lambda _e: None)).run(resume)
+    return Trainer(cfg, log or (lambda _e: None)).run(resume)
