@@ -108,6 +108,14 @@ def _open(library: Path | None, model: str | None = None, **kw: Any) -> Any:
     return Library.open(settings=settings)
 
 
+def _short(path: str) -> str:
+    """Paths under the working directory print relative: tables stay readable in narrow terminals."""
+    import os
+
+    rel = os.path.relpath(path) if path else path
+    return rel if rel and not rel.startswith("..") else path
+
+
 def _emit_results(results: list, as_json: bool, title: str) -> None:
     if as_json:
         print(json.dumps({"results": [r.to_dict() for r in results]}, ensure_ascii=False))
@@ -122,7 +130,7 @@ def _emit_results(results: list, as_json: bool, title: str) -> None:
     t.add_column("best caption")
     for i, r in enumerate(results, 1):
         cap = getattr(r, "matched_caption", None) or (r.captions[0] if getattr(r, "captions", ()) else "")
-        t.add_row(str(i), f"{r.score:.3f}", r.path, cap)
+        t.add_row(str(i), f"{r.score:.3f}", _short(r.path), cap)
     out.print(t)
 
 
@@ -215,7 +223,7 @@ def describe(
         for c in ("score", "caption", "image"):
             t.add_column(c)
         for r in res:
-            t.add_row(f"{r.score:.3f}", r.caption, r.path)
+            t.add_row(f"{r.score:.3f}", r.caption, _short(r.path))
         out.print(t)
 
 
@@ -301,14 +309,13 @@ def train_joint_cmd(
     init: Annotated[
         Path | None, typer.Option("--init", help="Phase 2: phase-1 heads to start from (default OUT/best).")
     ] = None,
-    feature_noise: Annotated[float, typer.Option("--feature-noise", help="Noise on image features.")] = 1.5,
-    dropout: Annotated[float, typer.Option("--dropout")] = 0.5,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue exactly from the last checkpoint.")
     ] = False,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 128,
-    lr: Annotated[float, typer.Option("--lr")] = 1e-3,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Default 30 (phase 2: 8).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=2, help="Default 128.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Default 1e-3 (phase 2: 3e-4).")] = None,
+    feature_noise: Annotated[float | None, typer.Option("--feature-noise", help="Default 1.5.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     limit: Annotated[int, typer.Option("--limit", help="Use only the first N train images.")] = 0,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 200,
@@ -316,25 +323,24 @@ def train_joint_cmd(
     train_split: Annotated[str, typer.Option("--train-split")] = "train",
     as_json: JsonOpt = False,
 ) -> None:
-    """Train the joint image-text heads on frozen backbone features."""
+    """Train the joint image-text heads on frozen backbone features (phase 2: with the backbone top)."""
     with _errors():
-        from .train.joint import TrainConfig, train_joint
+        from .train.joint import PHASE2, TrainConfig, train_joint
 
+        given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "feature_noise": feature_noise}
+        base: dict[str, Any] = dict(PHASE2) if phase == 2 else {}
+        base.update({k: v for k, v in given.items() if v is not None})
         cfg = TrainConfig(
-            phase=phase,
-            init=init,
-            feature_noise=feature_noise,
-            dropout=dropout,
             data=data,
             out=out_dir,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
+            phase=phase,
+            init=init,
             seed=seed,
             limit=limit,
             checkpoint_every=checkpoint_every,
             val_split=val_split,
             train_split=train_split,
+            **base,
         )
         with _progress(not as_json, "features") as prog:
 
@@ -352,6 +358,29 @@ def train_joint_cmd(
 
             summary = train_joint(cfg, resume=resume, log=log)
         print(json.dumps(summary)) if as_json else out.print(summary)
+
+
+@train_app.command("export")
+def train_export(
+    run: Annotated[Path, typer.Argument(help="Training run dir (or its best.safetensors).")],
+    name: Annotated[str, typer.Option("--name", help="Model name, e.g. lite0-minilm-v1.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Default: the package's weights dir.")] = None,
+    test_data: Annotated[
+        Path | None, typer.Option("--eval-data", help="Also evaluate on this dataset's test split.")
+    ] = None,
+) -> None:
+    """Ship a run's best heads as a named model (float16 safetensors + model card)."""
+    with _errors():
+        from .evaluate import eval_retrieval as run_eval
+        from .train.ship import ship_heads
+
+        metrics = None
+        if test_data is not None:
+            res = run_eval(test_data, "test", str(run / "best.safetensors" if run.is_dir() else run))
+            metrics = {"test": {k: v for k, v in res.items() if k not in ("model", "split")}}
+        kw = {"out_dir": out_dir} if out_dir else {}
+        dst = ship_heads(run, name, metrics=metrics, **kw)
+        out.print(f"shipped {dst}")
 
 
 @eval_app.command("retrieval")
