@@ -75,8 +75,9 @@ def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
 
 
 def test_fts_query_quotes_words() -> None:
-    assert fts_query('dog "AND" cat-NEAR') == '"dog" OR "and" OR "cat" OR "near"'
+    assert fts_query('dog "AND" cat-NEAR') == '"dog" OR "cat" OR "near"'  # "and" is a stopword
     assert fts_query("  !!  ") == ""
+    assert fts_query("The A") == '"the" OR "a"'  # only stopwords: keep them rather than match nothing
 
 
 def test_settings_precedence(tmp_path: Path) -> None:

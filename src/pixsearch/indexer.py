@@ -21,6 +21,7 @@ from .errors import DatasetError, MediaError
 from .index.catalog import Catalog
 from .index.vectorset import VectorSet
 from .media import content_hash, is_image_path, load_image, thumbnail_bytes
+from .models.backbones import decode_size
 from .models.encoder import HeadsEncoder, JointEncoder
 
 __all__ = ["IndexReport", "Indexer", "read_captions_csv", "scan"]
@@ -185,7 +186,7 @@ class Indexer:
         try:
             data = item.path.read_bytes()
             item.digest = content_hash(data)
-            img = load_image(data, name=str(item.path), draft=max(256, self.encoder.resolution))
+            img = load_image(data, name=str(item.path), draft=decode_size(self.encoder.resolution))
             return (img.size, self.encoder.preprocess(img), thumbnail_bytes(img))
         except MediaError as exc:
             return exc

@@ -18,6 +18,7 @@ from .index.catalog import Catalog, ImageRow
 from .index.vectorset import IndexSpec, VectorSet
 from .indexer import Indexer, IndexReport, Progress, read_captions_csv
 from .media import content_hash, load_image
+from .models.backbones import decode_size
 from .models.encoder import HeadsEncoder, JointEncoder, create_encoder
 from .search import Hit, TextSearch
 
@@ -236,7 +237,7 @@ class Library:
             iid = self.catalog.image_id_for_hash(content_hash(data))
         if iid is not None:
             return self.vectors.get("images").get(np.array([iid]))[0], iid
-        img = load_image(data, draft=self.encoder.resolution)
+        img = load_image(data, draft=decode_size(self.encoder.resolution))
         return self.encoder.encode_image_arrays(self.encoder.preprocess(img)[None])[0], None
 
     def similar(self, image: Path | str | bytes | int, k: int = 10, offset: int = 0) -> list[Result]:

@@ -55,6 +55,12 @@ IMAGE_BACKBONES: dict[str, ImageBackboneSpec] = {
 }
 
 
+def decode_size(resolution: int) -> int:
+    """JPEG draft size for decoding: one value for training, indexing and queries, so all three see the
+    same pixels; at least 256 so thumbnails are made from enough of them."""
+    return max(256, resolution)
+
+
 def _configure_torch_threads() -> None:
     import torch
 
@@ -84,7 +90,8 @@ class ImageBackbone:
         model = EfficientNet.from_name(spec.arch, num_classes=1000)
         state = torch.load(self.weights_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
-        model.eval()
+        # channels_last: oneDNN's fast NHWC convolutions, 2x faster on our 2-core CPU, same numbers.
+        model.eval().to(memory_format=torch.channels_last)
         self.model = model
 
     @property
@@ -105,7 +112,10 @@ class ImageBackbone:
 
     def mid(self, batch: torch.Tensor) -> torch.Tensor:
         """Stem + all blocks but the last: the input of the part phase-2 training fine-tunes."""
+        import torch
+
         m = self.model
+        batch = batch.contiguous(memory_format=torch.channels_last)
         x = m._swish(m._bn0(m._conv_stem(batch)))
         for block in m._blocks[:-1]:
             x = block(x)
@@ -327,7 +337,7 @@ def prepared_batches(
 
     def prep(p: Path) -> np.ndarray | MediaError:
         try:
-            return backbone.preprocess(load_image(p, draft=res))
+            return backbone.preprocess(load_image(p, draft=decode_size(res)))
         except MediaError as exc:
             return exc
 
