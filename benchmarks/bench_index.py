@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -99,6 +100,7 @@ def main() -> None:
             }
         )
     )
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -107,6 +108,9 @@ def main() -> None:
             }
         )
     )
+    lib.close()
+    lib2.close()
+    shutil.rmtree(lib_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

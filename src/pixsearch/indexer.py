@@ -250,10 +250,7 @@ class Indexer:
             gone_imgs, gone_caps = self.catalog.delete_orphans()
             self.catalog.bump_generation()
         # Catalog committed first; the in-memory indexes follow (files saved at the end or repaired on open).
-        self.vectors.remove("images", gone_imgs)
-        self.vectors.remove("captions", gone_caps)
-        if "caption_joint" in self.vectors.specs:
-            self.vectors.remove("caption_joint", gone_caps)
+        self.vectors.forget(gone_imgs, gone_caps)
         if vecs is not None:
             self.vectors.add("images", added_imgs, vecs)
         self._index_new_captions()
@@ -295,8 +292,12 @@ class Indexer:
         stale = []
         for root in roots:
             r = root.expanduser().absolute()
-            prefix = str(r) if r.suffix else str(r).rstrip("/") + "/"
-            stale += [p for p in self.catalog.paths_under(prefix) if not Path(p).is_file()]
+            under = (
+                [str(r)]
+                if self.catalog.get_path(str(r))
+                else self.catalog.paths_under(str(r).rstrip("/") + "/")
+            )
+            stale += [p for p in under if not Path(p).is_file()]
         if not stale:
             return
         with self.catalog.transaction():
@@ -304,7 +305,4 @@ class Indexer:
                 report.removed += int(self.catalog.remove_path(p))
             gone_imgs, gone_caps = self.catalog.delete_orphans()
             self.catalog.bump_generation()
-        self.vectors.remove("images", gone_imgs)
-        self.vectors.remove("captions", gone_caps)
-        if "caption_joint" in self.vectors.specs:
-            self.vectors.remove("caption_joint", gone_caps)
+        self.vectors.forget(gone_imgs, gone_caps)

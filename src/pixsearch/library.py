@@ -159,10 +159,7 @@ class Library:
                     removed += int(self.catalog.remove_path(h))
             gone_imgs, gone_caps = self.catalog.delete_orphans()
             self.catalog.bump_generation()
-        self.vectors.remove("images", gone_imgs)
-        for n in ("captions", "caption_joint"):
-            if n in self.vectors.specs:
-                self.vectors.remove(n, gone_caps)
+        self.vectors.forget(gone_imgs, gone_caps)
         self.vectors.save()
         return removed
 

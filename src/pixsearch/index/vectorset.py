@@ -109,6 +109,13 @@ class VectorSet:
         if keys:
             self.get(name).remove(np.asarray(keys, dtype=np.int64))
 
+    def forget(self, image_ids: list[int], caption_ids: list[int]) -> None:
+        """Drop deleted images and captions from every index that holds them."""
+        self.remove("images", image_ids)
+        for n in ("captions", "caption_joint"):
+            if n in self.specs:
+                self.remove(n, caption_ids)
+
     def save(self, name: str | None = None) -> None:
         """Persist open indexes, stamped with the catalog generation they now reflect."""
         gen = self.catalog.get_meta("vectors_gen") or "0"
