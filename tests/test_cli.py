@@ -110,3 +110,23 @@ def test_kill_during_index_then_resume(flickr8k: Path, tmp_path: Path) -> None:
     doc = json.loads(run("doctor", "-L", str(lib), "--json").stdout)
     assert all(c["ok"] for c in doc), doc
     shutil.rmtree(lib)
+
+
+def test_mismatched_library_is_refused_then_reindexed(built_library: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    lib = tmp_path / "lib"
+    shutil.copytree(built_library, lib)
+    db = sqlite3.connect(lib / "catalog.db")
+    db.execute("UPDATE meta SET value = 'lite0-minilm-v0' WHERE key = 'encoder'")  # a model no longer shipped
+    db.execute("UPDATE meta SET value = 'lite0-minilm-v0:0|x|y' WHERE key = 'encoder_fingerprint'")
+    db.commit()
+    db.close()
+    p = run("search", "a dog", "-L", str(lib), check=False)
+    assert p.returncode == 3 and "pixsearch reindex" in p.stderr
+    rep = json.loads(run("reindex", "-L", str(lib), "--json").stdout)
+    assert rep["added"] == 24 and rep["failed"] == []
+    res = json.loads(run("search", "a dog", "-L", str(lib), "--json").stdout)["results"]
+    assert res and all(c["ok"] for c in json.loads(run("doctor", "-L", str(lib), "--json").stdout))
+    st = json.loads(run("stats", "-L", str(lib), "--json").stdout)
+    assert st["captions"] == 120 and st["model"] == "lite0-minilm-v1"

@@ -177,7 +177,9 @@ def test_phase2_finetunes_backbone_top_and_ships_it(tiny_dataset: Path, tmp_path
     out = tmp_path / "run"
     train_joint(_cfg(tiny_dataset, out, epochs=1))
     p1 = load_file(str(out / "best.safetensors"))
-    s = train_joint(_cfg(tiny_dataset, out / "p2", epochs=1, phase=2, init=out / "best.safetensors", batch_size=64))
+    s = train_joint(
+        _cfg(tiny_dataset, out / "p2", epochs=1, phase=2, init=out / "best.safetensors", batch_size=64)
+    )
     assert s["best_epoch"] == 1
     p2 = load_file(str(out / "p2" / "best.safetensors"))
     assert any(k.startswith("top.block.") for k in p2) and "top.conv.weight" in p2

@@ -31,7 +31,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one error, one line: never hard-wrapped
 
 LibraryOpt = Annotated[
     Path | None,
@@ -260,27 +260,20 @@ def reindex(library: LibraryOpt = None, model: ModelOpt = None, as_json: JsonOpt
     """Re-encode the whole library with MODEL (default: the default model); captions are kept."""
     with _errors():
         from .config import load_settings
-        from .index.catalog import Catalog
         from .library import Library
         from .models.encoder import create_encoder
 
         settings = load_settings(library=library)
-        cat = Catalog.open(settings.library / "catalog.db")
-        enc = (
-            create_encoder(cat.get_meta("encoder") or None)
-            if cat.get_meta("encoder")
-            else create_encoder(None)
-        )
-        try:
-            lib = Library(settings, cat, enc)
-        except PixsearchError:
-            lib = Library(settings, cat, create_encoder(model))
+        lib = Library.open(settings=settings, encoder=create_encoder(model), check_model=False)
         with _progress(not as_json, "re-encoding") as prog:
-            rep = lib.reindex(model, prog)
-        print(json.dumps(rep.to_dict())) if as_json else out.print(
-            f"re-encoded {rep.added + rep.duplicates} path(s) with {lib.encoder.name}; "
-            f"failed {len(rep.failed)}"
-        )
+            rep = lib.reindex(progress=prog)
+        if as_json:
+            print(json.dumps(rep.to_dict()))
+        else:
+            out.print(
+                f"re-encoded {rep.added + rep.duplicates} path(s) with {lib.encoder.name}; "
+                f"failed {len(rep.failed)}"
+            )
 
 
 @app.command()

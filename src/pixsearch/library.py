@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 
 from .config import Settings, load_settings
-from .errors import ModelMismatchError, NotFoundError, QueryError
+from .errors import ModelError, ModelMismatchError, NotFoundError, QueryError
 from .index.catalog import Catalog, ImageRow
 from .index.vectorset import IndexSpec, VectorSet
 from .indexer import Indexer, IndexReport, Progress, read_captions_csv
 from .media import content_hash, load_image
 from .models.backbones import decode_size
-from .models.encoder import HeadsEncoder, JointEncoder, create_encoder
+from .models.encoder import HeadsEncoder, JointEncoder, create_encoder, default_encoder_name
 from .search import Hit, TextSearch
 
 __all__ = ["Library", "Result", "CaptionResult"]
@@ -98,8 +98,13 @@ class Library:
         path: Path | str | None = None,
         settings: Settings | None = None,
         encoder: JointEncoder | None = None,
+        check_model: bool = True,
     ) -> Library:
-        """Open (creating if needed) a library. The model is the library's own unless one is named."""
+        """Open (creating if needed) a library. The model is the library's own unless one is named.
+
+        ``check_model=False`` is for ``reindex`` only: it opens a library built with another (or a
+        no longer installed) model so that it can be re-encoded.
+        """
         s = settings or load_settings(library=Path(path) if path else None)
         if path is not None:
             s = replace(s, library=Path(path))
@@ -107,7 +112,18 @@ class Library:
         stored_name = catalog.get_meta("encoder")
         stored_fp = catalog.get_meta("encoder_fingerprint")
         if encoder is None:
-            encoder = create_encoder(s.model or stored_name)
+            try:
+                encoder = create_encoder(s.model or stored_name)
+            except ModelError as exc:
+                catalog.close()
+                if s.model is None and stored_name:
+                    raise ModelMismatchError(
+                        f"library {s.library} was built with model {stored_name}, which is not installed; "
+                        f"run `pixsearch reindex` to re-encode it with {default_encoder_name()}"
+                    ) from exc
+                raise
+        if not check_model:
+            return cls(s, catalog, encoder)
         has_data = catalog.counts()["images"] > 0
         if stored_fp is not None and stored_fp != encoder.fingerprint and has_data:
             catalog.close()
@@ -164,8 +180,8 @@ class Library:
         return removed
 
     def reindex(self, model: str | None = None, progress: Progress | None = None) -> IndexReport:
-        """Re-encode every image (and caption) with ``model`` (default: the current default model)."""
-        enc = create_encoder(model) if model else create_encoder(None)
+        """Re-encode every image (and caption) with ``model`` (default: the encoder this Library holds)."""
+        enc = create_encoder(model) if model else self.encoder
         rows = self.catalog.db.execute("SELECT path FROM paths ORDER BY path").fetchall()
         paths = [Path(r[0]) for r in rows]
         with self.catalog.transaction():

@@ -208,7 +208,7 @@ def create_encoder(name_or_path: str | Path | None = None) -> JointEncoder:
         f = path if path.suffix == ".safetensors" else path / "best.safetensors"
         if not f.is_file():
             raise ModelError(f"no heads file at {f}")
-        return HeadsEncoder(f.stem if f.stem != "best" else f.parent.name, f)
+        return HeadsEncoder(str(f.absolute()), f)  # the path is the name: a library can find it again
     reg = available_encoders()
     if name not in reg:
         raise ModelError(f"unknown model {name!r}; available: {', '.join(sorted(reg))}")
