@@ -109,6 +109,11 @@ def test_kill_during_index_then_resume(flickr8k: Path, tmp_path: Path) -> None:
     assert st["images"] == 96
     doc = json.loads(run("doctor", "-L", str(lib), "--json").stdout)
     assert all(c["ok"] for c in doc), doc
+    # the resumed library answers both kinds of query
+    sim = json.loads(run("similar", str(photos / names[5]), "-k", "1", "-L", str(lib), "--json").stdout)
+    assert len(sim["results"]) == 1
+    res = json.loads(run("search", "a dog running", "-k", "5", "-L", str(lib), "--json").stdout)["results"]
+    assert len(res) == 5 and res[0]["scores"]["dense"] > res[-1]["scores"]["dense"] - 1e-6
     shutil.rmtree(lib)
 
 
