@@ -47,3 +47,22 @@ def test_image_backbone_features_and_imagenet_sense(gallery_subset: Path) -> Non
     again = bb.encode(arr[:1])
     assert np.allclose(out["pooled"][:1], again["pooled"], atol=1e-4)  # batch-independent (eval mode)
     assert bb.fingerprint.startswith("lite0:")
+
+
+def test_numpy_and_torch_text_paths_agree() -> None:
+    import torch
+
+    tb = text_backbone()
+    enc = tb.tok.encode_batch(["a brown dog runs through the grass", "two kids"])
+    t = max(len(e.ids) for e in enc)
+    ids = np.zeros((2, t), dtype=np.int64)
+    mask = np.zeros((2, t), dtype=np.float32)
+    for r, e in enumerate(enc):
+        ids[r, : len(e.ids)] = e.ids
+        mask[r, : len(e.ids)] = 1
+    a = tb._forward(ids, mask)
+    with torch.inference_mode():
+        b = tb._forward(torch.from_numpy(ids), torch.from_numpy(mask), torch).numpy()
+    assert np.abs(a - b).max() < 1e-5
+    many = [f"caption number {i}" for i in range(40)]  # >= 32 texts with torch loaded: bulk path
+    assert np.abs(tb.encode(many)[:3] - np.concatenate([tb.encode([m]) for m in many[:3]])).max() < 1e-5
