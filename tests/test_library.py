@@ -199,3 +199,29 @@ def test_index_repairs_after_lost_index_file(built_library: Path, tmp_path: Path
         assert all(lib.vectors.consistent().values())
         v = lib.vectors.get("images").get(np.array([1]))
         assert np.isclose(np.linalg.norm(v), 1.0, atol=1e-2)
+
+
+def test_interrupted_reindex_keeps_the_old_library(gallery_subset: Path, tmp_path: Path) -> None:
+    photos = tmp_path / "p"
+    photos.mkdir()
+    for p in sorted((gallery_subset / "photos").glob("*.jpg"))[:6]:
+        shutil.copy(p, photos / p.name)
+    with Library.open(tmp_path / "lib") as lib:
+        lib.add([photos], captions_csv=gallery_subset / "captions.csv")
+        before = lib.stats()
+        lib.settings = type(lib.settings)(**{**lib.settings.__dict__, "batch_size": 2})
+
+        def stop(done: int, total: int) -> None:
+            if done >= 2:
+                raise KeyboardInterrupt
+
+        rep = lib.reindex("lite0-raw", progress=stop)
+        assert rep.interrupted
+    with Library.open(tmp_path / "lib") as lib:  # untouched: same model, same counts, still searchable
+        assert lib.encoder.name == before["model"] and lib.stats()["captions"] == before["captions"]
+        assert lib.search("dog", k=2)
+        rep = lib.reindex("lite0-raw")  # resumes in .reindex/ and swaps
+        assert rep.unchanged >= 2 and rep.added + rep.unchanged == 6
+        assert lib.encoder.name == "lite0-raw" and lib.stats()["captions"] == before["captions"]
+        assert not (tmp_path / "lib" / ".reindex").exists()
+        assert all(ok for _c, ok, _d in lib.doctor())

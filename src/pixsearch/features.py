@@ -112,10 +112,14 @@ class FeatureCache:
         paths: Sequence[Path],
         progress: Progress | None = None,
         mid: bool = False,
+        flip: bool = False,
     ) -> ImageFeatures:
-        """Pooled + logits per image, or with ``mid`` the last block's input (phase 2), cached."""
+        """Pooled + logits per image, or with ``mid`` the last block's input (phase 2), cached.
+
+        ``flip`` encodes the horizontally mirrored image (training augmentation), cached separately.
+        """
         fields = ("mid",) if mid else ("pooled", "logits")
-        store = self._store(backbone.fingerprint + ("-mid" if mid else ""))
+        store = self._store(backbone.fingerprint + ("-mid" if mid else "") + ("-flip" if flip else ""))
         hashes: list[str | None] = []
         errors: list[MediaError] = []
         for p in paths:
@@ -141,7 +145,7 @@ class FeatureCache:
                 bad.add(todo_keys[i])
                 errors.append(err)
             if arrays is not None:
-                out = backbone.encode(arrays, mid=mid)
+                out = backbone.encode(np.ascontiguousarray(arrays[..., ::-1]) if flip else arrays, mid=mid)
                 buf_keys += [todo_keys[i] for i in ok]
                 for f in fields:
                     buf[f].append(out[f])

@@ -6,6 +6,9 @@ encoder it was built with; opening it with another one is an error that names ``
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -79,17 +82,14 @@ class Library:
         self.settings = settings
         self.catalog = catalog
         self.encoder = encoder
-        specs = [IndexSpec("images", encoder.dim), IndexSpec("captions", encoder.caption_dim)]
-        if encoder.cross_modal:
-            specs.append(IndexSpec("caption_joint", encoder.dim))
-        self.vectors = VectorSet(
-            settings.library,
-            catalog,
-            specs,
-            encoder.fingerprint,
-            settings.vector_backend,
-            settings.vector_dtype,
-        )
+        self.vectors = self._vector_set()
+
+    def _vector_set(self) -> VectorSet:
+        enc, s = self.encoder, self.settings
+        specs = [IndexSpec("images", enc.dim), IndexSpec("captions", enc.caption_dim)]
+        if enc.cross_modal:
+            specs.append(IndexSpec("caption_joint", enc.dim))
+        return VectorSet(s.library, self.catalog, specs, enc.fingerprint, s.vector_backend, s.vector_dtype)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
@@ -150,7 +150,7 @@ class Library:
     # -- writing ------------------------------------------------------------------------------------
     def add(
         self,
-        paths: list[Path | str],
+        paths: Sequence[Path | str],
         captions_csv: Path | str | None = None,
         sample: int | None = None,
         seed: int = 0,
@@ -164,7 +164,7 @@ class Library:
         report.warnings[:0] = warns
         return report
 
-    def remove(self, paths: list[Path | str]) -> int:
+    def remove(self, paths: Sequence[Path | str]) -> int:
         """Forget paths (files or whole directories); images no path points at any more go too."""
         removed = 0
         with self.catalog.transaction():
@@ -180,28 +180,55 @@ class Library:
         return removed
 
     def reindex(self, model: str | None = None, progress: Progress | None = None) -> IndexReport:
-        """Re-encode every image (and caption) with ``model`` (default: the encoder this Library holds)."""
+        """Re-encode every image and caption with ``model`` (default: the encoder this Library holds).
+
+        Builds a complete new catalog beside the old one (``.reindex/``, itself incremental, so a crash
+        resumes there) and swaps it in with one atomic rename: the old library stays intact and usable
+        until the new one is whole.
+        """
         enc = create_encoder(model) if model else self.encoder
-        rows = self.catalog.db.execute("SELECT path FROM paths ORDER BY path").fetchall()
-        paths = [Path(r[0]) for r in rows]
-        with self.catalog.transaction():
-            caps = self.catalog.db.execute(
-                "SELECT c.text, p.path FROM captions c JOIN paths p "
-                "ON p.image_id = c.image_id WHERE c.source = 'human'"
-            ).fetchall()
-            self.catalog.db.execute("DELETE FROM images")
-            self.catalog.set_meta("encoder", enc.name)
-            self.catalog.set_meta("encoder_fingerprint", enc.fingerprint)
-            self.catalog.bump_generation()
-        by_name: dict[str, list[str]] = {}
-        for text, p in caps:
-            by_name.setdefault(Path(p).name, []).append(text)
+        work = self.settings.library / ".reindex"
+        paths = [Path(r[0]) for r in self.catalog.db.execute("SELECT path FROM paths ORDER BY path")]
+        caps = self.catalog.db.execute(
+            "SELECT p.path, c.text, c.source FROM captions c JOIN paths p ON p.image_id = c.image_id "
+            "ORDER BY c.id"
+        ).fetchall()
+        new = Library.open(settings=replace(self.settings, library=work), encoder=enc)
+        try:
+            report = new.add(paths, progress=progress)
+            if report.interrupted:
+                return report
+            idx = Indexer(new.catalog, new.vectors, enc, self.settings.batch_size)
+            todo: dict[tuple[int, str], str] = {}  # (new image id, text) -> source
+            for p, text, source in caps:
+                iid = new.catalog.image_for_path(p)
+                if iid is not None:
+                    todo.setdefault((iid, text), source)
+            items = list(todo.items())
+            for s in range(0, len(items), 512):  # big batches: caption encoding runs on torch here
+                chunk = items[s : s + 512]
+                rows = idx.caption_rows([t for (_, t), _ in chunk])
+                with new.catalog.transaction():
+                    for ((iid, text), source), (_, _, emb, joint) in zip(chunk, rows, strict=True):
+                        added = new.catalog.add_captions(iid, [(text, source, emb, joint)])
+                        report.captions_added += len(added)
+                    new.catalog.bump_generation()
+            new.catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            new.close()
+        self.catalog.close()
+        lib = self.settings.library
+        os.replace(work / "catalog.db", lib / "catalog.db")  # the switch: one atomic rename
+        # Index files: the old ones are stale; the new ones are repaired (captions) on first use.
+        for f in list(lib.glob("*.usearch*")) + list(lib.glob("*.exact*")) + list(lib.glob("catalog.db-*")):
+            f.unlink(missing_ok=True)
+        for f in list(work.glob("*.usearch*")) + list(work.glob("*.exact*")):
+            os.replace(f, lib / f.name)
+        shutil.rmtree(work, ignore_errors=True)
+        self.catalog = Catalog.open(lib / "catalog.db")
         self.encoder = enc
-        self.vectors.reset(enc.fingerprint)
-        self.__init__(self.settings, self.catalog, enc)  # type: ignore[misc]
-        return Indexer(self.catalog, self.vectors, enc, self.settings.batch_size).run(
-            paths, {k: list(dict.fromkeys(v)) for k, v in by_name.items()}, progress=progress
-        )
+        self.vectors = self._vector_set()
+        return report
 
     # -- reading ------------------------------------------------------------------------------------
     def _results(self, hits: list[Hit]) -> list[Result]:

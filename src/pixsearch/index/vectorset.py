@@ -128,14 +128,6 @@ class VectorSet:
             )
             os.replace(tmp, self._sidecar(n))
 
-    def reset(self, fingerprint: str) -> None:
-        """Forget every index (model change): they are rebuilt from the catalog on next use."""
-        self.fingerprint = fingerprint
-        self._open.clear()
-        for n in self.specs:
-            for f in (self._file(n), self._sidecar(n)):
-                f.unlink(missing_ok=True)
-
     def consistent(self) -> dict[str, bool]:
         """For ``doctor``: does each index hold exactly the catalog's keys?"""
         out = {}

@@ -60,6 +60,21 @@ def split_features(
     return names, f.pooled[keep], f.logits[keep], emb, np.array(owner, dtype=np.int64)
 
 
+def flipped_image_x(data: Path, split: str, fs: FeatureSet, cfg: HeadsConfig) -> np.ndarray:
+    """Head inputs of the mirrored images of ``fs`` (same rows, same standardisation): augmentation."""
+    ds = _resolve_split(load_dataset(data), split)
+    f = FeatureCache().image_features(
+        image_backbone(cfg.image_backbone), [ds.image_path(n) for n in fs.images], flip=True
+    )
+    parts = []
+    for name in cfg.image_inputs:
+        if name == "pooled":
+            parts.append((f.pooled - fs.pooled_mean) / fs.pooled_std)
+        else:
+            parts.append(bridge(f.logits, fs.class_text, cfg.bridge_temperature))
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
 def _resolve_split(ds: Dataset, split: str) -> Dataset:
     """A dataset without split files still trains: 'val' is a stable ~10% of its images, 'train' the rest.
 

@@ -24,7 +24,7 @@ import torch
 from ..errors import DatasetError, PixsearchError
 from ..evaluate import retrieval_metrics
 from ..models.heads import HeadsConfig
-from .data import FeatureSet, load_features
+from .data import FeatureSet, flipped_image_x, load_features
 from .modules import JointHeads
 
 __all__ = ["TrainConfig", "train_joint", "export_heads"]
@@ -45,6 +45,7 @@ class TrainConfig:
     dropout: float = 0.5
     feature_noise: float = 1.5  # Gaussian noise on standardised image features: the best regulariser found
     text_noise: float = 0.0
+    flip_aug: bool = False  # phase 1: use the mirrored image's features half of the time
     warmup_steps: int = 100
     seed: int = 0
     patience: int = 4
@@ -82,6 +83,11 @@ class Trainer:
         self.train = load_features(cfg.data, cfg.train_split, cfg.heads, limit=cfg.limit, log=log)
         self.val = load_features(cfg.data, cfg.val_split, cfg.heads, stats_from=self.train, log=log)
         self.train_x, self.val_x = self.train.image_x, self.val.image_x
+        self.train_x_flip = (
+            flipped_image_x(cfg.data, cfg.train_split, self.train, cfg.heads)
+            if cfg.flip_aug and cfg.phase == 1
+            else None
+        )
         self.model: Any = JointHeads(cfg.heads, self.train.image_x.shape[1], dropout=cfg.dropout)
         self.setup()
         self.opt = torch.optim.AdamW(self.param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -130,7 +136,11 @@ class Trainer:
         if self.cfg.text_noise:
             t = t + self.cfg.text_noise * torch.randn_like(t) / math.sqrt(t.shape[1])
         self.model.train()
-        img = self.image_embed(self.train_x[idx], train=True)
+        x = self.train_x[idx]
+        if self.train_x_flip is not None:
+            use = (torch.rand(len(idx)) < 0.5).numpy()
+            x = np.where(use[:, None], self.train_x_flip[idx], x)
+        img = self.image_embed(x, train=True)
         loss = _loss(img, self.model.text(t), torch.from_numpy(owner), self.model.scale())
         self.opt.zero_grad()
         loss.backward()
