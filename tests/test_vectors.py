@@ -66,11 +66,17 @@ def test_search_finds_exact_nearest(spec: tuple[str, str], data: tuple[np.ndarra
     assert got_k.shape == got_s.shape == (20, 10)
     assert got_k.dtype == np.int64 and got_s.dtype == np.float32
     assert np.all(np.diff(got_s, axis=1) <= 1e-6), "similarities must be descending"
-    # Quantised dtypes may swap near-ties, so compare similarity of what was returned, not only identity.
+    # Quantised dtypes may swap near-ties, and usearch is approximate (its multi-threaded build is not
+    # deterministic), so: exact search must be exact; the others must be close, and every similarity
+    # returned must be the true one for the key returned.
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got_k, want_k, strict=True)])
-    assert recall >= (0.99 if spec[1] != "i8" else 0.9)
-    assert np.allclose(got_s, want_s, atol=TOL[spec[1]] * 2)
-    assert np.array_equal(got_k[:, 0], want_k[:, 0]) or spec[1] == "i8"
+    approx = spec[0] == "usearch" or spec[1] == "i8"
+    assert recall >= (0.9 if spec[1] == "i8" else 0.95 if approx else 1.0)
+    row = {int(k): i for i, k in enumerate(keys)}
+    true = np.stack([vecs[[row[int(k)] for k in ks]] @ qq for ks, qq in zip(got_k, q, strict=True)])
+    assert np.allclose(got_s, true, atol=TOL[spec[1]] * 2)
+    top1 = np.mean(got_k[:, 0] == want_k[:, 0])
+    assert top1 >= (0.85 if approx else 1.0)
     own_k, own_s = index.search(vecs[:5], 1)  # each stored vector is its own nearest neighbour
     assert np.array_equal(own_k[:, 0], keys[:5])
     assert np.allclose(own_s[:, 0], 1.0, atol=TOL[spec[1]])
