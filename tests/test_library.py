@@ -225,3 +225,13 @@ def test_interrupted_reindex_keeps_the_old_library(gallery_subset: Path, tmp_pat
         assert lib.encoder.name == "lite0-raw" and lib.stats()["captions"] == before["captions"]
         assert not (tmp_path / "lib" / ".reindex").exists()
         assert all(ok for _c, ok, _d in lib.doctor())
+
+
+def test_sample_is_seeded(gallery_subset: Path, tmp_path: Path) -> None:
+    picked = []
+    for run in ("a", "b", "c"):
+        with Library.open(tmp_path / run) as lib:
+            rep = lib.add([gallery_subset / "photos"], sample=5, seed=0 if run != "c" else 1)
+            assert rep.added == 5
+            picked.append(sorted(p for (p,) in lib.catalog.db.execute("SELECT path FROM paths")))
+    assert picked[0] == picked[1] and picked[0] != picked[2]
