@@ -78,6 +78,38 @@ def bench_one(
     }
 
 
+def bench_faiss(
+    base: np.ndarray, queries: np.ndarray, truth: np.ndarray, k: int, params: UsearchParams
+) -> dict:
+    """faiss HNSW (float32, inner product) with the same graph settings, for the usearch-vs-faiss choice.
+
+    faiss is not a pixsearch dependency: ``pip install faiss-cpu`` to include it (``--faiss``).
+    """
+    import faiss  # type: ignore[import-not-found]
+
+    t0 = time.perf_counter()
+    index = faiss.IndexHNSWFlat(base.shape[1], params.connectivity, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = params.expansion_add
+    index.add(base.astype(np.float32))
+    build_s = time.perf_counter() - t0
+    index.hnsw.efSearch = params.expansion_search
+    lat, hits = [], 0
+    for q, want in zip(queries, truth, strict=True):
+        t = time.perf_counter_ns()
+        _, got = index.search(q[None].astype(np.float32), k)
+        lat.append((time.perf_counter_ns() - t) / 1e6)
+        hits += len(np.intersect1d(got[0], want))
+    return {
+        "backend": f"faiss-hnsw {faiss.__version__}",
+        "dtype": "f32",
+        "n": len(base),
+        "build_s": round(build_s, 3),
+        "p50_ms": round(float(np.percentile(lat, 50)), 4),
+        "p99_ms": round(float(np.percentile(lat, 99)), 4),
+        f"recall_at_{k}": round(hits / (len(queries) * k), 4),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000])
@@ -92,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--connectivity", type=int, default=defaults.connectivity)
     ap.add_argument("--expansion-add", type=int, default=defaults.expansion_add)
     ap.add_argument("--expansion-search", type=int, default=defaults.expansion_search)
+    ap.add_argument("--faiss", action="store_true", help="also measure faiss HNSW (needs faiss-cpu)")
     ap.add_argument("--configs", nargs="+", default=[f"{b}:{d}" for b, d in CONFIGS], help="backend:dtype")
     args = ap.parse_args(argv)
 
@@ -107,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         truth = ground_truth(base, queries, args.k)
         for backend, dtype in configs:
             results.append(bench_one(backend, dtype, base, queries, truth, args.k, params, args.warmup))
+        if args.faiss:
+            results.append(bench_faiss(base, queries, truth, args.k, params))
 
     import usearch
 
