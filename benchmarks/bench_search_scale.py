@@ -11,6 +11,7 @@ import argparse
 import json
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--backend", default="usearch", choices=["usearch", "exact"])
+    ap.add_argument("--keep", action="store_true", help="keep the synthetic library (path on stderr)")
     args = ap.parse_args()
 
     from pixsearch.config import load_settings
@@ -110,7 +112,10 @@ def main() -> None:
     )
     lib.close()
     lib2.close()
-    shutil.rmtree(lib_dir, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(lib_dir, ignore_errors=True)
+    else:
+        print(lib_dir, file=sys.stderr)
 
 
 if __name__ == "__main__":
