@@ -13,6 +13,14 @@ from pixsearch.errors import DatasetError, NotFoundError
 from pixsearch.models.encoder import RawEncoder
 
 
+def copy_photos(gallery_subset: Path, dst: Path, n: int) -> Path:
+    """The first ``n`` gallery photos in a fresh folder this test may change."""
+    dst.mkdir()
+    for p in sorted((gallery_subset / "photos").glob("*.jpg"))[:n]:
+        shutil.copy(p, dst / p.name)
+    return dst
+
+
 def test_search_ranks_captioned_match_first(built_library: Path, gallery_subset: Path) -> None:
     with Library.open(built_library) as lib:
         caps = (gallery_subset / "captions.csv").read_text().splitlines()[1:]
@@ -158,10 +166,7 @@ def test_model_mismatch_is_refused(built_library: Path, tmp_path: Path) -> None:
 
 
 def test_reindex_switches_model_and_keeps_captions(gallery_subset: Path, tmp_path: Path) -> None:
-    photos = tmp_path / "p"
-    photos.mkdir()
-    for p in sorted((gallery_subset / "photos").glob("*.jpg"))[:3]:
-        shutil.copy(p, photos / p.name)
+    photos = copy_photos(gallery_subset, tmp_path / "p", 3)
     with Library.open(tmp_path / "lib") as lib:
         lib.add([photos], captions_csv=gallery_subset / "captions.csv")
         caps = lib.stats()["captions"]
@@ -174,10 +179,7 @@ def test_reindex_switches_model_and_keeps_captions(gallery_subset: Path, tmp_pat
 
 
 def test_remove_forgets_paths_and_vectors(gallery_subset: Path, tmp_path: Path) -> None:
-    photos = tmp_path / "p"
-    photos.mkdir()
-    for p in sorted((gallery_subset / "photos").glob("*.jpg"))[:3]:
-        shutil.copy(p, photos / p.name)
+    photos = copy_photos(gallery_subset, tmp_path / "p", 3)
     with Library.open(tmp_path / "lib") as lib:
         lib.add([photos])
         target = sorted(photos.glob("*.jpg"))[0]
@@ -202,10 +204,7 @@ def test_index_repairs_after_lost_index_file(built_library: Path, tmp_path: Path
 
 
 def test_interrupted_reindex_keeps_the_old_library(gallery_subset: Path, tmp_path: Path) -> None:
-    photos = tmp_path / "p"
-    photos.mkdir()
-    for p in sorted((gallery_subset / "photos").glob("*.jpg"))[:6]:
-        shutil.copy(p, photos / p.name)
+    photos = copy_photos(gallery_subset, tmp_path / "p", 6)
     with Library.open(tmp_path / "lib") as lib:
         lib.add([photos], captions_csv=gallery_subset / "captions.csv")
         before = lib.stats()

@@ -124,7 +124,7 @@ class Library:
                 raise
         if not check_model:
             return cls(s, catalog, encoder)
-        has_data = catalog.counts()["images"] > 0
+        has_data = not catalog.is_empty()
         if stored_fp is not None and stored_fp != encoder.fingerprint and has_data:
             catalog.close()
             raise ModelMismatchError(

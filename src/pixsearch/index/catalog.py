@@ -344,16 +344,16 @@ class Catalog:
         row = self.get_path(path)
         return None if row is None else row.image_id
 
-    def thumbnail(self, image_id: int) -> bytes | None:
-        row = self.db.execute("SELECT thumbnail FROM images WHERE id = ?", (image_id,)).fetchone()
-        return None if row is None else row[0]
-
     def image_ids_by_name(self) -> dict[str, list[int]]:
         """File base name -> image ids, for attaching a captions CSV that names files, not paths."""
         out: dict[str, list[int]] = {}
         for p, i in self.db.execute("SELECT path, image_id FROM paths"):
             out.setdefault(Path(p).name, []).append(int(i))
         return out
+
+    def is_empty(self) -> bool:
+        """Cheap (no COUNT over a big table): this runs on every open."""
+        return self.db.execute("SELECT 1 FROM images LIMIT 1").fetchone() is None
 
     def counts(self) -> dict[str, int]:
         one = lambda sql: int(self.db.execute(sql).fetchone()[0])  # noqa: E731

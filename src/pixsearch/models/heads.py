@@ -78,10 +78,6 @@ class Heads:
     card: dict = field(default_factory=dict)
     digest: str = ""
 
-    @property
-    def logit_scale(self) -> float:
-        return float(np.exp(self.params["logit_scale"].reshape(-1)[0]))
-
     def image_input(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
         parts = []
         for name in self.config.image_inputs:
@@ -117,10 +113,6 @@ def imagenet_class_prompts() -> list[str]:
     return [f"a photo of a {n}" for n in names]
 
 
-def card_path(weights: Path) -> Path:
-    return weights.with_suffix(".json")
-
-
 @lru_cache(maxsize=4)
 def load_heads(weights: Path, expect_backbones: tuple[str, str] | None = None) -> Heads:
     """Load a heads file + card; ``expect_backbones`` = (image fingerprint, text fingerprint) to enforce."""
@@ -129,7 +121,7 @@ def load_heads(weights: Path, expect_backbones: tuple[str, str] | None = None) -
 
     if not weights.is_file():
         raise ModelError(f"heads file not found: {weights}")
-    card_file = card_path(weights)
+    card_file = weights.with_suffix(".json")
     if not card_file.is_file():
         raise ModelError(f"model card missing beside {weights} (expected {card_file.name})")
     try:
