@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _timing import warm_search_ms
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -55,12 +57,7 @@ def main() -> None:
         model = lib.encoder.name
         queries = [ln.split(",", 1)[1] for ln in caps[:: max(1, len(caps) // args.queries)]][: args.queries]
         lib.search(queries[0])  # warm up: load text model and indexes
-        lat = []
-        for q in queries:
-            s = time.perf_counter()
-            lib.search(q, k=10)
-            lat.append((time.perf_counter() - s) * 1000)
-    lat.sort()
+        warm = warm_search_ms(lib, queries)
 
     cold = []
     env = os.environ.copy()
@@ -85,11 +82,7 @@ def main() -> None:
                 "images_per_second": round(args.n / t_index, 2),
                 "split_seconds": {k: round(v, 2) for k, v in rep.timings.items()},
                 "library_open_seconds": round(t_open, 3),
-                "warm_search_ms": {
-                    "p50": round(statistics.median(lat), 2),
-                    "p99": round(lat[int(0.99 * (len(lat) - 1))], 2),
-                    "queries": len(lat),
-                },
+                "warm_search_ms": warm,
                 "cold_search_seconds": {
                     "median": round(statistics.median(cold), 3),
                     "max": round(max(cold), 3),
