@@ -1,0 +1,21 @@
+"""The ``pixsearch`` command: parses, calls the Library, prints. The only place that prints or exits.
+
+One module per group of commands; each registers itself on the shared Typer apps in ``_common``.
+"""
+
+from __future__ import annotations
+
+from . import eval as _eval  # noqa: F401  (registers commands)
+from . import library as _library  # noqa: F401
+from . import train as _train  # noqa: F401
+from ._common import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,5 @@
+"""``python -m pixsearch.cli``."""
+
+from . import main
+
+main()

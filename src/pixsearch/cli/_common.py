@@ -1,0 +1,135 @@
+"""Shared parts of the ``pixsearch`` command: the Typer apps, options, error mapping, progress, output.
+
+The ``cli`` package is the only place that prints or exits. Human output is a Rich table on a TTY;
+``--json`` prints one JSON document on stdout. Progress bars
+show only on an interactive terminal and never with ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import ModelMismatchError, PixsearchError, QueryError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="Offline text <-> image search for photo libraries.",
+)
+train_app = typer.Typer(no_args_is_help=True, help="Train pixsearch's own models.")
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluate models; prints JSON with --json.")
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)  # one error, one line: never hard-wrapped
+
+LibraryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--library",
+        "-L",
+        help="Library dir (env PIXSEARCH_LIBRARY).",
+        envvar="PIXSEARCH_LIBRARY",
+        show_default=False,
+    ),
+]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name or heads .safetensors path.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+KOpt = Annotated[int, typer.Option("-k", "--top-k", help="Number of results.", min=1)]
+
+
+def fail(msg: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {msg}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    try:
+        yield
+    except ModelMismatchError as exc:
+        fail(str(exc), 3)
+    except QueryError as exc:
+        fail(str(exc), 2)
+    except PixsearchError as exc:
+        fail(str(exc), 1)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+@contextmanager
+def progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    if not (enabled and sys.stderr.isatty()):
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    cols = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*cols, console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None, rate="")
+
+        def update(done: int, total: int) -> None:
+            t = bar.tasks[0]
+            rate = f"{t.speed:.1f}/s" if t.speed else ""
+            bar.update(task, completed=done, total=total, rate=rate)
+
+        yield update
+
+
+def open_library(library: Path | None, model: str | None = None, **kw: Any) -> Any:
+    from ..config import load_settings
+    from ..library import Library
+
+    settings = load_settings(library=library, model=model, **kw)
+    return Library.open(settings=settings)
+
+
+def short(path: str) -> str:
+    """Paths under the working directory print relative: tables stay readable in narrow terminals."""
+    import os
+
+    rel = os.path.relpath(path) if path else path
+    return rel if rel and not rel.startswith("..") else path
+
+
+def emit_results(results: list, as_json: bool, title: str) -> None:
+    if as_json:
+        print(json.dumps({"results": [r.to_dict() for r in results]}, ensure_ascii=False))
+        return
+    if not results:
+        out.print("no results")
+        return
+    t = Table(title=title, show_lines=False)
+    t.add_column("#", justify="right")
+    t.add_column("score", justify="right")
+    t.add_column("path")
+    t.add_column("best caption")
+    for i, r in enumerate(results, 1):
+        cap = getattr(r, "matched_caption", None) or (r.captions[0] if getattr(r, "captions", ()) else "")
+        t.add_row(str(i), f"{r.score:.3f}", short(r.path), cap)
+    out.print(t)

@@ -1,0 +1,32 @@
+"""``pixsearch eval ...``: each prints one JSON object with --json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import (
+    JsonOpt,
+    ModelOpt,
+    errors,
+    eval_app,
+    out,
+)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    data: Annotated[Path, typer.Option("--data")],
+    split: Annotated[str, typer.Option("--split")] = "test",
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recall@K / MedR, standard 1K protocol, on a dataset split."""
+    with errors():
+        from ..evaluate import eval_retrieval as run
+
+        res = run(data, split, model)
+        print(json.dumps(res)) if as_json else out.print_json(json.dumps(res))

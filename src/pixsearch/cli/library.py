@@ -1,0 +1,181 @@
+"""Library commands: index, search, similar, describe, stats, remove, reindex, doctor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ._common import (
+    JsonOpt,
+    KOpt,
+    LibraryOpt,
+    ModelOpt,
+    app,
+    emit_results,
+    err,
+    errors,
+    open_library,
+    out,
+    progress,
+    short,
+)
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to index (recursive).")],
+    captions: Annotated[Path | None, typer.Option("--captions", help="CSV with image,caption rows.")] = None,
+    sample: Annotated[
+        int | None, typer.Option("--sample", help="Index a seeded random sample of N images.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Forget indexed files under PATHS that vanished.")
+    ] = False,
+    library: LibraryOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add images (and their captions) to the library; unchanged files are skipped."""
+    with errors():
+        lib = open_library(library, model)
+        with progress(not as_json, "indexing") as prog:
+            rep = lib.add(paths, captions, sample, seed, prune, prog)
+        d = rep.to_dict()
+        if as_json:
+            print(json.dumps(d, ensure_ascii=False))
+        else:
+            out.print(
+                f"added {rep.added}, updated {rep.updated}, unchanged {rep.unchanged}, duplicates "
+                f"{rep.duplicates}, removed {rep.removed}, captions {rep.captions_added}, "
+                f"failed {len(rep.failed)}"
+            )
+            for p, reason in rep.failed:
+                err.print(f"  [yellow]failed[/] {p}: {reason}", highlight=False)
+            for w in rep.warnings[:20]:
+                err.print(f"  [yellow]warning[/] {w}", highlight=False)
+            if rep.interrupted:
+                err.print("interrupted: what was committed is kept; run the same command to resume")
+        if rep.interrupted:
+            raise typer.Exit(130)
+        if rep.failed and not (rep.added or rep.updated or rep.unchanged or rep.duplicates):
+            raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in words.")],
+    k: KOpt = 10,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Drop results scoring below.")
+    ] = None,
+    library: LibraryOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Text -> images."""
+    with errors():
+        lib = open_library(library, model)
+        emit_results(lib.search(query, k, offset, threshold), as_json, f"'{query}'")
+
+
+@app.command()
+def similar(
+    image: Annotated[str, typer.Argument(help="Image file (in the library or not).")],
+    k: KOpt = 10,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    library: LibraryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Image -> similar images in the library."""
+    with errors():
+        emit_results(open_library(library).similar(Path(image), k, offset), as_json, f"like {image}")
+
+
+@app.command()
+def describe(
+    image: Annotated[str, typer.Argument(help="Image file (in the library or not).")],
+    k: KOpt = 5,
+    library: LibraryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Image -> the library's captions that fit it best, with their images."""
+    with errors():
+        res = open_library(library).describe(Path(image), k)
+        if as_json:
+            print(json.dumps({"results": [r.to_dict() for r in res]}, ensure_ascii=False))
+            return
+        t = Table(title=f"captions for {image}")
+        for c in ("score", "caption", "image"):
+            t.add_column(c)
+        for r in res:
+            t.add_row(f"{r.score:.3f}", r.caption, short(r.path))
+        out.print(t)
+
+
+@app.command()
+def stats(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
+    """What the library holds."""
+    with errors():
+        s = open_library(library).stats()
+        if as_json:
+            print(json.dumps(s))
+        else:
+            for key, v in s.items():
+                out.print(f"{key:>20}: {v}", highlight=False)
+
+
+@app.command()
+def remove(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or folders to forget (files on disk are untouched).")
+    ],
+    library: LibraryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove paths from the library."""
+    with errors():
+        n = open_library(library).remove(paths)
+        print(json.dumps({"removed": n})) if as_json else out.print(f"removed {n} path(s)")
+        if n == 0:
+            raise typer.Exit(1)
+
+
+@app.command()
+def reindex(library: LibraryOpt = None, model: ModelOpt = None, as_json: JsonOpt = False) -> None:
+    """Re-encode the whole library with MODEL (default: the default model); captions are kept."""
+    with errors():
+        from ..config import load_settings
+        from ..library import Library
+        from ..models.encoder import create_encoder
+
+        settings = load_settings(library=library)
+        lib = Library.open(settings=settings, encoder=create_encoder(model), check_model=False)
+        with progress(not as_json, "re-encoding") as prog:
+            rep = lib.reindex(progress=prog)
+        if as_json:
+            print(json.dumps(rep.to_dict()))
+        else:
+            out.print(
+                f"re-encoded {rep.added + rep.duplicates} path(s) with {lib.encoder.name}; "
+                f"failed {len(rep.failed)}"
+            )
+
+
+@app.command()
+def doctor(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
+    """Check that models load, the library opens, and catalog and vectors agree."""
+    with errors():
+        checks = open_library(library).doctor()
+        if as_json:
+            print(json.dumps([{"check": c, "ok": ok, "detail": d} for c, ok, d in checks]))
+        else:
+            for c, ok, d in checks:
+                out.print(f"{'[green]ok[/]' if ok else '[red]FAIL[/]'}  {c}: {d}", highlight=False)
+        if not all(ok for _, ok, _ in checks):
+            raise typer.Exit(1)

@@ -1,0 +1,104 @@
+"""``pixsearch train ...``: the trainer is imported only inside each command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._common import (
+    JsonOpt,
+    err,
+    errors,
+    out,
+    progress,
+    train_app,
+)
+
+
+@train_app.command("joint")
+def train_joint_cmd(
+    data: Annotated[
+        Path, typer.Option("--data", help="Dataset dir (Flickr8k layout, seed-004 layout, or CSV).")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run dir: checkpoints, metrics.jsonl, metrics.png.")],
+    phase: Annotated[
+        int, typer.Option("--phase", min=1, max=2, help="2: also fine-tune the image backbone's top.")
+    ] = 1,
+    init: Annotated[
+        Path | None, typer.Option("--init", help="Phase 2: phase-1 heads to start from (default OUT/best).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue exactly from the last checkpoint.")
+    ] = False,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Default 30 (phase 2: 8).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=2, help="Default 128.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Default 1e-3 (phase 2: 3e-4).")] = None,
+    feature_noise: Annotated[float | None, typer.Option("--feature-noise", help="Default 1.5.")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    limit: Annotated[int, typer.Option("--limit", help="Use only the first N train images.")] = 0,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 200,
+    val_split: Annotated[str, typer.Option("--val-split")] = "val",
+    train_split: Annotated[str, typer.Option("--train-split")] = "train",
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the joint image-text heads on frozen backbone features (phase 2: with the backbone top)."""
+    with errors():
+        from ..train.joint import PHASE2, TrainConfig, train_joint
+
+        given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "feature_noise": feature_noise}
+        base: dict[str, Any] = dict(PHASE2) if phase == 2 else {}
+        base.update({k: v for k, v in given.items() if v is not None})
+        cfg = TrainConfig(
+            data=data,
+            out=out_dir,
+            phase=phase,
+            init=init,
+            seed=seed,
+            limit=limit,
+            checkpoint_every=checkpoint_every,
+            val_split=val_split,
+            train_split=train_split,
+            **base,
+        )
+        with progress(not as_json, "features") as prog:
+
+            def log(e: dict) -> None:
+                if e.get("event") == "features" and prog:
+                    prog(e["done"], e["total"])
+                elif e.get("event") == "epoch" and not as_json:
+                    v = e["val"]
+                    err.print(
+                        f"epoch {e['epoch']}: loss {e['loss']:.3f}  t2i R@1/5/10 {v['t2i']['R@1']}/"
+                        f"{v['t2i']['R@5']}/{v['t2i']['R@10']}  i2t R@5 {v['i2t']['R@5']}  rsum {v['rsum']}"
+                    )
+                elif e.get("event") == "skipped" and not as_json:
+                    err.print(f"[yellow]skipped[/] {e['reason']}", highlight=False)
+
+            summary = train_joint(cfg, resume=resume, log=log)
+        print(json.dumps(summary)) if as_json else out.print(summary)
+
+
+@train_app.command("export")
+def train_export(
+    run: Annotated[Path, typer.Argument(help="Training run dir (or its best.safetensors).")],
+    name: Annotated[str, typer.Option("--name", help="Model name, e.g. lite0-minilm-v1.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Default: the package's weights dir.")] = None,
+    test_data: Annotated[
+        Path | None, typer.Option("--eval-data", help="Also evaluate on this dataset's test split.")
+    ] = None,
+) -> None:
+    """Ship a run's best heads as a named model (float16 safetensors + model card)."""
+    with errors():
+        from ..evaluate import eval_retrieval as run_eval
+        from ..train.ship import ship_heads
+
+        metrics = None
+        if test_data is not None:
+            res = run_eval(test_data, "test", str(run / "best.safetensors" if run.is_dir() else run))
+            metrics = {"test": {k: v for k, v in res.items() if k not in ("model", "split")}}
+        kw = {"out_dir": out_dir} if out_dir else {}
+        dst = ship_heads(run, name, metrics=metrics, **kw)
+        out.print(f"shipped {dst}")
