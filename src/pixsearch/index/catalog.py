@@ -22,8 +22,6 @@ from ..errors import CatalogError, SchemaVersionError
 
 __all__ = ["Catalog", "PathRow", "ImageRow", "CaptionRow", "SCHEMA_VERSION", "fts_query"]
 
-SCHEMA_VERSION = 1
-
 _V1 = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE images(
@@ -63,8 +61,30 @@ CREATE TRIGGER captions_ad AFTER DELETE ON captions BEGIN
 END;
 """
 
-# MIGRATIONS[v] is the SQL script that upgrades a catalog at user_version v to v + 1.
-MIGRATIONS: dict[int, str] = {0: _V1}
+# v2: what photos get besides human captions. ``captions.model`` names the generator of a generated
+# caption (regenerated when it changes); ``labels`` are ImageNet classes above a calibrated confidence;
+# ``flags`` are the content policy's verdict per photo with its evidence (recomputed when ``policy``, the
+# fingerprint of the policy and its models, changes).
+_V2 = """
+ALTER TABLE captions ADD COLUMN model TEXT;
+CREATE TABLE labels(
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    score REAL NOT NULL,
+    model TEXT NOT NULL,
+    PRIMARY KEY (image_id, label)
+);
+CREATE TABLE flags(
+    image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    flagged INTEGER NOT NULL,
+    evidence TEXT NOT NULL,
+    policy TEXT NOT NULL
+);
+"""
+
+# MIGRATIONS[v] is the SQL script that upgrades a catalog at user_version v to v + 1. Append only.
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @dataclass(frozen=True)
