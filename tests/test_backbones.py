@@ -66,3 +66,24 @@ def test_numpy_and_torch_text_paths_agree() -> None:
     assert np.abs(a - b).max() < 1e-5
     many = [f"caption number {i}" for i in range(40)]  # >= 32 texts with torch loaded: bulk path
     assert np.abs(tb.encode(many)[:3] - np.concatenate([tb.encode([m]) for m in many[:3]])).max() < 1e-5
+
+
+def test_encode_image_features_contract(gallery_subset: Path) -> None:
+    """Contract 1: embedding / logits / spatial / pooled, consistent with each other and with
+    ``encode_image_arrays``; ``spatial`` is the fine-tuned top's 7x7 map that ``pooled`` averages."""
+    from pixsearch.media import load_image
+    from pixsearch.models.encoder import create_encoder
+
+    enc = create_encoder()
+    photos = sorted((gallery_subset / "photos").glob("*.jpg"))[:3]
+    arr = np.stack([enc.preprocess(load_image(p)) for p in photos])
+    f = enc.encode_image_features(arr)
+    assert f["embedding"].shape == (3, enc.dim) and f["logits"].shape == (3, 1000)
+    assert f["spatial"].shape == (3, 49, 1280) and f["pooled"].shape == (3, 1280)
+    assert all(v.dtype == np.float32 for v in f.values())
+    assert np.allclose(f["spatial"].mean(1), f["pooled"], atol=1e-5)
+    assert np.allclose(np.linalg.norm(f["embedding"], axis=1), 1.0, atol=1e-5)
+    assert np.allclose(enc.encode_image_arrays(arr), f["embedding"], atol=1e-5)
+    # the fine-tuned top really is in the map: the frozen backbone's pooled features differ
+    frozen = image_backbone("lite0").encode(arr)["pooled"]
+    assert np.abs(frozen - f["pooled"]).max() > 1e-2

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
+    from .top import ImageTop
+
 __all__ = ["ImageBackbone", "TextBackbone", "IMAGE_BACKBONES", "image_backbone", "text_backbone"]
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -122,19 +124,29 @@ class ImageBackbone:
             x = block(x)
         return x
 
-    def top(self, mid: torch.Tensor, top: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
-        """Last block + 1x1 head conv + pooling (+ ImageNet logits); ``top`` swaps in fine-tuned weights."""
+    def top(
+        self, mid: torch.Tensor, top: ImageTop | None = None, spatial: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """Last block + 1x1 head conv + pooling (+ ImageNet logits); ``top`` swaps in fine-tuned weights.
+
+        With ``spatial`` the output also holds the final conv map as (N, H*W, C) (captioner input).
+        """
         m = self.model
         if top is not None:
-            pooled = top(mid)
+            fmap = top.feature_map(mid)
         else:
-            x = m._blocks[-1](mid)
-            pooled = m._swish(m._bn1(m._conv_head(x))).mean(dim=(2, 3))
-        return {"pooled": pooled, "logits": m._fc(pooled)}
+            fmap = m._swish(m._bn1(m._conv_head(m._blocks[-1](mid))))
+        pooled = fmap.mean(dim=(2, 3))
+        out = {"pooled": pooled, "logits": m._fc(pooled)}
+        if spatial:
+            out["spatial"] = fmap.flatten(2).transpose(1, 2)
+        return out
 
-    def forward(self, batch: torch.Tensor, top: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, batch: torch.Tensor, top: ImageTop | None = None, spatial: bool = False
+    ) -> dict[str, torch.Tensor]:
         """Features for a preprocessed batch (N,3,R,R); grads flow if the caller enables them."""
-        return self.top(self.mid(batch), top)
+        return self.top(self.mid(batch), top, spatial)
 
     def encode(self, arrays: list[np.ndarray] | np.ndarray, mid: bool = False) -> dict[str, np.ndarray]:
         """Pooled features and logits (or, with ``mid``, the last block's input) as NumPy."""

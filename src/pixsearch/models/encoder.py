@@ -59,6 +59,11 @@ class JointEncoder(Protocol):
 
     def encode_image_arrays(self, arrays: np.ndarray) -> np.ndarray: ...
 
+    def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
+        """``embedding`` (N, dim) unit vectors, ``logits`` (N, 1000), ``spatial`` (N, 49, 1280) final conv
+        map (after any fine-tuned top, before pooling), ``pooled`` (N, 1280), all float32."""
+        ...
+
     def encode_text(self, texts: list[str]) -> np.ndarray: ...
 
     def encode_captions(self, texts: list[str]) -> np.ndarray: ...
@@ -89,6 +94,14 @@ class _Base:
     def encode_captions(self, texts: list[str]) -> np.ndarray:
         return self.text_backbone.encode(texts)
 
+    def _torch_features(self, arrays: np.ndarray, top: Any) -> dict[str, np.ndarray]:
+        """pooled / logits / spatial from the torch backbone (``top``: fine-tuned ImageTop or None)."""
+        import torch
+
+        with torch.inference_mode():
+            res = self.image_backbone.forward(torch.from_numpy(np.asarray(arrays)), top=top, spatial=True)
+        return {k: np.ascontiguousarray(v.numpy(), dtype=np.float32) for k, v in res.items()}
+
 
 class RawEncoder(_Base):
     """No trained heads: image->image on raw pooled features; no text->image dense score."""
@@ -105,7 +118,12 @@ class RawEncoder(_Base):
         return f"{self.name}|{image_fingerprint(self.backbone_name)}|{text_fingerprint()}"
 
     def encode_image_arrays(self, arrays: np.ndarray) -> np.ndarray:
-        return l2n(self.image_backbone.encode(arrays)["pooled"]).astype(np.float32)
+        return self.encode_image_features(arrays)["embedding"]
+
+    def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
+        out = self._torch_features(arrays, None)
+        out["embedding"] = l2n(out["pooled"]).astype(np.float32)
+        return out
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
         raise ModelError(
@@ -170,14 +188,12 @@ class HeadsEncoder(_Base):
         return self._top
 
     def encode_image_arrays(self, arrays: np.ndarray) -> np.ndarray:
-        if not self.has_top:
-            out = self.image_backbone.encode(arrays)
-            return self.image_from_features(out["pooled"], out["logits"])
-        import torch
+        return self.encode_image_features(arrays)["embedding"]
 
-        with torch.inference_mode():
-            res = self.image_backbone.forward(torch.from_numpy(arrays), top=self._top_module())
-        return self.image_from_features(res["pooled"].numpy(), res["logits"].numpy())
+    def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
+        out = self._torch_features(arrays, self._top_module() if self.has_top else None)
+        out["embedding"] = self.image_from_features(out["pooled"], out["logits"])
+        return out
 
     def text_from_embeddings(self, emb: np.ndarray) -> np.ndarray:
         return self.heads.text(emb)

@@ -40,9 +40,13 @@ class ImageTop(nn.Module):
                 mod.eval()
         return self
 
-    def forward(self, mid: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, mid: torch.Tensor) -> torch.Tensor:
+        """The final (N, 1280, 7, 7) conv map before pooling: what the captioner attends over."""
         x = self.block(mid, drop_connect_rate=self.drop_connect if self.training else None)
-        return self.act(self.bn(self.conv(x))).mean(dim=(2, 3))
+        return self.act(self.bn(self.conv(x)))
+
+    def forward(self, mid: torch.Tensor) -> torch.Tensor:
+        return self.feature_map(mid).mean(dim=(2, 3))
 
 
 def load_top(backbone: ImageBackbone, params: dict[str, np.ndarray]) -> ImageTop:
