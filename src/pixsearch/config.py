@@ -41,6 +41,7 @@ class Settings:
     threshold: float | None = None
     batch_size: int = 32
     region: str | None = None
+    generate_captions: bool = True  # index time: caption photos that have none (enrich.py); --no-caption
 
 
 def default_library_dir(env: Mapping[str, str] = os.environ) -> Path:

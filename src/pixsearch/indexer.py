@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .enrich import Enricher
 from .errors import DatasetError, MediaError
 from .index.catalog import Catalog
 from .index.vectorset import VectorSet
@@ -37,6 +38,8 @@ class IndexReport:
     duplicates: int = 0
     removed: int = 0
     captions_added: int = 0
+    captions_generated: int = 0  # by the captions enricher (also counted in captions_added)
+    enriched: dict[str, int] = field(default_factory=dict)  # enricher name -> photos it ran on
     failed: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
@@ -51,6 +54,8 @@ class IndexReport:
             "duplicates": self.duplicates,
             "removed": self.removed,
             "captions_added": self.captions_added,
+            "captions_generated": self.captions_generated,
+            "enriched": dict(self.enriched),
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
             "warnings": self.warnings,
             "interrupted": self.interrupted,
@@ -109,12 +114,19 @@ class _Item:
 
 class Indexer:
     def __init__(
-        self, catalog: Catalog, vectors: VectorSet, encoder: JointEncoder, batch_size: int = 32
+        self,
+        catalog: Catalog,
+        vectors: VectorSet,
+        encoder: JointEncoder,
+        batch_size: int = 32,
+        enrichers: Sequence[Enricher] = (),
     ) -> None:
         self.catalog = catalog
         self.vectors = vectors
         self.encoder = encoder
         self.batch_size = batch_size
+        self.enrichers = list(enrichers)
+        self._pending_caps: list = []
 
     def caption_rows(self, texts: list[str]) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
         if not texts:
@@ -175,6 +187,8 @@ class Indexer:
                 self._prune(roots, report)
             if captions:
                 self._attach_captions(captions, report)
+            if self.enrichers:
+                self._redo_stale(report, pool)
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
@@ -213,7 +227,8 @@ class Indexer:
             else:
                 new.append((it, res))  # type: ignore[arg-type]
         t1 = time.perf_counter()
-        vecs = self.encoder.encode_image_arrays(np.stack([r[1] for _, r in new])) if new else None
+        feats = self.encoder.encode_image_features(np.stack([r[1] for _, r in new])) if new else None
+        vecs = None if feats is None else feats["embedding"]
         # All captions of the batch in one encoder call: per-image calls of 5 texts waste most of the time.
         cap_texts = {it.digest: captions[it.path.name] for it, _ in new if it.path.name in captions}
         flat = self.caption_rows([t for ts in cap_texts.values() for t in ts])
@@ -221,8 +236,9 @@ class Indexer:
         for d, ts in cap_texts.items():
             cap_rows[d], flat = flat[: len(ts)], flat[len(ts) :]
         t2 = time.perf_counter()
-        self._pending_caps: list = []
+        self._pending_caps = []
         added_imgs: list[int] = []
+        enrich_before = sum(report.timings.get(e.name, 0.0) for e in self.enrichers)
         with self.catalog.transaction():
             for j, (it, (size, _arr, thumb)) in enumerate(new):
                 assert vecs is not None
@@ -236,6 +252,8 @@ class Indexer:
                     report.updated += 1
                 if it.digest in cap_rows:
                     self._add_captions(iid, cap_rows[it.digest], report)
+            if feats is not None:
+                self._enrich({e.name: added_imgs for e in self.enrichers}, added_imgs, feats, report)
             for it in known:
                 known_id = self.catalog.image_id_for_hash(it.digest)
                 assert known_id is not None
@@ -257,7 +275,78 @@ class Indexer:
         t3 = time.perf_counter()
         report.timings["decode"] += t1 - t0
         report.timings["encode"] += t2 - t1
-        report.timings["store"] += t3 - t2
+        enrich_s = sum(report.timings.get(e.name, 0.0) for e in self.enrichers) - enrich_before
+        report.timings["store"] += t3 - t2 - enrich_s
+
+    def _enrich(
+        self,
+        todo: Mapping[str, list[int]],
+        ids: list[int],
+        feats: Mapping[str, np.ndarray],
+        report: IndexReport,
+    ) -> list[int]:
+        """Run each enricher on its share of ``ids`` (row i of ``feats`` is ``ids[i]``), inside the
+        caller's transaction; returns generated caption ids it replaced (to drop from the indexes)."""
+        pos = {iid: j for j, iid in enumerate(ids)}
+        before = self._generated_ids(ids)
+        for e in self.enrichers:
+            sub = [i for i in todo.get(e.name, []) if i in pos]
+            if not sub:
+                continue
+            t = time.perf_counter()
+            rows = [pos[i] for i in sub]
+            new = e.enrich(self.catalog, sub, {k: np.asarray(v)[rows] for k, v in feats.items()})
+            report.captions_generated += len(new)
+            report.captions_added += len(new)
+            report.enriched[e.name] = report.enriched.get(e.name, 0) + len(sub)
+            report.timings[e.name] = report.timings.get(e.name, 0.0) + time.perf_counter() - t
+            self._pending_caps.append(new)
+        return sorted(set(before) - set(self._generated_ids(ids)))
+
+    def _generated_ids(self, image_ids: list[int]) -> list[int]:
+        rows = self.catalog._in(
+            "SELECT id FROM captions WHERE source = 'generated' AND image_id IN ({})", image_ids
+        )
+        return [int(r[0]) for r in rows]
+
+    def _redo_stale(self, report: IndexReport, pool: ThreadPoolExecutor) -> None:
+        """Photos an enricher has not done at its current fingerprint: decode again, recompute (the
+        photo's vector is kept; only the enrichers' output changes)."""
+        stale = {e.name: set(e.stale_ids(self.catalog)) for e in self.enrichers}
+        ids = sorted(set().union(*stale.values()))
+        for s in range(0, len(ids), self.batch_size):
+            chunk = ids[s : s + self.batch_size]
+            path_of = {
+                int(i): p
+                for i, p in self.catalog._in(
+                    "SELECT image_id, MIN(path) FROM paths WHERE image_id IN ({}) GROUP BY image_id", chunk
+                )
+            }
+            t0 = time.perf_counter()
+            futs = {
+                i: pool.submit(self._decode, _Item(Path(path_of[i]), 0, 0)) for i in chunk if i in path_of
+            }
+            ok, arrays = [], []
+            for i, fut in futs.items():
+                res = fut.result()
+                if isinstance(res, MediaError):
+                    report.warnings.append(f"cannot redo {path_of[i]} for new models: {res.reason}")
+                else:
+                    ok.append(i)
+                    arrays.append(res[1])  # type: ignore[index]
+            if not ok:
+                continue
+            t1 = time.perf_counter()
+            feats = self.encoder.encode_image_features(np.stack(arrays))
+            t2 = time.perf_counter()
+            todo = {n: [i for i in ok if i in st] for n, st in stale.items()}
+            with self.catalog.transaction():
+                gone = self._enrich(todo, ok, feats, report)
+                self.catalog.bump_generation()
+            self.vectors.forget([], gone)
+            self._index_new_captions()
+            report.timings["decode"] += t1 - t0
+            report.timings["encode"] += t2 - t1
 
     def _index_new_captions(self) -> None:
         for new_ids in self._pending_caps:

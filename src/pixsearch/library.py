@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .config import Settings, load_settings
+from .enrich import enrichers
 from .errors import ModelError, ModelMismatchError, NotFoundError, QueryError
 from .index.catalog import Catalog, ImageRow
 from .index.vectorset import IndexSpec, VectorSet
@@ -156,11 +157,17 @@ class Library:
         seed: int = 0,
         prune: bool = False,
         progress: Progress | None = None,
+        generate_captions: bool | None = None,
     ) -> IndexReport:
+        """Index photos; enrichers (generated captions unless turned off, labels, ...) run on new ones and
+        redo photos whose enricher models changed."""
         caps, warns = read_captions_csv(Path(captions_csv)) if captions_csv else ({}, [])
-        report = Indexer(self.catalog, self.vectors, self.encoder, self.settings.batch_size).run(
-            [Path(p) for p in paths], caps, sample, seed, prune, progress
-        )
+        s = self.settings
+        if generate_captions is not None:
+            s = replace(s, generate_captions=generate_captions)
+        report = Indexer(
+            self.catalog, self.vectors, self.encoder, s.batch_size, enrichers(s, self.encoder)
+        ).run([Path(p) for p in paths], caps, sample, seed, prune, progress)
         report.warnings[:0] = warns
         return report
 
@@ -191,7 +198,7 @@ class Library:
         paths = [Path(r[0]) for r in self.catalog.db.execute("SELECT path FROM paths ORDER BY path")]
         caps = self.catalog.db.execute(
             "SELECT p.path, c.text, c.source FROM captions c JOIN paths p ON p.image_id = c.image_id "
-            "ORDER BY c.id"
+            "WHERE c.source = 'human' ORDER BY c.id"  # generated ones: the new library's enrichers redo them
         ).fetchall()
         new = Library.open(settings=replace(self.settings, library=work), encoder=enc)
         try:

@@ -82,8 +82,43 @@ CREATE TABLE flags(
 );
 """
 
+# v3 (enrichers, enrich.py): ``labels`` gets a stable integer id and a ``words`` column (the class's names
+# and hypernyms, e.g. "golden retriever dog") indexed by FTS5 so labels are searchable as words (v2's
+# labels table was never written by a release, so it is recreated); ``enrichments`` records which
+# enricher ran on which photo at which fingerprint (an image that got no label above the threshold is
+# still done; a changed model makes it stale).
+_V3 = """
+DROP TABLE labels;
+CREATE TABLE labels(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    words TEXT NOT NULL,
+    score REAL NOT NULL,
+    model TEXT NOT NULL,
+    UNIQUE(image_id, label)
+);
+CREATE INDEX labels_image ON labels(image_id);
+CREATE VIRTUAL TABLE labels_fts USING fts5(
+    words, content='labels', content_rowid='id', tokenize='porter unicode61'
+);
+CREATE TRIGGER labels_ai AFTER INSERT ON labels BEGIN
+    INSERT INTO labels_fts(rowid, words) VALUES (new.id, new.words);
+END;
+CREATE TRIGGER labels_ad AFTER DELETE ON labels BEGIN
+    INSERT INTO labels_fts(labels_fts, rowid, words) VALUES ('delete', old.id, old.words);
+END;
+CREATE TABLE enrichments(
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    PRIMARY KEY (image_id, name)
+) WITHOUT ROWID;
+CREATE INDEX enrichments_name ON enrichments(name, fingerprint);
+"""
+
 # MIGRATIONS[v] is the SQL script that upgrades a catalog at user_version v to v + 1. Append only.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,172 @@
+"""Enrichers: what a photo gets at index time besides its vector (generated captions, labels, policy flags).
+
+The seam is small on purpose (contract 2): the Indexer encodes a batch once with
+``encoder.encode_image_features`` and hands every enricher the same features, inside the batch's write
+transaction, so a photo and all it was given commit together (an interrupted run loses nothing
+half-written). Each enricher names the model or policy it ran with (``fingerprint``); photos done with
+another fingerprint are ``stale`` and ``pixsearch index`` decodes them again to recompute (their vectors
+are untouched). Which photo an enricher has done is recorded in the ``enrichments`` table, so a photo
+that legitimately got nothing (no label above the threshold, a human caption already) is still done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from .errors import ModelError
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .index.catalog import Catalog
+    from .models.encoder import JointEncoder
+
+__all__ = ["Enricher", "CaptionsEnricher", "enrichers", "mark_done", "not_done"]
+
+
+@runtime_checkable
+class Enricher(Protocol):
+    name: str  # "captions", "labels", "policy"
+
+    @property
+    def fingerprint(self) -> str:
+        """Model/policy identity; stored output made under another fingerprint is stale."""
+        ...
+
+    def stale_ids(self, catalog: Catalog) -> list[int]:
+        """Images lacking this enricher's output at this fingerprint."""
+        ...
+
+    def enrich(
+        self, catalog: Catalog, image_ids: Sequence[int], features: Mapping[str, np.ndarray]
+    ) -> list[int]:
+        """Write output rows for ``image_ids`` (row i of each feature array is ``image_ids[i]``).
+
+        Called inside the batch's write transaction. Returns the ids of caption rows it added: the
+        indexer puts them in the caption vector indexes.
+        """
+        ...
+
+
+# -- bookkeeping shared by enrichers ----------------------------------------------------------------
+def mark_done(catalog: Catalog, name: str, fingerprint: str, image_ids: Sequence[int]) -> None:
+    """Record that ``name`` ran on these images at ``fingerprint`` (inside the caller's transaction)."""
+    catalog.db.executemany(
+        "INSERT OR REPLACE INTO enrichments(image_id, name, fingerprint) VALUES (?, ?, ?)",
+        [(int(i), name, fingerprint) for i in image_ids],
+    )
+
+
+def not_done(catalog: Catalog, name: str, fingerprint: str) -> list[int]:
+    """Images ``name`` has not run on at ``fingerprint`` (new, or done with an older model)."""
+    rows = catalog.db.execute(
+        "SELECT id FROM images WHERE id NOT IN "
+        "(SELECT image_id FROM enrichments WHERE name = ? AND fingerprint = ?) ORDER BY id",
+        (name, fingerprint),
+    )
+    return [int(r[0]) for r in rows]
+
+
+def caption_vectors(encoder: JointEncoder, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """MiniLM vectors and (for a joint model) joint-space vectors of caption texts, as the indexer stores."""
+    emb = encoder.encode_captions(texts)
+    to_joint = getattr(encoder, "text_from_embeddings", None)
+    return emb, (to_joint(emb) if encoder.cross_modal and to_joint is not None else None)
+
+
+# -- generated captions -----------------------------------------------------------------------------
+class Captioner(Protocol):
+    """What this module needs of ``models.captioner`` (contract 5)."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def caption_features(self, spatial: np.ndarray, beam: int = 3) -> list[str]: ...
+
+
+class CaptionsEnricher:
+    """A generated caption for each photo that has no human caption, searchable like a human one.
+
+    Stored with ``source='generated'`` and ``model`` = the captioner's fingerprint; a new captioner makes
+    old ones stale, and redoing a photo replaces its generated caption. A photo with human captions is
+    marked done without generating (its human words are better than ours).
+    """
+
+    name = "captions"
+
+    def __init__(self, captioner: Captioner, encoder: JointEncoder, beam: int = 3) -> None:
+        self.captioner = captioner
+        self.encoder = encoder
+        self.beam = beam
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.captioner.fingerprint}|beam{self.beam}"
+
+    def stale_ids(self, catalog: Catalog) -> list[int]:
+        return not_done(catalog, self.name, self.fingerprint)
+
+    def enrich(
+        self, catalog: Catalog, image_ids: Sequence[int], features: Mapping[str, np.ndarray]
+    ) -> list[int]:
+        ids = [int(i) for i in image_ids]
+        if not ids:
+            return []
+        q = ",".join("?" * len(ids))
+        catalog.db.execute(f"DELETE FROM captions WHERE source = 'generated' AND image_id IN ({q})", ids)
+        human = {
+            int(r[0])
+            for r in catalog.db.execute(
+                f"SELECT DISTINCT image_id FROM captions WHERE source = 'human' AND image_id IN ({q})", ids
+            )
+        }
+        rows = [j for j, i in enumerate(ids) if i not in human]
+        new: list[int] = []
+        if rows:
+            texts = self.captioner.caption_features(np.asarray(features["spatial"])[rows], self.beam)
+            emb, joint = caption_vectors(self.encoder, texts)
+            for k, (j, text) in enumerate(zip(rows, texts, strict=True)):
+                if not text.strip():
+                    continue
+                got = catalog.add_captions(
+                    ids[j], [(text, "generated", emb[k], None if joint is None else joint[k])]
+                )
+                new += got
+            if new:
+                catalog.db.execute(
+                    f"UPDATE captions SET model = ? WHERE id IN ({','.join('?' * len(new))})",
+                    [self.fingerprint, *new],
+                )
+        mark_done(catalog, self.name, self.fingerprint, ids)
+        return new
+
+
+def _captions(settings: Settings, encoder: JointEncoder) -> Enricher | None:
+    if not getattr(settings, "generate_captions", True):
+        return None
+    try:
+        from .models.captioner import create_captioner
+    except ImportError:  # no captioner module in this build
+        return None
+    try:
+        return CaptionsEnricher(create_captioner(), encoder)
+    except (ModelError, FileNotFoundError):  # no shipped captioner: index without generated captions
+        return None
+
+
+def _labels(settings: Settings, encoder: JointEncoder) -> Enricher | None:
+    from .labels import LabelsEnricher
+
+    return LabelsEnricher(encoder)
+
+
+def enrichers(settings: Settings, encoder: JointEncoder) -> list[Enricher]:
+    """The enrichers this library runs at index time, in order (captions, labels, policy).
+
+    Registry built here, not at import: each builder returns None when its model is not installed or
+    the user turned it off. Another enricher (the policy's photo flags) appends its builder here.
+    """
+    builders: list[Callable[[Settings, JointEncoder], Enricher | None]] = [_captions, _labels]
+    return [e for e in (b(settings, encoder) for b in builders) if e is not None]
