@@ -117,8 +117,51 @@ CREATE TABLE enrichments(
 CREATE INDEX enrichments_name ON enrichments(name, fingerprint);
 """
 
+# v4: ids are never reused. Without AUTOINCREMENT SQLite hands the highest id out again after it was
+# deleted, but the vector index files (a cache keyed by id) assume a key always means the same content.
+# The tables are rebuilt (SQLite cannot add AUTOINCREMENT in place) with foreign keys off (see _migrate),
+# ids kept, so index files, FTS rowids and rows that point at images stay valid. ``catalog_id`` names this
+# catalog's lifetime: ``reindex`` swaps in a new one, and vector files stamped with another id are rebuilt.
+_V4 = """
+CREATE TABLE images_v4(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash TEXT NOT NULL UNIQUE,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    added_at REAL NOT NULL,
+    thumbnail BLOB,
+    vector BLOB NOT NULL
+);
+INSERT INTO images_v4(id, hash, width, height, added_at, thumbnail, vector)
+    SELECT id, hash, width, height, added_at, thumbnail, vector FROM images;
+DROP TABLE images;
+ALTER TABLE images_v4 RENAME TO images;
+CREATE TABLE captions_v4(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('human', 'generated')),
+    embedding BLOB NOT NULL,
+    joint BLOB,
+    model TEXT,
+    UNIQUE(image_id, text)
+);
+INSERT INTO captions_v4(id, image_id, text, source, embedding, joint, model)
+    SELECT id, image_id, text, source, embedding, joint, model FROM captions;
+DROP TABLE captions;
+ALTER TABLE captions_v4 RENAME TO captions;
+CREATE INDEX captions_image ON captions(image_id);
+CREATE TRIGGER captions_ai AFTER INSERT ON captions BEGIN
+    INSERT INTO captions_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER captions_ad AFTER DELETE ON captions BEGIN
+    INSERT INTO captions_fts(captions_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+INSERT OR IGNORE INTO meta(key, value) VALUES ('catalog_id', lower(hex(randomblob(16))));
+"""
+
 # MIGRATIONS[v] is the SQL script that upgrades a catalog at user_version v to v + 1. Append only.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4}
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -162,6 +205,18 @@ def fts_query(text: str) -> str:
     words = [w.lower() for w in _WORD.findall(text)]
     content = [w for w in words if w not in _STOP] or words
     return " OR ".join(f'"{w}"' for w in dict.fromkeys(content))
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script into statements (SQLite's own completeness test keeps triggers whole)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+    if buf.strip():
+        yield buf.strip()
 
 
 def to_blob(v: np.ndarray) -> bytes:
@@ -210,18 +265,32 @@ class Catalog:
         return cat
 
     def _migrate(self, version: int) -> None:
-        # executescript commits whatever is open, so each step carries its own BEGIN/COMMIT: a failed
-        # step rolls back whole and the catalog stays at the last good version.
-        while version < SCHEMA_VERSION:
-            try:
-                self.db.executescript(
-                    f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\nPRAGMA user_version={version + 1};\nCOMMIT;"
-                )
-            except sqlite3.Error as exc:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
-                raise CatalogError(f"{self.path}: migration to schema {version + 1} failed ({exc})") from exc
-            version += 1
+        # Each step is one BEGIN IMMEDIATE transaction run statement by statement (executescript would
+        # commit early): a failed step rolls back whole and the catalog stays at the last good version, and
+        # the version is re-read under the write lock, so two processes opening an old catalog at once
+        # migrate it once. Foreign keys are off while tables are rebuilt (a DROP would cascade otherwise).
+        self.db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            while version < SCHEMA_VERSION:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+                    if version < SCHEMA_VERSION:
+                        for stmt in _statements(MIGRATIONS[version]):
+                            self.db.execute(stmt)
+                        bad = self.db.execute("PRAGMA foreign_key_check").fetchone()
+                        if bad is not None:
+                            raise sqlite3.IntegrityError(f"foreign key check failed on {bad[0]}")
+                        self.db.execute(f"PRAGMA user_version={version + 1}")
+                        version += 1
+                    self.db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    if self.db.in_transaction:
+                        self.db.execute("ROLLBACK")
+                    why = f"migration to schema {version + 1} failed ({exc})"
+                    raise CatalogError(f"{self.path}: {why}") from exc
+        finally:
+            self.db.execute("PRAGMA foreign_keys=ON")
 
     def close(self) -> None:
         self.db.close()
@@ -244,6 +313,23 @@ class Catalog:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    @property
+    def catalog_id(self) -> str:
+        """Identity of this catalog's content lineage (changes when ``reindex`` swaps in a new one)."""
+        return self.get_meta("catalog_id") or ""
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Several SELECTs that must see one committed state (a writer may commit between them)."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
     def bump_generation(self) -> int:
         """Called inside every write transaction that changes vectors; index files record the value."""
         gen = int(self.get_meta("vectors_gen") or 0) + 1
@@ -258,9 +344,17 @@ class Catalog:
         return None if row is None else PathRow(*row)
 
     def paths_under(self, prefix: str) -> list[str]:
-        esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self.db.execute("SELECT path FROM paths WHERE path LIKE ? ESCAPE '\\'", (esc + "%",))
-        return [r[0] for r in rows]
+        """Paths starting with ``prefix`` (a folder ending in "/"), byte for byte: case-sensitive.
+
+        A range on the primary key, not LIKE (case-insensitive for ASCII in SQLite, so "/Photos/Trip/"
+        would also match "/Photos/trip/"). Every string with the prefix sorts between it and the prefix
+        with its last character bumped by one.
+        """
+        if not prefix:
+            return [r[0] for r in self.db.execute("SELECT path FROM paths")]
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rows = self.db.execute("SELECT path FROM paths WHERE path >= ? AND path < ?", (prefix, upper))
+        return [r[0] for r in rows if r[0].startswith(prefix)]
 
     def image_id_for_hash(self, digest: str) -> int | None:
         row = self.db.execute("SELECT id FROM images WHERE hash = ?", (digest,)).fetchone()
@@ -292,10 +386,28 @@ class Catalog:
         ]
         if not ids:
             return [], []
-        q = ",".join("?" * len(ids))
-        cap = [r[0] for r in self.db.execute(f"SELECT id FROM captions WHERE image_id IN ({q})", ids)]
-        self.db.execute(f"DELETE FROM images WHERE id IN ({q})", ids)
+        cap = [r[0] for r in self._in("SELECT id FROM captions WHERE image_id IN ({})", ids)]
+        for s in range(0, len(ids), 900):  # chunked: SQLite limits bound parameters per statement
+            chunk = ids[s : s + 900]
+            self.db.execute(f"DELETE FROM images WHERE id IN ({','.join('?' * len(chunk))})", chunk)
         return ids, cap
+
+    def thumbnail(self, image_id: int) -> bytes | None:
+        """The stored JPEG thumbnail (<= 256 px), for the REST API / web page and for ``reindex`` of
+        photos whose file cannot be read any more; None for an unknown id."""
+        row = self.db.execute("SELECT thumbnail FROM images WHERE id = ?", (image_id,)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
+
+    def copy_human_captions(self, src_image: int, dst_image: int) -> list[int]:
+        """Give ``dst_image`` the human captions of ``src_image`` (a path's photo was edited: its new bytes
+        keep what people wrote about it); returns the new caption ids (for the vector indexes)."""
+        rows = self.db.execute(
+            "INSERT OR IGNORE INTO captions(image_id, text, source, embedding, joint, model) "
+            "SELECT ?, text, source, embedding, joint, model FROM captions "
+            "WHERE image_id = ? AND source = 'human' ORDER BY id RETURNING id",
+            (dst_image, src_image),
+        ).fetchall()
+        return sorted(int(r[0]) for r in rows)
 
     # -- captions ---------------------------------------------------------------------------------
     def add_captions(
@@ -364,7 +476,9 @@ class Catalog:
         return np.array([r[0] for r in self.db.execute("SELECT id FROM images")], dtype=np.int64)
 
     def caption_ids(self, column: str = "embedding") -> np.ndarray:
-        col = {"embedding": "embedding", "joint": "joint"}[column]
+        if column == "embedding":  # NOT NULL by schema: an index-only scan, no blob pages read
+            return np.array([r[0] for r in self.db.execute("SELECT id FROM captions")], dtype=np.int64)
+        col = {"joint": "joint"}[column]
         rows = self.db.execute(f"SELECT id FROM captions WHERE {col} IS NOT NULL")
         return np.array([r[0] for r in rows], dtype=np.int64)
 
@@ -384,6 +498,10 @@ class Catalog:
 
     # -- reads for results ------------------------------------------------------------------------
     def images(self, ids: Sequence[int]) -> dict[int, ImageRow]:
+        with self.snapshot():
+            return self._images(ids)
+
+    def _images(self, ids: Sequence[int]) -> dict[int, ImageRow]:
         base = {r[0]: r for r in self._in("SELECT id, hash, width, height FROM images WHERE id IN ({})", ids)}
         paths: dict[int, list[str]] = {i: [] for i in base}
         for p, i in self._in("SELECT path, image_id FROM paths WHERE image_id IN ({}) ORDER BY path", ids):
@@ -398,6 +516,9 @@ class Catalog:
     def image_for_path(self, path: str) -> int | None:
         row = self.get_path(path)
         return None if row is None else row.image_id
+
+    def all_paths(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT path FROM paths")]
 
     def image_ids_by_name(self) -> dict[str, list[int]]:
         """File base name -> image ids, for attaching a captions CSV that names files, not paths."""
