@@ -52,7 +52,7 @@ class MilvusStore:
 
 
 def parse_store(spec: str, env: dict[str, str] | None = None) -> MilvusStore:
-    """``milvus-lite:PATH.db`` or ``milvus://HOST:PORT/COLLECTION`` -> MilvusStore (ConfigError if neither)."""
+    """``milvus-lite:PATH.db`` or ``milvus://HOST:PORT/COLLECTION`` (anything else: ConfigError)."""
     env = dict(os.environ) if env is None else env
     if spec.startswith("milvus-lite:"):
         path = Path(spec.removeprefix("milvus-lite:")).expanduser().absolute()
@@ -161,7 +161,7 @@ class MilvusIndex:
     def search(
         self, query: np.ndarray, k: int, exclude: Sequence[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k by inner product; ``exclude`` keys are filtered inside Milvus (e.g. policy-flagged photos)."""
+        """Top-k by inner product; ``exclude`` keys are filtered inside Milvus (e.g. flagged photos)."""
         q, kk = _queries(query, k, self.dim, len(self))
         if kk == 0:
             return _empty(len(q))
