@@ -40,8 +40,9 @@ class Settings:
     weights: FusionWeights = field(default_factory=FusionWeights)
     threshold: float | None = None
     batch_size: int = 32
-    region: str | None = None
+    region: str | None = None  # content-policy region (policy.py); None: the policy's default_region
     generate_captions: bool = True  # index time: caption photos that have none (enrich.py); --no-caption
+    policy_file: Path | None = None  # user policy TOML merged over the shipped one (policy.py)
 
 
 def default_library_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -77,6 +78,7 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
         ("model", "PIXSEARCH_MODEL"),
         ("vector_backend", "PIXSEARCH_VECTOR_BACKEND"),
         ("region", "PIXSEARCH_REGION"),
+        ("policy_file", "PIXSEARCH_POLICY"),
         ("batch_size", "PIXSEARCH_BATCH_SIZE"),
     ):
         if env.get(var):
@@ -104,6 +106,10 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
         raw["batch_size"] = int(_num("batch_size", raw["batch_size"]))
         if raw["batch_size"] < 1:
             raise ConfigError("batch_size must be >= 1")
+    if raw.get("policy_file") is not None:
+        raw["policy_file"] = Path(raw["policy_file"]).expanduser()
+    if "region" in raw and not isinstance(raw["region"], str):
+        raise ConfigError(f"region must be a string, got {raw['region']!r}")
     if raw.get("vector_backend", "usearch") not in ("usearch", "exact"):
         raise ConfigError(f"vector_backend must be usearch or exact, got {raw['vector_backend']!r}")
     return replace(s, **raw)

@@ -21,6 +21,7 @@ __all__ = [
     "DatasetError",
     "QueryError",
     "NotFoundError",
+    "BlockedError",
 ]
 
 
@@ -83,3 +84,16 @@ class QueryError(PixsearchError):
 
 class NotFoundError(PixsearchError):
     """A path or id named by the user is not in the library."""
+
+
+class BlockedError(PixsearchError):
+    """The content policy of the active region forbids this request (a query or text about a restricted
+    topic, or a flagged photo asked for by id/path/bytes). Not a failure: the CLI prints ``disclaimer``
+    and exits 0, the REST API answers HTTP 451. The message is the disclaimer itself, so nothing about
+    the forbidden content (not even why) leaks out to the user; ``topic`` is for logs and tests.
+    """
+
+    def __init__(self, disclaimer: str, topic: str | None = None) -> None:
+        super().__init__(disclaimer)
+        self.disclaimer = disclaimer
+        self.topic = topic

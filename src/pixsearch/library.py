@@ -24,6 +24,7 @@ from .indexer import Indexer, IndexReport, Progress, read_captions_csv
 from .media import content_hash, load_image
 from .models.backbones import decode_size
 from .models.encoder import HeadsEncoder, JointEncoder, create_encoder, default_encoder_name
+from .policy import Policy, load_policy
 from .search import Hit, TextSearch
 
 __all__ = ["Library", "Result", "CaptionResult"]
@@ -83,6 +84,7 @@ class Library:
         self.settings = settings
         self.catalog = catalog
         self.encoder = encoder
+        self.policy: Policy = load_policy(settings)  # the region's content policy: bad region -> error now
         self.vectors = self._vector_set()
 
     def _vector_set(self) -> VectorSet:
@@ -253,10 +255,32 @@ class Library:
             r.id, score, r.paths, tuple(c.text for c in r.captions), scores, matched, r.width, r.height
         )
 
+    # -- content policy (policy.py) ----------------------------------------------------------------
+    def with_region(self, region: str | None) -> Library:
+        """This library seen from another policy region (the REST API's per-request ``region``).
+
+        Shares catalog, encoder and indexes with ``self`` (close only the original); only the policy
+        differs. An unknown region is a ConfigError.
+        """
+        if region is None or region == self.policy.region.name:
+            return self
+        other = object.__new__(Library)
+        other.__dict__.update(self.__dict__)
+        other.policy = self.policy.with_region(region)
+        other.settings = replace(self.settings, region=region)
+        return other
+
+    def check_query(self, text: str) -> None:
+        """Raise BlockedError (carrying the disclaimer) when the region forbids ``text``. Every method
+        that takes a user's text calls it first (search, score, search by caption); free in a region
+        that restricts nothing."""
+        self.policy.ensure_allowed(text)
+
     def search(
         self, query: str, k: int = 10, offset: int = 0, threshold: float | None = None
     ) -> list[Result]:
         """Text -> images, fusing joint-space, caption-semantic and BM25 scores."""
+        self.check_query(query)
         ts = TextSearch(
             self.catalog,
             self.encoder,

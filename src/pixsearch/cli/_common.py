@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import ModelMismatchError, PixsearchError, QueryError
+from ..errors import BlockedError, ModelMismatchError, PixsearchError, QueryError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -47,6 +47,14 @@ LibraryOpt = Annotated[
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name or heads .safetensors path.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 KOpt = Annotated[int, typer.Option("-k", "--top-k", help="Number of results.", min=1)]
+RegionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--region",
+        help="Content-policy region (env PIXSEARCH_REGION): default, restricted, or your policy's.",
+        show_default=False,
+    ),
+]
 
 
 def fail(msg: str, code: int = 1) -> None:
@@ -54,10 +62,23 @@ def fail(msg: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def blocked(exc: BlockedError, as_json: bool) -> None:
+    """A request the region's policy forbids: the disclaimer instead of results, exit 0 (contract 3)."""
+    if as_json:
+        doc = {"blocked": True, "disclaimer": exc.disclaimer, "results": []}
+        print(json.dumps(doc, ensure_ascii=False))
+    else:
+        out.print(exc.disclaimer, highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(0)
+
+
 @contextmanager
-def errors() -> Iterator[None]:
+def errors(as_json: bool = False) -> Iterator[None]:
+    """Typed errors -> one line on stderr and an exit code; BlockedError -> the disclaimer (exit 0)."""
     try:
         yield
+    except BlockedError as exc:
+        blocked(exc, as_json)
     except ModelMismatchError as exc:
         fail(str(exc), 3)
     except QueryError as exc:

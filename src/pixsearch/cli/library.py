@@ -14,6 +14,7 @@ from ._common import (
     KOpt,
     LibraryOpt,
     ModelOpt,
+    RegionOpt,
     app,
     emit_results,
     err,
@@ -76,11 +77,12 @@ def search(
     ] = None,
     library: LibraryOpt = None,
     model: ModelOpt = None,
+    region: RegionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Text -> images."""
-    with errors():
-        lib = open_library(library, model)
+    with errors(as_json):
+        lib = open_library(library, model, region=region)
         emit_results(lib.search(query, k, offset, threshold), as_json, f"'{query}'")
 
 
@@ -90,11 +92,12 @@ def similar(
     k: KOpt = 10,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
     library: LibraryOpt = None,
+    region: RegionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Image -> similar images in the library."""
-    with errors():
-        emit_results(open_library(library).similar(Path(image), k, offset), as_json, f"like {image}")
+    with errors(as_json):
+        emit_results(open_library(library, region=region).similar(Path(image), k, offset), as_json, f"like {image}")
 
 
 @app.command()
@@ -102,11 +105,12 @@ def describe(
     image: Annotated[str, typer.Argument(help="Image file (in the library or not).")],
     k: KOpt = 5,
     library: LibraryOpt = None,
+    region: RegionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Image -> the library's captions that fit it best, with their images."""
-    with errors():
-        res = open_library(library).describe(Path(image), k)
+    with errors(as_json):
+        res = open_library(library, region=region).describe(Path(image), k)
         if as_json:
             print(json.dumps({"results": [r.to_dict() for r in res]}, ensure_ascii=False))
             return
