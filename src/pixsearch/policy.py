@@ -84,6 +84,8 @@ class Topic:
     semantic_model: str | None = None
     semantic_threshold: float = 1.0
     prototypes: tuple[str, ...] = ()
+    counter_prototypes: tuple[str, ...] = ()
+    semantic_margin: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -112,6 +114,13 @@ def _str(d: dict[str, Any], key: str, where: str, default: str | None = None) ->
     return v
 
 
+def _strings(d: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    v = d.get(key, [])
+    if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
+        raise ConfigError(f"policy {where}: {key} must be a list of non-empty strings")
+    return tuple(v)
+
+
 def _topic(name: str, d: Any) -> Topic:
     where = f"topic '{name}'"
     if not isinstance(d, dict):
@@ -124,6 +133,8 @@ def _topic(name: str, d: Any) -> Topic:
         "semantic_model",
         "semantic_threshold",
         "prototypes",
+        "counter_prototypes",
+        "semantic_margin",
     }
     max_age = d.get("max_age")
     if max_age is not None and (not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 0):
@@ -134,9 +145,11 @@ def _topic(name: str, d: Any) -> Topic:
     th = d.get("semantic_threshold", 1.0)
     if not isinstance(th, int | float) or isinstance(th, bool) or not -1.0 <= th <= 1.0:
         raise ConfigError(f"policy {where}: semantic_threshold must be a number in -1..1")
-    protos = d.get("prototypes", [])
-    if not isinstance(protos, list) or not all(isinstance(p, str) and p.strip() for p in protos):
-        raise ConfigError(f"policy {where}: prototypes must be a list of non-empty strings")
+    protos = _strings(d, "prototypes", where)
+    counter = _strings(d, "counter_prototypes", where)
+    margin = d.get("semantic_margin", 0.0)
+    if not isinstance(margin, int | float) or isinstance(margin, bool) or not -2.0 <= margin <= 2.0:
+        raise ConfigError(f"policy {where}: semantic_margin must be a number in -2..2")
     model = d.get("semantic_model")
     if model is not None and not isinstance(model, str):
         raise ConfigError(f"policy {where}: semantic_model must be a string")
@@ -148,7 +161,9 @@ def _topic(name: str, d: Any) -> Topic:
         fuzzy_min_len=fz,
         semantic_model=model or None,
         semantic_threshold=float(th),
-        prototypes=tuple(protos),
+        prototypes=protos,
+        counter_prototypes=counter,
+        semantic_margin=float(margin),
         extra={k: v for k, v in d.items() if k not in known},
     )
 

@@ -16,7 +16,7 @@ all collapse to the lexicon's own spelling:
 Lexicon entries go through the same pipeline, so a Russian word whose letters are mapped in step 3
 still equals itself. Words of >= ``fuzzy_min_len`` letters also match at Damerau edit distance 1
 (``childern``, ``toddlr``) unless the word is a listed real word (``chili``, ``finder``): see the lexicon
-file's ``?`` lines. Chinese and Japanese entries match as substrings (no spaces to split on).
+file's ``?`` lines. Chinese, Japanese, Korean, Thai and Arabic entries match as substrings.
 Look-alike exceptions (``!kid goat``, ``!baby carrots``) cancel the hits they cover, nothing else.
 Stated ages (``15-year-old``, ``12 yo``, ``10 años``, ``8岁``) at or below ``max_age`` block.
 """
@@ -36,7 +36,16 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     from .policy import QueryVerdict, Topic
 
-__all__ = ["Lexicon", "TopicChecker", "canonical_tokens", "lexicon_text", "normalize", "find_ages"]
+__all__ = [
+    "Lexicon",
+    "TopicChecker",
+    "canonical_tokens",
+    "lexicon_text",
+    "normalize",
+    "find_ages",
+    "base_normalize",
+    "clean",
+]
 
 MAX_CHARS = 20_000  # longer texts are checked in full by the lexicon but cut for the semantic model
 
@@ -67,18 +76,34 @@ _INVISIBLE = re.compile(
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _HOMO_TABLE = str.maketrans({k: v for k, v in _HOMOGLYPHS.items() if len(v) == 1})
 _HOMO_MULTI = {k: v for k, v in _HOMOGLYPHS.items() if len(v) > 1}
-_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
+# Scripts matched as substrings: no spaces between words (Chinese, Japanese, Thai) or words that take
+# attached particles/prefixes (Korean, Arabic).
+_CJK = re.compile(
+    "[\u0600-\u06ff\u0e00-\u0e7f\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]"
+)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+RUN = "~"  # marks a token made of single letters joined (never produced by _WORD)
 _REPEAT = re.compile(r"(\w)\1{2,}")  # 3+ of a letter -> 2 ("kiiiids" -> "kiids", fuzzy does the rest)
 
 
-def normalize(text: str) -> str:
-    """Steps 1-3: NFKC, invisible characters and accents out, case folded, look-alikes mapped."""
+def base_normalize(text: str) -> str:
+    """Steps 1-2 and case: NFKC, invisible characters and accents out, case folded (scripts kept)."""
     t = unicodedata.normalize("NFKC", text)
     t = _INVISIBLE.sub("", t)
     t = _COMBINING.sub("", unicodedata.normalize("NFD", t))
-    t = unicodedata.normalize("NFC", t).casefold()
-    t = t.translate(_HOMO_TABLE)
+    return unicodedata.normalize("NFC", t).casefold()
+
+
+def clean(text: str) -> str:
+    """What the semantic model reads: NFKC, invisible characters out, spaces squeezed, case folded
+    (accents and scripts kept: they carry meaning for a multilingual encoder)."""
+    return " ".join(_INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).split()).casefold()
+
+
+def normalize(text: str) -> str:
+    """Steps 1-3: ``base_normalize`` and look-alike letters mapped to Latin."""
+    t = base_normalize(text).translate(_HOMO_TABLE)
     for k, v in _HOMO_MULTI.items():
         if k in t:
             t = t.replace(k, v)
@@ -99,8 +124,9 @@ def _collapse(w: str) -> str:
 
 
 def canonical_tokens(text: str, norm: str | None = None) -> list[list[str]]:
-    """The text as up to three canonical token streams: leet read with ``1 -> i``, with ``1 -> l``,
-    and not at all (digits split from letters: ``2kids``). A hit in any stream counts."""
+    """The text as a few canonical token streams: leet read with ``1 -> i``, with ``1 -> l``, and not
+    at all (digits split from letters: ``2kids``); long letter runs also read as one letter. A hit in any
+    stream counts."""
     norm = normalize(text) if norm is None else norm
     chunks = norm.split()
     a = " ".join(_unleet(c, _LEET) for c in chunks)
@@ -109,6 +135,8 @@ def canonical_tokens(text: str, norm: str | None = None) -> list[list[str]]:
     out: list[list[str]] = []
     for s in dict.fromkeys((a, b, plain)):
         out.append(_join_single_letters([_collapse(w) for w in _WORD.findall(s)]))
+        if _REPEAT.search(s):  # "kiiiids": also read every long run as one letter
+            out.append(_join_single_letters([_REPEAT.sub(r"\1", w) for w in _WORD.findall(s)]))
     return out
 
 
@@ -122,7 +150,8 @@ def _join_single_letters(toks: list[str]) -> list[str]:
             run.append(t)
             continue
         if len(run) >= 3:
-            out.append(_collapse("".join(run)))
+            joined = _collapse("".join(run))
+            out += [joined, RUN + joined]  # RUN-marked: searched for lexicon words inside ("k i d s a")
         else:
             out.extend(run)
         run = []
@@ -131,23 +160,24 @@ def _join_single_letters(toks: list[str]) -> list[str]:
     return out
 
 
-_AGE_UNITS = (
-    r"(?:years?|yrs?|y/?o|y\.o|yo|yr|ans?|anos?|años?|anni|anno|jahre?n?|jährige[rn]?|jahrige[rn]?|"
-    r"лет|года?|год|let|goda?|mois|months?|meses|mesi|monate?n?|weeks?|semanas?|semaines?|settimane|"
-    r"wochen|месяц\w*|недел\w*)"
-)
+# Stated ages. A number alone is not an age ("10 years of marriage", "a 5 year plan", "12 pack"): it
+# needs an age form: "N years old", "N-year-old", "N yo", "aged N", "de N años", "N Jahre alt", "N岁"...
+_OLD = r"(?:years?|yrs?|yr|months?|mos?|weeks?|wks?|days?)\s*-?\s*olds?"
 _AGE_PATTERNS = (
-    re.compile(r"(?<![\d.,])(\d{1,3})\s*(?:-|\s)?\s*" + _AGE_UNITS + r"(?![^\W\d_])"),
-    re.compile(r"(?<![\d.,])(\d{1,3})\s*(?:岁|歲|歳|才|个月|か月|ヶ月|ケ月|週)"),
-    re.compile(
-        r"\b(?:age[ds]?|aged|edad|âge|alter|età|eta|idade|возраст\w*)\s*(?:de|of)?\s*:?\s*(\d{1,3})\b"
-    ),
+    re.compile(r"(?<![\d.,])(\d{1,3})\s*-?\s*" + _OLD + r"\b"),
+    re.compile(r"(?<![\d.,])(\d{1,3})\s*(?:yo|y/o|y\.o\.?|yrs?\.? ?o)(?![^\W\d_])"),
+    re.compile(r"\b(?:aged?|age:)\s*(\d{1,3})\s*(?:$|[.,;:!?)]|and\b|or\b|y\b|et\b|und\b)"),
+    re.compile(r"\b(?:de|tiene|tem|a|ha|hat|di)\s+(\d{1,3})\s*(?:anos|ans|anni|meses|mois|mesi)\b"),
+    re.compile(r"(?<![\d.,])(\d{1,3})\s*(?:anos|ans|anni)\s+(?:de edad|de idade|d'age)"),
+    re.compile(r"(?<![\d.,])(\d{1,3})\s*(?:jahre?|monate?)\s*alt"),
+    re.compile(r"(?<![\d.,])(\d{1,3})\s*-?\s*(?:jahrig|monatig)"),
+    re.compile(r"(?<![\d.,])(\d{1,3})\s*-?\s*(?:летн|месячн|лет\b|годик)"),
+    re.compile(r"(?<![\d.,])(\d{1,3})\s*(?:岁|歲|歳|才|个月大|か月|ヶ月)"),
 )
 # "under 16", "younger than 16", "menores de 16", "moins de 16 ans": the age stated is the bound - 1
 _UNDER = re.compile(
-    r"\b(?:under|younger than|menores de|moins de|unter|minori di|младше)\s*(\d{1,2})\s*(?:-|\s)?\s*(?:"
-    + _AGE_UNITS
-    + r")?(?![^\W\d_])"
+    r"\b(?:under|younger than|menores de|moins de|unter|minori di|младше)\s*(\d{1,2})(?!\d)"
+    r"(?:\s*-?\s*(?:years?|yrs?|anos|ans|anni|jahren?|лет)(?:\s*-?\s*old)?)?(?!\s*[^\W\d_])"
 )
 # number words 1..19 in the languages of the lexicon, so "five-year-old" / "diez años" read as ages
 _NUMBER_WORDS = {
@@ -262,8 +292,10 @@ class Lexicon:
                 self.safe.update(toks)
             elif kind == "!":
                 self.exceptions.setdefault(toks[0], []).append(tuple(toks))
+            elif prefix and len(toks) > 1:  # "first grader*": last word as a prefix
+                self.phrases.setdefault(toks[0], []).append((*toks[:-1], toks[-1] + "*"))
             elif prefix:
-                self.prefixes.append("".join(toks))
+                self.prefixes.append(toks[0])
             elif len(toks) == 1:
                 self.words.add(toks[0])
             else:
@@ -271,9 +303,10 @@ class Lexicon:
         if not (self.words or self.phrases or self.prefixes or self.cjk):
             raise ConfigError("policy lexicon has no entries")
         for w in self.words:
-            if len(w) >= fuzzy_min_len - 1:
+            if len(w) >= fuzzy_min_len:
                 for d in _deletes(w) | {w}:
                     self._deletes.setdefault(d, set()).add(w)
+        self._run_words = sorted((w for w in self.words | set(self.prefixes) if len(w) >= 3), key=len)
         self._prefix_re = (
             re.compile("|".join(re.escape(p) for p in sorted(self.prefixes, key=len, reverse=True)))
             if self.prefixes
@@ -288,7 +321,7 @@ class Lexicon:
         if len(tok) >= self.fuzzy_min_len and tok not in self.safe and not tok.isdigit():
             for d in _deletes(tok) | {tok}:
                 for w in self._deletes.get(d, ()):
-                    if max(len(w), len(tok)) >= self.fuzzy_min_len and _osa1(tok, w):
+                    if _osa1(tok, w):
                         return w, True
         return None
 
@@ -296,11 +329,16 @@ class Lexicon:
         out: list[Hit] = []
         n = len(toks)
         for i, t in enumerate(toks):
+            if t.startswith(RUN):
+                inside = next((w for w in self._run_words if w in t), None)
+                if inside:
+                    out.append(Hit(inside, i, i + 1))
+                continue
             h = self._word_hit(t)
             if h:
                 out.append(Hit(h[0], i, i + 1, h[1]))
             for ph in self.phrases.get(t, ()):
-                if tuple(toks[i : i + len(ph)]) == ph:
+                if _phrase_at(toks, i, ph):
                     out.append(Hit(" ".join(ph), i, i + len(ph)))
             # fragments split by spacing or punctuation: "ch ild", "school girl", "k ids"
             for j in (i + 2, i + 3):
@@ -325,6 +363,16 @@ class Lexicon:
         for ex in self.cjk_exceptions:
             norm = norm.replace(ex, " ")
         return [e for e in self.cjk if e in norm]
+
+
+def _phrase_at(toks: list[str], i: int, ph: tuple[str, ...]) -> bool:
+    if i + len(ph) > len(toks):
+        return False
+    *head, last = ph
+    if tuple(toks[i : i + len(head)]) != tuple(head):
+        return False
+    t = toks[i + len(head)]
+    return t.startswith(last[:-1]) if last.endswith("*") else t == last
 
 
 @lru_cache(maxsize=100_000)
@@ -369,12 +417,12 @@ class TopicChecker:
         from .policy import QueryVerdict
 
         name = self.topic.name
-        norm = normalize(text)
         if self.topic.max_age is not None:
-            for age in find_ages(norm):
+            for age in find_ages(base_normalize(text)):
                 if age <= self.topic.max_age:
                     return QueryVerdict(True, name, f"age:{age}", 1.0)
         lex = self.lexicon
+        norm = normalize(text)
         for e in lex.cjk_hits(norm):
             return QueryVerdict(True, name, f"lexicon:{e}", 1.0)
         for toks in canonical_tokens(text):

@@ -1,0 +1,99 @@
+"""Content-policy commands: ``pixsearch eval policy`` and ``pixsearch policy check|show``.
+
+``eval policy`` has two modes: ``--queries FILE.csv`` judges the query check (policy_eval.py, query
+side); ``--data DIR --split SPLIT`` judges photos from their pixels (photo_eval.py, photo side).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import JsonOpt, RegionOpt, app, errors, eval_app, fail, out
+
+policy_app = typer.Typer(no_args_is_help=True, help="Inspect the content policy (regions, query check).")
+app.add_typer(policy_app, name="policy")
+
+PolicyFileOpt = Annotated[
+    Path | None,
+    typer.Option("--policy", help="Policy TOML merged over the shipped one (env PIXSEARCH_POLICY)."),
+]
+
+
+def _policy(policy_file: Path | None, region: str | None = None):  # type: ignore[no-untyped-def]
+    from ..config import load_settings
+    from ..policy import load_policy
+
+    return load_policy(load_settings(policy_file=policy_file, region=region))
+
+
+@eval_app.command("policy")
+def eval_policy(
+    queries: Annotated[
+        Path | None, typer.Option("--queries", help="CSV with query,blocked rows (query check).")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Dataset dir (photo check, judged from pixels).")
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="Photos: dataset split (default val). Queries: the CSV's split column."),
+    ] = None,
+    policy_file: PolicyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Precision/recall of the content policy on labelled queries (--queries) or photos (--data)."""
+    with errors():
+        if (queries is None) == (data is None):
+            fail("give exactly one of --queries FILE.csv or --data DIR", 2)
+        if queries is not None:
+            from ..policy_eval import eval_policy_queries
+
+            res = eval_policy_queries(queries, _policy(policy_file), split=split)
+        else:
+            assert data is not None
+            # Photo mode: owned by the photo side of the policy (#10b), in photo_eval.py.
+            from ..photo_eval import eval_policy_photos
+
+            res = eval_policy_photos(data, split or "val")
+        print(json.dumps(res, ensure_ascii=False)) if as_json else out.print_json(
+            json.dumps(res, ensure_ascii=False)
+        )
+
+
+@policy_app.command("check")
+def policy_check(
+    text: Annotated[str, typer.Argument(help="A query or caption to judge.")],
+    region: RegionOpt = None,
+    policy_file: PolicyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Would TEXT be blocked in REGION? Prints the verdict and its reason (for operators, not users)."""
+    with errors():
+        pol = _policy(policy_file, region)
+        v = pol.check_query(text)
+        d = {"region": pol.region.name, "blocked": v.blocked, "topic": v.topic, "reason": v.reason}
+        d["score"] = round(v.score, 4)
+        if as_json:
+            print(json.dumps(d, ensure_ascii=False))
+        else:
+            verdict = f"blocked ({v.topic}: {v.reason})" if v.blocked else "allowed"
+            out.print(f"{pol.region.name}: {verdict}", highlight=False, markup=False)
+
+
+@policy_app.command("show")
+def policy_show(policy_file: PolicyFileOpt = None, as_json: JsonOpt = False) -> None:
+    """Regions, the topics each restricts, disclaimers, and the policy fingerprint."""
+    with errors():
+        pol = _policy(policy_file)
+        d = {
+            "default_region": pol.region.name,
+            "fingerprint": pol.fingerprint,
+            "regions": {
+                r.name: {"topics": list(r.topics), "disclaimer": r.disclaimer} for r in pol.regions.values()
+            },
+        }
+        print(json.dumps(d, ensure_ascii=False)) if as_json else out.print_json(json.dumps(d))
