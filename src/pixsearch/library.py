@@ -280,7 +280,7 @@ class Library:
         self, query: str, k: int = 10, offset: int = 0, threshold: float | None = None
     ) -> list[Result]:
         """Text -> images, fusing joint-space, caption-semantic and BM25 scores."""
-        self.check_query(query)
+        pending = self.policy.start_check(query)  # rules now, the semantic model beside the search
         ts = TextSearch(
             self.catalog,
             self.encoder,
@@ -289,7 +289,9 @@ class Library:
             self.settings.weights,
         )
         th = self.settings.threshold if threshold is None else threshold
-        return self._results(ts.run(query, k, offset, th))
+        hits = ts.run(query, k, offset, th)
+        pending.wait()  # BlockedError: a blocked query's hits are dropped unseen
+        return self._results(hits)
 
     def image_vector(self, image: Path | str | bytes | int) -> tuple[np.ndarray, int | None]:
         """Joint vector for an image id, a library path, or a new file/bytes (encoded on the fly)."""

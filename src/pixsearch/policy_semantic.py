@@ -163,19 +163,21 @@ class SemanticCheck:
     def scores(self, text: str) -> tuple[float, float]:
         """(best cosine to the prototypes, best cosine to the counter-prototypes) over the windows."""
         key = clean(text)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
         enc, pos, neg = self._prototypes()
-        v = enc.encode(windows(key) if key else [""])
-        sp = v @ pos.T
-        best = int(np.argmax(sp.max(axis=1)))
-        p = float(sp[best].max())
-        n = float((v[best] @ neg.T).max()) if len(neg) else -1.0
-        self._cache[key] = (p, n)
-        if len(self._cache) > CACHE:
-            self._cache.popitem(last=False)
+        with self._lock:  # one encode at a time: the encoder's buffers are not thread-safe
+            v = enc.encode(windows(key) if key else [""])
+            sp = v @ pos.T
+            best = int(np.argmax(sp.max(axis=1)))
+            p = float(sp[best].max())
+            n = float((v[best] @ neg.T).max()) if len(neg) else -1.0
+            self._cache[key] = (p, n)
+            if len(self._cache) > CACHE:
+                self._cache.popitem(last=False)
         return p, n
 
     def check(self, text: str) -> QueryVerdict:
