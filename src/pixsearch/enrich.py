@@ -151,7 +151,11 @@ def _captions(settings: Settings, encoder: JointEncoder) -> Enricher | None:
     except ImportError:  # no captioner module in this build
         return None
     try:
-        return CaptionsEnricher(create_captioner(), encoder)
+        captioner = create_captioner()
+        check = getattr(captioner, "check_encoder", None)
+        if check is not None:
+            check(encoder)  # a captioner reads one encoder's spatial map; another library model: no captions
+        return CaptionsEnricher(captioner, encoder)
     except (ModelError, FileNotFoundError):  # no shipped captioner: index without generated captions
         return None
 

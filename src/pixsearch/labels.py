@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["THRESHOLD", "LabelClass", "LabelsEnricher", "label_classes", "label_search", "top_labels"]
 
 # Softmax probability a class needs to become a label (see the calibration table in docs/model.md).
-THRESHOLD = 0.3
+THRESHOLD = 0.4
 TOP_K = 3  # at most this many labels per photo
 
 # ImageNet index ranges (inclusive) of families whose members people call by the family's name.
@@ -50,6 +50,10 @@ _FAMILIES: tuple[tuple[int, int, str], ...] = (
 # Everyday words for classes whose ImageNet names nobody types (checked against val captions).
 _SYNONYMS: dict[str, str] = {
     "seashore": "beach ocean sea shore",
+    "ballplayer": "baseball player ball",
+    "academic gown": "graduation gown",
+    "mortarboard": "graduation cap",
+    "stage": "stage concert",
     "sandbar": "beach sand",
     "lakeside": "lake water",
     "alp": "mountain mountains snow",
@@ -92,7 +96,6 @@ _SYNONYMS: dict[str, str] = {
     "sunglasses": "sunglasses glasses",
     "sunglass": "sunglasses glasses",
     "balloon": "balloon balloons",
-    "stage": "stage concert",
     "microphone": "microphone singing",
     "electric guitar": "guitar",
     "acoustic guitar": "guitar",

@@ -1,18 +1,27 @@
 """The text->image query pipeline and rank fusion, over a catalog and its vector indexes.
 
 query -> encode (MiniLM once; the joint-space query is the text head applied to that embedding) ->
-candidates from three signals -> exact scores for every candidate -> weighted fusion -> threshold -> page.
+candidates from every signal -> exact scores for every candidate -> calibrated fusion -> threshold -> page.
 
-Signals, each in 0..1-ish units so a weighted mean is meaningful:
+Signals (raw scores):
 * dense: cosine between the query and the image in the joint space (needs a cross-modal encoder);
-* caption: MiniLM cosine between the query and the image's best-matching caption;
-* bm25: FTS5 BM25 over captions, squashed by b / (b + 5) so a strong lexical match approaches 1.
-The fused score is the weighted mean over the signals this library can offer; an image that lacks a
-signal (no captions) scores 0 on it, which is what a user expects: less evidence, lower rank.
+* caption: MiniLM cosine between the query and the image's best human caption;
+* bm25: FTS5 BM25 over human captions, squashed by b / (b + 5) so a strong lexical match approaches 1;
+* generated: MiniLM cosine between the query and the image's generated caption (enrich.py);
+* label: probability of the image's best ImageNet label whose words match the query (labels.py).
+
+Fusion is fair to photos that lack a signal. Each raw score is first mapped to the log-odds that the
+photo is the one the query describes (``CALIBRATION``: logistic fits on Flickr8k val, docs/model.md), so
+a dense cosine and a caption cosine are in the same units. A photo's fused score is then the weighted
+mean of the log-odds of the signals it HAS (a photo without human captions is judged on its pixels and
+generated caption alone, not given zeros for captions it never had); a matching label adds evidence
+on top. The mean log-odds is squashed to 0..1 for display. Before this, a library where only some
+photos had captions capped an uncaptioned photo near a quarter of its dense score (issue #7, item 10).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,11 +30,21 @@ from .config import FusionWeights
 from .errors import QueryError
 from .index.catalog import Catalog, from_blobs
 from .index.vectors import VectorIndex
+from .labels import label_search
 from .models.encoder import HeadsEncoder, JointEncoder
 
-__all__ = ["Hit", "TextSearch", "fuse"]
+__all__ = ["CALIBRATION", "Hit", "TextSearch", "calibrated", "fuse"]
 
 BM25_HALF = 5.0
+# Raw score -> log-odds of relevance: slope, intercept. Fitted by logistic regression on Flickr8k val
+# with lite0-minilm-v1 (2,000 caption queries x 1,000 images, one relevant each; benchmarks/bench_fusion.py).
+CALIBRATION: dict[str, tuple[float, float]] = {
+    "dense": (20.06, -11.27),
+    "caption": (17.94, -13.95),
+    "bm25": (19.99, -16.28),
+    "generated": (17.94, -13.95),
+}
+LABEL_SIGNAL = "label"
 
 
 @dataclass(frozen=True)
@@ -36,17 +55,35 @@ class Hit:
     caption_id: int | None = None  # the caption that matched best, if any
 
 
+def calibrated(signal: str, raw: float) -> float:
+    a, b = CALIBRATION[signal]
+    return a * raw + b
+
+
 def fuse(scores: dict[str, float], weights: dict[str, float]) -> float:
-    total = sum(weights.values())
-    return sum(w * scores.get(k, 0.0) for k, w in weights.items()) / total if total else 0.0
+    """0..1 from the raw scores a photo HAS: weighted mean log-odds (+ label evidence), squashed.
+
+    A signal missing from ``scores`` is left out of the mean (its weight too), not counted as 0.
+    """
+    num = den = 0.0
+    for k, w in weights.items():
+        if k in scores and k in CALIBRATION:
+            num += w * calibrated(k, scores[k])
+            den += w
+    label = weights.get(LABEL_SIGNAL, 0.0) * scores.get(LABEL_SIGNAL, 0.0)
+    if den == 0 and label == 0:
+        return 0.0
+    z = (num / den if den else 0.0) + label
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-def _best_per_image(pairs: list[tuple[int, int, float]]) -> dict[int, tuple[float, int]]:
-    """(caption id, image id, score) -> image id -> (best score, caption id)."""
-    best: dict[int, tuple[float, int]] = {}
-    for cid, iid, s in pairs:
-        if iid not in best or s > best[iid][0]:
-            best[iid] = (s, cid)
+def _best(rows: list[tuple[int, int, str, float]]) -> dict[tuple[int, str], tuple[float, int]]:
+    """(caption id, image id, source, score) -> (image id, source) -> (best score, caption id)."""
+    best: dict[tuple[int, str], tuple[float, int]] = {}
+    for cid, iid, src, s in rows:
+        key = (iid, src)
+        if key not in best or s > best[key][0]:
+            best[key] = (s, cid)
     return best
 
 
@@ -65,12 +102,18 @@ class TextSearch:
         self.encoder = encoder
         self.images = images
         self.captions = captions
-        w = {"dense": weights.dense, "caption": weights.caption, "bm25": weights.bm25}
+        w = {
+            "dense": weights.dense,
+            "caption": weights.caption,
+            "bm25": weights.bm25,
+            "generated": weights.generated,
+            LABEL_SIGNAL: weights.label,
+        }
         if not encoder.cross_modal or images is None or len(images) == 0:
             w.pop("dense")
         if captions is None or len(captions) == 0:
-            w.pop("caption")
-            w.pop("bm25")
+            for k in ("caption", "bm25", "generated"):
+                w.pop(k)
         self.weights = {k: v for k, v in w.items() if v > 0}
 
     def run(self, query: str, k: int = 10, offset: int = 0, threshold: float | None = None) -> list[Hit]:
@@ -90,21 +133,22 @@ class TextSearch:
             dense_q = self.encoder.text_from_embeddings(cap_q[None])[0]
             keys, sims = self.images.search(dense_q, n)
             dense = {int(a): float(b) for a, b in zip(keys[0], sims[0], strict=True)}
-        cap_best: dict[int, tuple[float, int]] = {}
-        if "caption" in self.weights and self.captions is not None:
-            keys, sims = self.captions.search(cap_q, 3 * n)
+        cands = set(dense)
+        uses_captions = any(s in self.weights for s in ("caption", "bm25", "generated"))
+        if uses_captions and self.captions is not None:
+            keys, _ = self.captions.search(cap_q, 3 * n)
             owner = self.catalog.caption_owner([int(x) for x in keys[0]])
-            cap_best = _best_per_image(
-                [
-                    (int(c), owner[int(c)], float(s))
-                    for c, s in zip(keys[0], sims[0], strict=True)
-                    if int(c) in owner
-                ]
-            )
+            cands |= set(owner.values())
         bm25: dict[int, tuple[float, int]] = {}
         if "bm25" in self.weights:
-            bm25 = _best_per_image(self.catalog.fts_search(q, 3 * n))
-        cands = set(dense) | set(cap_best) | set(bm25)
+            for cid, iid, b in self._fts(q, 3 * n):
+                if iid not in bm25 or b > bm25[iid][0]:
+                    bm25[iid] = (b, cid)
+            cands |= set(bm25)
+        labels: dict[int, tuple[float, str]] = {}
+        if LABEL_SIGNAL in self.weights:
+            labels = label_search(self.catalog, q, 3 * n)
+            cands |= set(labels)
         if not cands:
             return []
         ids = sorted(cands)
@@ -114,26 +158,49 @@ class TextSearch:
             if missing:
                 vecs = self.images.get(np.array(missing, dtype=np.int64))
                 dense.update(zip(missing, (vecs @ dense_q).tolist(), strict=True))
-        if "caption" in self.weights:
-            rows = self.catalog.captions_of_images([i for i in ids if i not in cap_best])
+        cap_best: dict[tuple[int, str], tuple[float, int]] = {}
+        if uses_captions:
+            rows = self.catalog._in(
+                "SELECT id, image_id, source, embedding FROM captions WHERE image_id IN ({})", ids
+            )
             if rows:
-                sims = from_blobs([r[2] for r in rows], len(cap_q)) @ cap_q
-                for (cid, iid, _), s in zip(rows, sims.tolist(), strict=True):
-                    if iid not in cap_best or s > cap_best[iid][0]:
-                        cap_best[iid] = (s, cid)
+                sims = from_blobs([r[3] for r in rows], len(cap_q)) @ cap_q
+                cap_best = _best(
+                    [(int(r[0]), int(r[1]), str(r[2]), s) for r, s in zip(rows, sims.tolist(), strict=True)]
+                )
         hits = []
         for i in ids:
             sc: dict[str, float] = {}
             if "dense" in self.weights:
                 sc["dense"] = dense.get(i, 0.0)
-            if "caption" in self.weights:
-                sc["caption"] = cap_best[i][0] if i in cap_best else 0.0
-            if "bm25" in self.weights:
-                b = bm25[i][0] if i in bm25 else 0.0
-                sc["bm25"] = b / (b + BM25_HALF)
-            best_cap = cap_best.get(i, bm25.get(i, (0.0, None)))[1]
+            human = cap_best.get((i, "human"))
+            if human is not None:  # signals of human captions only for photos that have them
+                if "caption" in self.weights:
+                    sc["caption"] = human[0]
+                if "bm25" in self.weights:
+                    b = bm25[i][0] if i in bm25 else 0.0
+                    sc["bm25"] = b / (b + BM25_HALF)
+            gen = cap_best.get((i, "generated"))
+            if gen is not None and "generated" in self.weights:
+                sc["generated"] = gen[0]
+            if i in labels:
+                sc[LABEL_SIGNAL] = labels[i][0]
+            best_cap = (human or gen or (0.0, None))[1]
             hits.append(Hit(i, fuse(sc, self.weights), sc, best_cap))
         hits.sort(key=lambda h: (-h.score, h.image_id))
         if threshold is not None:
             hits = [h for h in hits if h.score >= threshold]
         return hits[offset : offset + k]
+
+    def _fts(self, text: str, limit: int) -> list[tuple[int, int, float]]:
+        """BM25 over human captions only (generated ones have their own, weaker signal)."""
+        hits = self.catalog.fts_search(text, limit)
+        if not hits:
+            return []
+        human = {
+            int(r[0])
+            for r in self.catalog._in(
+                "SELECT id FROM captions WHERE source = 'human' AND id IN ({})", [h[0] for h in hits]
+            )
+        }
+        return [h for h in hits if h[0] in human]

@@ -37,15 +37,23 @@ def index(
     prune: Annotated[
         bool, typer.Option("--prune", help="Forget indexed files under PATHS that vanished.")
     ] = False,
+    no_caption: Annotated[
+        bool,
+        typer.Option("--no-caption", help="Do not generate captions for photos without one (faster)."),
+    ] = False,
     library: LibraryOpt = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add images (and their captions) to the library; unchanged files are skipped."""
+    """Add images (and their captions) to the library; unchanged files are skipped.
+
+    Photos get labels and, unless --no-caption, a generated caption; photos done with older models are
+    redone."""
     with errors():
         lib = open_library(library, model)
         with progress(not as_json, "indexing") as prog:
-            rep = lib.add(paths, captions, sample, seed, prune, prog)
+            gen = False if no_caption else None
+            rep = lib.add(paths, captions, sample, seed, prune, prog, generate_captions=gen)
         d = rep.to_dict()
         if as_json:
             print(json.dumps(d, ensure_ascii=False))
