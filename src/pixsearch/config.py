@@ -45,6 +45,7 @@ class Settings:
     weights: FusionWeights = field(default_factory=FusionWeights)
     threshold: float | None = None
     batch_size: int = 32
+    threads: int | None = None  # ONNX Runtime intra-op threads (PIXSEARCH_THREADS); None: every core
     region: str | None = None  # content-policy region (policy.py); None: the policy's default_region
     generate_captions: bool = True  # index time: caption photos that have none (enrich.py); --no-caption
     policy_file: Path | None = None  # user policy TOML merged over the shipped one (policy.py)
@@ -85,6 +86,7 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
         ("region", "PIXSEARCH_REGION"),
         ("policy_file", "PIXSEARCH_POLICY"),
         ("batch_size", "PIXSEARCH_BATCH_SIZE"),
+        ("threads", "PIXSEARCH_THREADS"),
     ):
         if env.get(var):
             raw[key] = env[var]
@@ -112,6 +114,11 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
         raw["batch_size"] = int(_num("batch_size", raw["batch_size"]))
         if raw["batch_size"] < 1:
             raise ConfigError("batch_size must be >= 1")
+    if "threads" in raw:
+        t = raw["threads"]
+        if isinstance(t, bool) or not str(t).strip().isdigit() or int(t) < 1:
+            raise ConfigError(f"threads / PIXSEARCH_THREADS must be a whole number >= 1, got {t!r}")
+        raw["threads"] = int(t)
     if raw.get("policy_file") is not None:
         raw["policy_file"] = Path(raw["policy_file"]).expanduser()
     if "region" in raw and not isinstance(raw["region"], str):

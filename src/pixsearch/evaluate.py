@@ -58,12 +58,18 @@ def retrieval_metrics(sim_t2i: np.ndarray, caption_image: np.ndarray) -> dict:
 
 def eval_retrieval(data: Path, split: str, model: str | None = None) -> dict:
     """``pixsearch eval retrieval``: encode the split (features cached), rank, score."""
-    from .models.encoder import HeadsEncoder, create_encoder
-    from .train.data import split_features
+    from .models.encoder import HeadsEncoder, OnnxEncoder, create_encoder
 
     enc = create_encoder(model)
     if not isinstance(enc, HeadsEncoder):
         raise ModelError(f"model {enc.name} has no joint text space to evaluate")
+    if isinstance(enc, OnnxEncoder):  # a shipped model: evaluate the ONNX path users run, no torch
+        from .features import encoded_split
+
+        names, img, txt, owner = encoded_split(enc, Path(data), split)
+        return {"model": enc.name, "split": split, **_metrics(names, img, txt, owner)}
+    from .train.data import split_features
+
     names, pooled, logits, emb, owner = split_features(Path(data), split, enc.backbone_name)
     if enc.has_top:  # phase 2: the cached pooled features predate the fine-tuned top
         from .datasets import load_dataset
@@ -74,9 +80,12 @@ def eval_retrieval(data: Path, split: str, model: str | None = None) -> dict:
         pooled = enc.pooled_from_mid(f.mid)
     img = enc.image_from_features(pooled, logits)
     txt = enc.text_from_embeddings(emb)
+    return {"model": enc.name, "split": split, **_metrics(names, img, txt, owner)}
+
+
+def _metrics(names: list[str], img: np.ndarray, txt: np.ndarray, owner: np.ndarray) -> dict:
     has_caps = np.isin(np.arange(len(names)), owner)
     keep = np.flatnonzero(has_caps)
     remap = -np.ones(len(names), dtype=np.int64)
     remap[keep] = np.arange(len(keep))
-    res = retrieval_metrics(txt @ img[keep].T, remap[owner])
-    return {"model": enc.name, "split": split, **res}
+    return retrieval_metrics(txt @ img[keep].T, remap[owner])

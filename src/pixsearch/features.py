@@ -263,3 +263,34 @@ class FeatureCache:
             if progress:
                 progress(min(s + step, len(items)), len(items))
         return store.get(keys, "emb") if keys else np.zeros((0, backbone.dim), dtype=np.float32)
+
+
+def encoded_split(
+    encoder: Any, data: Path, split: str, progress: Progress | None = None
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(image names, image embeddings, caption joint vectors, caption -> image row) of a dataset split,
+    encoded end to end by a run-time encoder (ONNX: what a library stores), images cached by content hash.
+
+    Evaluation of shipped models uses this, so ``pixsearch eval retrieval`` measures the path users run,
+    without torch.
+    """
+    from .datasets import load_dataset
+    from .errors import DatasetError
+
+    ds = load_dataset(Path(data)).split(split)
+    names = list(ds.images)
+    f = FeatureCache().encoder_features(encoder, [ds.image_path(n) for n in names], "embedding", progress)
+    keep = np.flatnonzero(f.ok)
+    names = [names[i] for i in keep]
+    by_img = ds.captions_by_image()
+    texts: list[str] = []
+    owner: list[int] = []
+    for j, n in enumerate(names):
+        for c in by_img.get(n, []):
+            texts.append(c.text)
+            owner.append(j)
+    if not texts:
+        raise DatasetError(f"split {split!r} of {data} has no captions for its images")
+    _, joint = encoder.encode_texts(texts)
+    img = f.arrays["embedding"][keep].astype(np.float32)
+    return names, img, joint, np.array(owner, dtype=np.int64)

@@ -131,8 +131,10 @@ class Indexer:
     def caption_rows(self, texts: list[str]) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
         if not texts:
             return []
-        emb = self.encoder.encode_captions(texts)
-        joint = self.encoder.text_from_embeddings(emb) if isinstance(self.encoder, HeadsEncoder) else None
+        if isinstance(self.encoder, HeadsEncoder):  # MiniLM + joint vectors from one forward pass
+            emb, joint = self.encoder.encode_texts(texts)
+        else:
+            emb, joint = self.encoder.encode_captions(texts), None
         return [(t, "human", emb[i], None if joint is None else joint[i]) for i, t in enumerate(texts)]
 
     def _add_captions(self, image_id: int, rows: list, report: IndexReport) -> None:

@@ -24,6 +24,7 @@ from .indexer import Indexer, IndexReport, Progress, read_captions_csv
 from .media import content_hash, load_image
 from .models.backbones import decode_size
 from .models.encoder import HeadsEncoder, JointEncoder, create_encoder, default_encoder_name
+from .models.onnx_runtime import set_threads
 from .policy import Policy, load_policy
 from .search import Hit, TextSearch
 
@@ -82,6 +83,7 @@ class CaptionResult:
 class Library:
     def __init__(self, settings: Settings, catalog: Catalog, encoder: JointEncoder) -> None:
         self.settings = settings
+        set_threads(settings.threads)  # ONNX Runtime sessions are built lazily, after this
         self.catalog = catalog
         self.encoder = encoder
         self.policy: Policy = load_policy(settings)  # the region's content policy: bad region -> error now

@@ -204,6 +204,11 @@ class HeadsEncoder(_Base):
     def text_from_embeddings(self, emb: np.ndarray) -> np.ndarray:
         return self.heads.text(emb)
 
+    def encode_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(MiniLM caption vectors, joint-space vectors) of ``texts``."""
+        emb = self.encode_captions(texts)
+        return emb, self.text_from_embeddings(emb)
+
     def encode_text(self, texts: list[str]) -> np.ndarray:
         return self.text_from_embeddings(self.text_backbone.encode(texts))
 

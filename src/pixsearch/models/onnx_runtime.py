@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelError
 
-__all__ = ["MIN_ORT", "OnnxModel", "intra_op_threads", "set_threads", "onnx_session"]
+__all__ = ["MIN_ORT", "OnnxModel", "intra_op_threads", "onnx_session", "preload", "set_threads"]
 
 MIN_ORT = (1, 17)
 _threads: int | None = None
@@ -51,6 +51,22 @@ def intra_op_threads(env: dict[str, str] | None = None) -> int:
     if n < 1:
         raise ConfigError(f"PIXSEARCH_THREADS must be a whole number >= 1 (unset: all cores), got {raw!r}")
     return n
+
+
+def preload() -> None:
+    """Import onnxruntime now if it is installed (errors are reported later, when a session is built).
+
+    Why: in one process, ``import onnxruntime`` after ``usearch.compiled`` (or another extension linked
+    against the system libstdc++) dies with SIGSEGV inside libstdc++'s codecvt; the other order works.
+    ``pixsearch/__init__`` calls this first, so every entry point loads them in the safe order.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is not None:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            pass
 
 
 def _ort() -> Any:
