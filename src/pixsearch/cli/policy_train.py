@@ -1,0 +1,55 @@
+"""``pixsearch train policy``: the photo policy's classifier (trainer imported only when run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import JsonOpt, ModelOpt, err, errors, out, progress, train_app
+
+
+@train_app.command("policy")
+def train_policy_cmd(
+    data: Annotated[Path, typer.Option("--data", help="Dataset dir with train and val splits.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Run dir: NAME.safetensors, NAME.json, metrics.json.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="Model name.")] = "policy-minors-v1",
+    model: ModelOpt = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 60,
+    hidden: Annotated[int, typer.Option("--hidden", min=1)] = 256,
+    target_recall: Annotated[float, typer.Option("--target-recall", min=0.5, max=1.0)] = 0.99,
+    no_faces: Annotated[
+        bool, typer.Option("--no-faces", help="Calibrate the classifier alone (skip the face model).")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the photo classifier (shows a person under 16?) and calibrate it on val for recall."""
+    with errors():
+        from ..train.policy import PolicyTrainConfig, train_policy
+
+        cfg = PolicyTrainConfig(
+            data=data,
+            out=out_dir,
+            name=name,
+            model=model,
+            epochs=epochs,
+            hidden=hidden,
+            target_recall=target_recall,
+            faces=not no_faces,
+            seed=seed,
+        )
+        with progress(not as_json, "features") as prog:
+
+            def log(e: dict) -> None:
+                if e.get("event") == "features" and prog:
+                    prog(e["done"], e["total"])
+                elif e.get("event") in ("epoch", "best", "data") and not as_json:
+                    err.print(json.dumps(e), highlight=False)
+
+            summary = train_policy(cfg, log=log)
+        print(json.dumps(summary)) if as_json else out.print_json(json.dumps(summary))

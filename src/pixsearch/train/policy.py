@@ -1,0 +1,293 @@
+"""``pixsearch train policy``: the photo policy's classifier on frozen encoder features.
+
+Labels come from human captions by one documented rule (``minor_words.photo_is_positive``). Features are
+the *runtime* encoder's ``pooled`` output (contract 1), so what is trained on is exactly what the
+indexer hands the policy enricher. The model is a one-hidden-layer MLP (class-weighted BCE, AdamW,
+early stopping on val average precision), small enough to run in NumPy at index time.
+
+Its decision threshold is calibrated on val for the *combined* rule the product applies (classifier OR
+face age OR caption check; here pixels only: classifier OR face), at recall >= ``target_recall``. The
+output dir gets ``NAME.safetensors`` + ``NAME.json`` (model card) and ``metrics.json``; copy both model
+files into ``models/weights/`` to ship.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from ..datasets import load_dataset
+from ..errors import DatasetError, MediaError
+from ..minor_words import photo_is_positive
+
+__all__ = ["PolicyTrainConfig", "split_pooled", "split_labels", "train_policy", "recall_threshold"]
+
+Log = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class PolicyTrainConfig:
+    data: Path
+    out: Path
+    name: str = "policy-minors-v1"
+    model: str | None = None  # encoder (default: the shipped one)
+    feature: str = "pooled+embedding"  # encoder outputs the classifier reads, side by side
+    hidden: int = 256
+    epochs: int = 60
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    dropout: float = 0.3
+    target_recall: float = 0.99
+    face_threshold: float = 0.5
+    faces: bool = True  # calibrate together with the face signal (slow: runs the face model on val)
+    seed: int = 0
+
+
+def feature_matrix(features: dict[str, np.ndarray], spec: str) -> np.ndarray:
+    """``"pooled+embedding"`` -> the named features side by side (the classifier's input)."""
+    from ..photo_policy import feature_matrix as fm
+
+    return fm(features, spec)
+
+
+def split_labels(data: Path, split: str) -> tuple[list[str], np.ndarray]:
+    ds = load_dataset(data).split(split)
+    by = ds.captions_by_image()
+    names = list(ds.images)
+    if not names:
+        raise DatasetError(f"split {split!r} of {data} has no images")
+    y = np.array([photo_is_positive(c.text for c in by.get(n, [])) for n in names], dtype=bool)
+    return names, y
+
+
+def split_pooled(
+    data: Path, split: str, encoder: Any, log: Log | None = None
+) -> tuple[list[str], np.ndarray]:
+    """(names, pooled features) of a split's decodable images, as the runtime encoder computes them.
+
+    Goes through the shared feature cache (``features.py``, keyed by content hash): for a phase-2 model
+    the cached last-block inputs run through its fine-tuned top (``pooled_from_mid``, as ``eval
+    retrieval`` does), so a second run, or another engineer's run, costs no backbone pass.
+    """
+    from ..features import FeatureCache
+
+    ds = load_dataset(data).split(split)
+    names = list(ds.images)
+    if not names:
+        raise DatasetError(f"split {split!r} of {data} has no images")
+    prog = (lambda d, n: log({"event": "features", "split": split, "done": d, "total": n})) if log else None
+    has_top = bool(getattr(encoder, "has_top", False))
+    f = FeatureCache().image_features(
+        encoder.image_backbone, [ds.image_path(n) for n in names], progress=prog, mid=has_top
+    )
+    keep = np.flatnonzero(f.ok)
+    if has_top:
+        mid = f.mid[keep]
+        pooled = np.concatenate([encoder.pooled_from_mid(mid[s : s + 256]) for s in range(0, len(mid), 256)])
+    else:
+        pooled = f.pooled[keep]
+    return [names[i] for i in keep], np.asarray(pooled, dtype=np.float32)
+
+
+def derived_features(encoder: Any, pooled: np.ndarray) -> dict[str, np.ndarray]:
+    """pooled -> the other features the indexer hands enrichers: ImageNet ``logits`` and the joint
+    ``embedding`` (what the photo's stored vector is), plus ``pooled+embedding`` concatenated."""
+    import torch
+
+    with torch.inference_mode():
+        logits = encoder.image_backbone.model._fc(torch.from_numpy(pooled)).numpy().astype(np.float32)
+    out = {"pooled": pooled, "logits": logits}
+    if hasattr(encoder, "image_from_features"):
+        out["embedding"] = np.asarray(encoder.image_from_features(pooled, logits), dtype=np.float32)
+    return out
+
+
+def thumbnails(data: Path, names: list[str]) -> list[np.ndarray | None]:
+    """The RGB pixels the face check sees at index time: the stored thumbnail (JPEG, <= 256 px)."""
+    from ..media import load_image, thumbnail_bytes
+    from ..models.backbones import decode_size
+    from ..photo_policy import rgb_of_thumbnail
+
+    ds = load_dataset(data)
+    out: list[np.ndarray | None] = []
+    for n in names:
+        try:
+            out.append(
+                rgb_of_thumbnail(thumbnail_bytes(load_image(ds.image_path(n), draft=decode_size(224))))
+            )
+        except MediaError:
+            out.append(None)
+    return out
+
+
+def recall_threshold(
+    scores: np.ndarray, y: np.ndarray, target: float, forced: np.ndarray | None = None
+) -> float:
+    """Largest threshold t such that recall of (scores >= t OR forced) on labels ``y`` is >= target."""
+    pos = np.flatnonzero(y)
+    if len(pos) == 0:
+        return 0.5
+    caught = np.zeros(len(pos), bool) if forced is None else forced[pos].astype(bool)
+    rest = np.sort(scores[pos][~caught])[::-1]  # positives only the classifier can catch
+    need = int(np.ceil(target * len(pos))) - int(caught.sum())
+    if need <= 0:
+        return 1.0
+    return float(rest[min(need, len(rest)) - 1])
+
+
+def pr_at(scores: np.ndarray, y: np.ndarray, t: float, forced: np.ndarray | None = None) -> dict[str, float]:
+    flag = scores >= t
+    if forced is not None:
+        flag |= forced
+    tp = int((flag & y).sum())
+    return {
+        "precision": round(tp / max(1, int(flag.sum())), 4),
+        "recall": round(tp / max(1, int(y.sum())), 4),
+        "flagged": int(flag.sum()),
+    }
+
+
+def _average_precision(scores: np.ndarray, y: np.ndarray) -> float:
+    order = np.argsort(-scores)
+    hits = y[order].astype(np.float64)
+    prec = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float((prec * hits).sum() / max(1.0, hits.sum()))
+
+
+def _fit(
+    cfg: PolicyTrainConfig, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, log: Log
+) -> dict:
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    xt = torch.from_numpy(((x - mean) / std).astype(np.float32))
+    yt = torch.from_numpy(y.astype(np.float32))
+    xvt = torch.from_numpy(((xv - mean) / std).astype(np.float32))
+    net = torch.nn.Sequential(
+        torch.nn.Dropout(0.1),
+        torch.nn.Linear(x.shape[1], cfg.hidden),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(cfg.dropout),
+        torch.nn.Linear(cfg.hidden, 1),
+    )
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    pos_w = torch.tensor(float((~y).sum() / max(1, y.sum())))
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_w)
+    g = torch.Generator().manual_seed(cfg.seed)
+    best: tuple[float, dict[str, np.ndarray], int] = (-1.0, {}, 0)
+    for epoch in range(cfg.epochs):
+        net.train()
+        for idx in torch.randperm(len(xt), generator=g).split(128):
+            opt.zero_grad()
+            loss = loss_fn(net(xt[idx]).squeeze(1), yt[idx])
+            loss.backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            sv = torch.sigmoid(net(xvt).squeeze(1)).numpy()
+        ap = _average_precision(sv, yv)
+        log({"event": "epoch", "epoch": epoch, "loss": round(float(loss), 4), "dev_ap": round(ap, 4)})
+        if ap > best[0]:
+            lin1, lin2 = cast(torch.nn.Linear, net[1]), cast(torch.nn.Linear, net[4])
+            state = {
+                "mean": mean.astype(np.float32),
+                "std": std.astype(np.float32),
+                "w1": lin1.weight.detach().numpy().T.copy(),
+                "b1": lin1.bias.detach().numpy().copy(),
+                "w2": lin2.weight.detach().numpy().T.copy(),
+                "b2": lin2.bias.detach().numpy().copy(),
+            }
+            best = (ap, state, epoch)
+    log({"event": "best", "epoch": best[2], "dev_ap": round(best[0], 4)})
+    return best[1]
+
+
+def face_signal(data: Path, names: list[str], face_limit: float = 18.0) -> tuple[np.ndarray, float]:
+    """Max P(age < limit) over the faces of each photo (0 with no face), and seconds per photo."""
+    import time
+
+    from ..faces import FaceAges
+
+    fa = FaceAges(limit=face_limit)
+    fa.load()
+    imgs = thumbnails(data, names)
+    t = time.perf_counter()
+    out = np.array(
+        [max((f.p_minor for f in fa.faces(im)), default=0.0) if im is not None else 1.0 for im in imgs],
+        dtype=np.float32,
+    )
+    return out, (time.perf_counter() - t) / max(1, len(names))
+
+
+def train_policy(cfg: PolicyTrainConfig, log: Log | None = None) -> dict:
+    from safetensors.numpy import save_file
+
+    from ..models.encoder import create_encoder
+    from ..photo_policy import MinorsClassifier
+
+    say: Log = log or (lambda _e: None)
+    enc = create_encoder(cfg.model)
+    names_t, pt = split_pooled(cfg.data, "train", enc, say)
+    names_v, pv = split_pooled(cfg.data, "val", enc, say)
+    ft, fv = derived_features(enc, pt), derived_features(enc, pv)
+    lab_t = dict(zip(*split_labels(cfg.data, "train"), strict=True))
+    lab_v = dict(zip(*split_labels(cfg.data, "val"), strict=True))
+    y = np.array([lab_t[n] for n in names_t])
+    yv = np.array([lab_v[n] for n in names_v])
+    say(
+        {
+            "event": "data",
+            "train": len(y),
+            "train_pos": int(y.sum()),
+            "val": len(yv),
+            "val_pos": int(yv.sum()),
+        }
+    )
+    # Early stopping on a 10% dev slice of train: val is kept for calibrating the threshold only.
+    dev = np.random.default_rng(cfg.seed).random(len(y)) < 0.1
+    x = feature_matrix(ft, cfg.feature)
+    state = _fit(cfg, x[~dev], y[~dev], x[dev], y[dev], say)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    wfile = cfg.out / f"{cfg.name}.safetensors"
+    save_file(state, str(wfile))
+    card: dict[str, Any] = {
+        "name": cfg.name,
+        "task": "photo shows a person under 16 (content policy, topic minors)",
+        "feature": cfg.feature,
+        "encoder": enc.name,
+        "encoder_fingerprint": enc.fingerprint,
+        "architecture": (f"standardise -> Linear({x.shape[1]},{cfg.hidden}) -> ReLU -> Linear(1) -> sigmoid"),
+        "labels": "pixsearch.minor_words.photo_is_positive over the photo's human captions",
+        "training": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+        "thresholds": {"combined": 0.5, "face": cfg.face_threshold},
+        "licence": "trained on Flickr8k (research use); weights: same terms as pixsearch",
+    }
+    wfile.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    clf = MinorsClassifier(wfile)
+    sv = clf.scores(fv)
+    metrics: dict[str, Any] = {"val_ap": round(_average_precision(sv, yv), 4)}
+    t_alone = recall_threshold(sv, yv, cfg.target_recall)
+    metrics["classifier_only"] = {"threshold": round(t_alone, 6), **pr_at(sv, yv, t_alone)}
+    combined = t_alone
+    if cfg.faces:
+        fs, per = face_signal(cfg.data, names_v)
+        forced = fs >= cfg.face_threshold
+        combined = recall_threshold(sv, yv, cfg.target_recall, forced)
+        metrics["face_only"] = {
+            "threshold": cfg.face_threshold,
+            "seconds_per_photo": round(per, 4),
+            **pr_at(fs, yv, cfg.face_threshold),
+        }
+        metrics["combined"] = {"threshold": round(combined, 6), **pr_at(sv, yv, combined, forced)}
+    card["thresholds"]["combined"] = round(combined, 6)
+    card["metrics_val"] = metrics
+    wfile.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    (cfg.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    say({"event": "done", **metrics})
+    return {"weights": str(wfile), **metrics}
