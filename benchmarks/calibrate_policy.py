@@ -37,7 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--queries", default="tests/data/policy_queries.csv")
     ap.add_argument("--model", default=None)
-    ap.add_argument("--max-fp-rate", type=float, default=0.02, help="semantic-only FP rate on dev negatives")
+    ap.add_argument("--max-fp-rate", type=float, default=0.01, help="semantic-only FP rate on dev negatives")
     a = ap.parse_args()
     pol = load_policy()
     checker = pol.checker(MINORS)
@@ -47,7 +47,7 @@ def main() -> None:
     y = np.array([r.blocked for r in rows])
     dev = np.array([r.split == "dev" for r in rows])
     rule = np.array([checker.rule_verdict(r.query) is not None for r in rows])
-    pn = np.array([sem.scores(r.query) for r in rows])
+    pn = np.array([sem.scores(checker.semantic_input(r.query)) for r in rows])
     p, n = pn[:, 0], pn[:, 1]
     neg_dev = dev & ~y
     best = None

@@ -21,6 +21,8 @@ __all__ = [
     "DatasetError",
     "QueryError",
     "NotFoundError",
+    "LibraryNotFoundError",
+    "BusyError",
     "BlockedError",
 ]
 
@@ -97,3 +99,11 @@ class BlockedError(PixsearchError):
         super().__init__(disclaimer)
         self.disclaimer = disclaimer
         self.topic = topic
+
+
+class LibraryNotFoundError(NotFoundError):
+    """A read-only command named a library directory that holds no catalog (a typo, an unmounted disk)."""
+
+
+class BusyError(PixsearchError):
+    """Another process is writing to the library (one writer at a time); retry, or wait with ``--wait``."""

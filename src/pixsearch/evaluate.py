@@ -19,12 +19,18 @@ KS = (1, 5, 10)
 
 
 def rank_of_first_hit(sim: np.ndarray, positives: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-    """1-based rank of the best-ranked positive for each query row of ``sim`` (queries x items)."""
+    """1-based rank of the best-ranked positive for each query row of ``sim`` (queries x items).
+
+    Ties count against the query: every non-positive item scoring at least as high as the best positive
+    ranks above it. Otherwise a collapsed model (all scores equal) would score R@1 = 100.
+    """
     ranks = np.empty(sim.shape[0], dtype=np.int64)
     for q in range(sim.shape[0]):
         pos = np.atleast_1d(positives[q])
         best = sim[q, pos].max()
-        ranks[q] = int((sim[q] > best).sum()) + 1  # ties resolved in the query's favour
+        others = np.ones(sim.shape[1], dtype=bool)
+        others[pos] = False
+        ranks[q] = int((sim[q][others] >= best).sum()) + 1
     return ranks
 
 

@@ -7,7 +7,6 @@ and forgiving (a bad file is reported with its reason and the rest goes on).
 
 from __future__ import annotations
 
-import csv
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .captions_csv import match_captions, read_captions_csv
 from .enrich import Enricher
-from .errors import DatasetError, MediaError
+from .errors import MediaError, NotFoundError
 from .index.catalog import Catalog
 from .index.vectorset import VectorSet
-from .media import content_hash, is_image_path, load_image, thumbnail_bytes
+from .media import content_hash, is_image_path, load_image, read_bytes, thumbnail_bytes
 from .models.backbones import decode_size
 from .models.encoder import HeadsEncoder, JointEncoder
 
@@ -41,6 +41,7 @@ class IndexReport:
     captions_generated: int = 0  # by the captions enricher (also counted in captions_added)
     enriched: dict[str, int] = field(default_factory=dict)  # enricher name -> photos it ran on
     failed: list[tuple[str, str]] = field(default_factory=list)
+    kept: list[tuple[str, str]] = field(default_factory=list)  # reindex: unreadable now, kept (why)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
     # wall seconds: waiting for decode threads, image + caption encoding, SQLite + index writes
@@ -57,6 +58,7 @@ class IndexReport:
             "captions_generated": self.captions_generated,
             "enriched": dict(self.enriched),
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "kept": [{"path": p, "reason": r} for p, r in self.kept],
             "warnings": self.warnings,
             "interrupted": self.interrupted,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
@@ -76,32 +78,11 @@ def scan(roots: Iterable[Path], report: IndexReport) -> list[Path]:
                     continue
                 if is_image_path(p) and p.is_file():
                     out.add(p)
+        elif root.exists():
+            report.failed.append((str(root), "not a regular file or folder"))
         else:
             report.failed.append((str(root), "no such file or directory"))
     return sorted(out)
-
-
-def read_captions_csv(path: Path) -> tuple[dict[str, list[str]], list[str]]:
-    """``image,caption`` rows -> file name -> captions, plus warnings for rows we had to skip."""
-    caps: dict[str, list[str]] = {}
-    warns: list[str] = []
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            cols = reader.fieldnames or []
-            if "image" not in cols or "caption" not in cols:
-                raise DatasetError(f"{path}: needs columns image,caption; found {','.join(cols) or 'none'}")
-            for lineno, row in enumerate(reader, start=2):
-                img, text = (row.get("image") or "").strip(), " ".join((row.get("caption") or "").split())
-                if not img or not text:
-                    warns.append(f"{path}:{lineno}: empty image or caption, skipped")
-                    continue
-                caps.setdefault(Path(img).name, []).append(text)
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    return caps, warns
 
 
 @dataclass
@@ -150,11 +131,26 @@ class Indexer:
         seed: int = 0,
         prune: bool = False,
         progress: Progress | None = None,
+        *,
+        force: bool = False,
+        captions_base: Path | None = None,
     ) -> IndexReport:
+        """Index ``roots``. ``captions`` maps CSV keys (relative paths or file names, resolved against
+        ``captions_base`` and the roots) to texts. ``prune`` forgets vanished files under the roots, but
+        refuses a root that is missing or holds no photo while the library has some under it (an
+        unmounted disk must not wipe a library) unless ``force``."""
         report = IndexReport()
         files = scan(roots, report)
+        if prune and not force:
+            self._check_prune_roots(roots, files)
         if sample is not None and sample < len(files):
             files = sorted(random.Random(seed).sample(files, sample))
+        if captions:
+            bases = [captions_base] if captions_base else []
+            bases += [r.expanduser().absolute() for r in roots if r.is_dir()]
+            names = {str(p) for p in files} | set(self.catalog.all_paths())
+            captions, warns = match_captions(captions, names, bases)
+            report.warnings += warns
         todo: list[_Item] = []
         for p in files:
             try:
@@ -200,7 +196,7 @@ class Indexer:
 
     def _decode(self, item: _Item) -> object:
         try:
-            data = item.path.read_bytes()
+            data = read_bytes(item.path)  # media's guards: size limit, FIFOs and devices refused
             item.digest = content_hash(data)
             img = load_image(data, name=str(item.path), draft=decode_size(self.encoder.resolution))
             return (img.size, self.encoder.preprocess(img), thumbnail_bytes(img))
@@ -232,7 +228,7 @@ class Indexer:
         feats = self.encoder.encode_image_features(np.stack([r[1] for _, r in new])) if new else None
         vecs = None if feats is None else feats["embedding"]
         # All captions of the batch in one encoder call: per-image calls of 5 texts waste most of the time.
-        cap_texts = {it.digest: captions[it.path.name] for it, _ in new if it.path.name in captions}
+        cap_texts = {it.digest: captions[str(it.path)] for it, _ in new if str(it.path) in captions}
         flat = self.caption_rows([t for ts in cap_texts.values() for t in ts])
         cap_rows: dict[str, list] = {}
         for d, ts in cap_texts.items():
@@ -252,6 +248,7 @@ class Indexer:
                     report.added += 1
                 else:
                     report.updated += 1
+                    self._carry_captions(was.image_id, iid)
                 if it.digest in cap_rows:
                     self._add_captions(iid, cap_rows[it.digest], report)
             if feats is not None:
@@ -265,15 +262,18 @@ class Indexer:
                     report.duplicates += 1
                 elif was.image_id != known_id:
                     report.updated += 1
+                    self._carry_captions(was.image_id, known_id)
                 else:
                     report.unchanged += 1  # touched (mtime) but same bytes
             gone_imgs, gone_caps = self.catalog.delete_orphans()
-            self.catalog.bump_generation()
-        # Catalog committed first; the in-memory indexes follow (files saved at the end or repaired on open).
+            gen = self.catalog.bump_generation()
+        # Catalog committed first; the in-memory indexes follow, and only then say which generation they
+        # reflect (a Ctrl-C in between leaves them stamped older, so they are repaired, never trusted).
         self.vectors.forget(gone_imgs, gone_caps)
         if vecs is not None:
             self.vectors.add("images", added_imgs, vecs)
         self._index_new_captions()
+        self.vectors.mark(gen)
         t3 = time.perf_counter()
         report.timings["decode"] += t1 - t0
         report.timings["encode"] += t2 - t1
@@ -344,9 +344,10 @@ class Indexer:
             todo = {n: [i for i in ok if i in st] for n, st in stale.items()}
             with self.catalog.transaction():
                 gone = self._enrich(todo, ok, feats, report)
-                self.catalog.bump_generation()
+                gen = self.catalog.bump_generation()
             self.vectors.forget([], gone)
             self._index_new_captions()
+            self.vectors.mark(gen)
             report.timings["decode"] += t1 - t0
             report.timings["encode"] += t2 - t1
 
@@ -361,39 +362,64 @@ class Indexer:
                 self.vectors.add("caption_joint", jk.tolist(), jv)
         self._pending_caps = []
 
+    def _carry_captions(self, old_image: int, new_image: int) -> None:
+        """A path now shows other bytes (the photo was edited): what people wrote about it stays."""
+        self._pending_caps.append(self.catalog.copy_human_captions(old_image, new_image))
+
     def _attach_captions(self, captions: dict[str, list[str]], report: IndexReport) -> None:
-        """Captions for images indexed earlier (or under another root); rows naming no image are reported."""
-        by_name = self.catalog.image_ids_by_name()
-        self._pending_caps = []
-        with self.catalog.transaction():
-            for name, texts in captions.items():
-                ids = by_name.get(name)
-                if not ids:
-                    report.warnings.append(f"captions name an image not in the library: {name}")
-                    continue
-                for iid in dict.fromkeys(ids):
-                    have = self.catalog.caption_texts(iid)
-                    todo = [t for t in dict.fromkeys(texts) if t not in have]
-                    if todo:  # only encode what the image does not have yet
-                        self._add_captions(iid, self.caption_rows(todo), report)
-            self.catalog.bump_generation()
-        self._index_new_captions()
+        """Captions (by photo path) for photos indexed earlier; only texts a photo lacks are encoded, in
+        large batches (one encoder call per few hundred texts, not per photo)."""
+        todo: list[tuple[int, str]] = []
+        for path, texts in captions.items():
+            iid = self.catalog.image_for_path(path)
+            if iid is None:
+                continue  # failed to index: reported with its reason
+            have = self.catalog.caption_texts(iid)
+            todo += [(iid, t) for t in dict.fromkeys(texts) if t not in have]
+        todo = list(dict.fromkeys(todo))
+        for s in range(0, len(todo), 256):
+            chunk = todo[s : s + 256]
+            rows = self.caption_rows([t for _, t in chunk])
+            self._pending_caps = []
+            with self.catalog.transaction():
+                for (iid, _), row in zip(chunk, rows, strict=True):
+                    self._add_captions(iid, [row], report)
+                gen = self.catalog.bump_generation()
+            self._index_new_captions()
+            self.vectors.mark(gen)
+
+    def _check_prune_roots(self, roots: list[Path], files: list[Path]) -> None:
+        for root in roots:
+            r = root.expanduser().absolute()
+            indexed = len(self._under(r))
+            if not indexed:
+                continue
+            if not r.exists():
+                raise NotFoundError(
+                    f"refusing to prune {r}: it does not exist (unmounted disk?) and {indexed} indexed "
+                    "photo(s) are under it; pass --force to forget them"
+                )
+            if r.is_dir() and not any(f.is_relative_to(r) for f in files):
+                raise NotFoundError(
+                    f"refusing to prune {r}: it holds no photos but {indexed} are indexed under it "
+                    "(unmounted disk?); pass --force to forget them"
+                )
+
+    def _under(self, r: Path) -> list[str]:
+        if self.catalog.get_path(str(r)):
+            return [str(r)]
+        return self.catalog.paths_under(str(r).rstrip("/") + "/")
 
     def _prune(self, roots: list[Path], report: IndexReport) -> None:
         stale = []
         for root in roots:
-            r = root.expanduser().absolute()
-            under = (
-                [str(r)]
-                if self.catalog.get_path(str(r))
-                else self.catalog.paths_under(str(r).rstrip("/") + "/")
-            )
-            stale += [p for p in under if not Path(p).is_file()]
+            stale += [p for p in self._under(root.expanduser().absolute()) if not Path(p).is_file()]
         if not stale:
             return
         with self.catalog.transaction():
             for p in stale:
                 report.removed += int(self.catalog.remove_path(p))
             gone_imgs, gone_caps = self.catalog.delete_orphans()
-            self.catalog.bump_generation()
+            gen = self.catalog.bump_generation()
         self.vectors.forget(gone_imgs, gone_caps)
+        self.vectors.mark(gen)

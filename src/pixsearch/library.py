@@ -6,22 +6,34 @@ encoder it was built with; opening it with another one is an error that names ``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .captions_csv import read_captions_csv
 from .config import Settings, load_settings
 from .enrich import enrichers
-from .errors import ModelError, ModelMismatchError, NotFoundError, QueryError
+from .errors import (
+    LibraryNotFoundError,
+    MediaError,
+    ModelError,
+    ModelMismatchError,
+    NotFoundError,
+    QueryError,
+)
 from .index.catalog import Catalog, ImageRow
 from .index.vectorset import IndexSpec, VectorSet
-from .indexer import Indexer, IndexReport, Progress, read_captions_csv
-from .media import content_hash, load_image
+from .indexer import Indexer, IndexReport, Progress
+from .lock import LibraryLock
+from .media import content_hash, load_image, read_bytes
 from .models.backbones import decode_size
 from .models.encoder import HeadsEncoder, JointEncoder, create_encoder, default_encoder_name
 from .models.onnx_runtime import set_threads
@@ -87,6 +99,9 @@ class Library:
         self.catalog = catalog
         self.encoder = encoder
         self.policy: Policy = load_policy(settings)  # the region's content policy: bad region -> error now
+        self.lock = LibraryLock(settings.library)
+        self.lock_wait = 0.0  # seconds a write waits for another writer (math.inf: for ever; CLI --wait)
+        self.on_wait: Callable[[str], None] | None = None  # told once when a write starts waiting
         self.vectors = self._vector_set()
 
     def _vector_set(self) -> VectorSet:
@@ -94,7 +109,9 @@ class Library:
         specs = [IndexSpec("images", enc.dim), IndexSpec("captions", enc.caption_dim)]
         if enc.cross_modal:
             specs.append(IndexSpec("caption_joint", enc.dim))
-        return VectorSet(s.library, self.catalog, specs, enc.fingerprint, s.vector_backend, s.vector_dtype)
+        return VectorSet(
+            s.library, self.catalog, specs, enc.fingerprint, s.vector_backend, s.vector_dtype, self.lock
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
@@ -104,15 +121,20 @@ class Library:
         settings: Settings | None = None,
         encoder: JointEncoder | None = None,
         check_model: bool = True,
+        create: bool = True,
     ) -> Library:
         """Open (creating if needed) a library. The model is the library's own unless one is named.
 
         ``check_model=False`` is for ``reindex`` only: it opens a library built with another (or a
-        no longer installed) model so that it can be re-encoded.
+        no longer installed) model so that it can be re-encoded. ``create=False`` (read-only commands)
+        refuses a directory without a catalog instead of creating an empty library there: a mistyped
+        ``-L`` or an unmounted disk must not look like an empty library.
         """
-        s = settings or load_settings(library=Path(path) if path else None)
+        s = settings or load_settings(library=Path(path).expanduser() if path else None)
         if path is not None:
-            s = replace(s, library=Path(path))
+            s = replace(s, library=Path(path).expanduser())
+        if not create and not (s.library / "catalog.db").is_file():
+            raise LibraryNotFoundError(f"no library at {s.library} (`pixsearch index` creates one)")
         catalog = Catalog.open(s.library / "catalog.db")
         stored_name = catalog.get_meta("encoder")
         stored_fp = catalog.get_meta("encoder_fingerprint")
@@ -137,10 +159,14 @@ class Library:
                 f"{encoder.name} ({encoder.fingerprint.split('|')[0]}); "
                 f"run `pixsearch reindex --model {encoder.name}`"
             )
-        if stored_fp != encoder.fingerprint:
-            with catalog.transaction():
-                catalog.set_meta("encoder", encoder.name)
-                catalog.set_meta("encoder_fingerprint", encoder.fingerprint)
+        if stored_fp != encoder.fingerprint and create:
+            try:
+                with LibraryLock(s.library).hold(), catalog.transaction():
+                    catalog.set_meta("encoder", encoder.name)
+                    catalog.set_meta("encoder_fingerprint", encoder.fingerprint)
+            except BaseException:
+                catalog.close()
+                raise
         return cls(s, catalog, encoder)
 
     def close(self) -> None:
@@ -152,6 +178,27 @@ class Library:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextmanager
+    def writing(self, wait: float | None = None) -> Iterator[None]:
+        """Hold the library's write lock (one writer per library, across processes); nests.
+
+        Every write goes through here: ``add``, ``remove``, ``reindex`` and the REST server's writes.
+        Another writer makes it raise :class:`~pixsearch.errors.BusyError` at once, or after ``wait``
+        seconds (default ``self.lock_wait``; ``math.inf`` waits for ever). On entry the open vector
+        indexes catch up with what earlier writers committed; on exit the caller has saved them.
+        """
+        outer = not self.vectors.writer
+        with self.lock.hold(self.lock_wait if wait is None else wait, self.on_wait):
+            if not outer:
+                yield
+                return
+            self.vectors.sync()
+            self.vectors.writer = True
+            try:
+                yield
+            finally:
+                self.vectors.writer = False
+
     # -- writing ------------------------------------------------------------------------------------
     def add(
         self,
@@ -162,84 +209,151 @@ class Library:
         prune: bool = False,
         progress: Progress | None = None,
         generate_captions: bool | None = None,
+        force: bool = False,
     ) -> IndexReport:
         """Index photos; enrichers (generated captions unless turned off, labels, ...) run on new ones and
-        redo photos whose enricher models changed."""
+        redo photos whose enricher models changed. ``prune`` refuses a missing or empty root (unmounted
+        disk?) that still has photos indexed under it unless ``force``. Holds the write lock."""
         caps, warns = read_captions_csv(Path(captions_csv)) if captions_csv else ({}, [])
+        base = Path(captions_csv).expanduser().absolute().parent if captions_csv else None
         s = self.settings
         if generate_captions is not None:
             s = replace(s, generate_captions=generate_captions)
-        report = Indexer(
-            self.catalog, self.vectors, self.encoder, s.batch_size, enrichers(s, self.encoder)
-        ).run([Path(p) for p in paths], caps, sample, seed, prune, progress)
+        with self.writing():
+            report = Indexer(
+                self.catalog, self.vectors, self.encoder, s.batch_size, enrichers(s, self.encoder)
+            ).run(
+                [Path(p) for p in paths], caps, sample, seed, prune, progress, force=force, captions_base=base
+            )
         report.warnings[:0] = warns
         return report
 
     def remove(self, paths: Sequence[Path | str]) -> int:
-        """Forget paths (files or whole directories); images no path points at any more go too."""
+        """Forget paths (files, or folders: everything under them); images no path points at any more
+        go too. Paths match exactly, case included. Holds the write lock."""
         removed = 0
-        with self.catalog.transaction():
-            for p in paths:
-                ap = str(Path(p).expanduser().absolute())
-                hits = [ap] if self.catalog.get_path(ap) else self.catalog.paths_under(ap.rstrip("/") + "/")
-                for h in hits:
-                    removed += int(self.catalog.remove_path(h))
-            gone_imgs, gone_caps = self.catalog.delete_orphans()
-            self.catalog.bump_generation()
-        self.vectors.forget(gone_imgs, gone_caps)
-        self.vectors.save()
+        with self.writing():
+            with self.catalog.transaction():
+                for p in paths:
+                    ap = str(Path(p).expanduser().absolute())
+                    hits = self.catalog.paths_under(ap.rstrip("/") + "/")
+                    hits = [ap] if self.catalog.get_path(ap) else hits
+                    for h in hits:
+                        removed += int(self.catalog.remove_path(h))
+                gone_imgs, gone_caps = self.catalog.delete_orphans()
+                gen = self.catalog.bump_generation()
+            self.vectors.forget(gone_imgs, gone_caps)
+            self.vectors.mark(gen)
+            self.vectors.save()
         return removed
 
     def reindex(self, model: str | None = None, progress: Progress | None = None) -> IndexReport:
         """Re-encode every image and caption with ``model`` (default: the encoder this Library holds).
 
         Builds a complete new catalog beside the old one (``.reindex/``, itself incremental, so a crash
-        resumes there) and swaps it in with one atomic rename: the old library stays intact and usable
-        until the new one is whole.
+        resumes there) and swaps it in as one SQLite transaction on the live catalog (the backup API, not a
+        rename: readers with the catalog open keep a valid WAL and see the old library or the new one).
+        Photos whose file cannot be read now are kept, re-encoded from their stored thumbnail, and listed
+        in ``report.kept``. Holds the write lock throughout.
         """
+        with self.writing():
+            return self._reindex(model, progress)
+
+    def _reindex(self, model: str | None, progress: Progress | None) -> IndexReport:
         enc = create_encoder(model) if model else self.encoder
         work = self.settings.library / ".reindex"
-        paths = [Path(r[0]) for r in self.catalog.db.execute("SELECT path FROM paths ORDER BY path")]
+        paths = [r[0] for r in self.catalog.db.execute("SELECT path FROM paths ORDER BY path")]
         caps = self.catalog.db.execute(
             "SELECT p.path, c.text, c.source FROM captions c JOIN paths p ON p.image_id = c.image_id "
             "WHERE c.source = 'human' ORDER BY c.id"  # generated ones: the new library's enrichers redo them
         ).fetchall()
         new = Library.open(settings=replace(self.settings, library=work), encoder=enc)
         try:
-            report = new.add(paths, progress=progress)
+            report = new.add([Path(p) for p in paths], progress=progress)
             if report.interrupted:
                 return report
-            idx = Indexer(new.catalog, new.vectors, enc, self.settings.batch_size)
-            todo: dict[tuple[int, str], str] = {}  # (new image id, text) -> source
-            for p, text, source in caps:
-                iid = new.catalog.image_for_path(p)
-                if iid is not None:
-                    todo.setdefault((iid, text), source)
-            items = list(todo.items())
-            for s in range(0, len(items), 512):  # big batches: caption encoding runs on torch here
-                chunk = items[s : s + 512]
-                rows = idx.caption_rows([t for (_, t), _ in chunk])
-                with new.catalog.transaction():
-                    for ((iid, text), source), (_, _, emb, joint) in zip(chunk, rows, strict=True):
-                        added = new.catalog.add_captions(iid, [(text, source, emb, joint)])
-                        report.captions_added += len(added)
-                    new.catalog.bump_generation()
+            with new.writing():
+                self._keep_unreadable(new, enc, report)
+                live = set(paths)  # paths forgotten here since an interrupted run began stay forgotten
+                new.remove([p for p in new.catalog.all_paths() if p not in live])
+                idx = Indexer(new.catalog, new.vectors, enc, self.settings.batch_size)
+                todo: dict[tuple[int, str], str] = {}  # (new image id, text) -> source
+                for p, text, source in caps:
+                    iid = new.catalog.image_for_path(p)
+                    if iid is not None:
+                        todo.setdefault((iid, text), source)
+                items = list(todo.items())
+                for s in range(0, len(items), 512):  # big batches: caption encoding runs on torch here
+                    chunk = items[s : s + 512]
+                    rows = idx.caption_rows([t for (_, t), _ in chunk])
+                    with new.catalog.transaction():
+                        for ((iid, text), source), (_, _, emb, joint) in zip(chunk, rows, strict=True):
+                            added = new.catalog.add_captions(iid, [(text, source, emb, joint)])
+                            report.captions_added += len(added)
+                        new.catalog.bump_generation()
+                new.vectors.save()  # the writer's save brings every index file in line with the catalog
             new.catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             new.close()
-        self.catalog.close()
-        lib = self.settings.library
-        os.replace(work / "catalog.db", lib / "catalog.db")  # the switch: one atomic rename
-        # Index files: the old ones are stale; the new ones are repaired (captions) on first use.
-        for f in list(lib.glob("*.usearch*")) + list(lib.glob("*.exact*")) + list(lib.glob("catalog.db-*")):
-            f.unlink(missing_ok=True)
-        for f in list(work.glob("*.usearch*")) + list(work.glob("*.exact*")):
-            os.replace(f, lib / f.name)
-        shutil.rmtree(work, ignore_errors=True)
-        self.catalog = Catalog.open(lib / "catalog.db")
+        self._swap_in(work)
         self.encoder = enc
         self.vectors = self._vector_set()
         return report
+
+    def _keep_unreadable(self, new: Library, enc: JointEncoder, report: IndexReport) -> None:
+        """Photos of the old library whose file failed this time (gone, unmounted, unreadable) are not
+        dropped: their row moves over with a vector computed from the stored thumbnail; ``mtime_ns = -1``
+        makes the next ``index`` read the file again when it is back."""
+        failed, report.failed = report.failed, []
+        for p, why in failed:
+            row = self.catalog.get_path(p)
+            old = self.catalog.images([row.image_id]).get(row.image_id) if row else None
+            if row is None or old is None:
+                report.failed.append((p, why))
+                continue
+            iid = new.catalog.image_id_for_hash(old.hash)
+            if iid is None:
+                thumb = self.catalog.thumbnail(row.image_id)
+                try:
+                    if thumb is None:
+                        raise MediaError(p, "no stored thumbnail")
+                    img = load_image(thumb, name=p, draft=decode_size(enc.resolution))
+                except MediaError as exc:
+                    report.failed.append((p, f"{why}; cannot keep it ({exc.reason}), dropped"))
+                    continue
+                vec = enc.encode_image_arrays(enc.preprocess(img)[None])[0]
+                with new.catalog.transaction():
+                    iid = new.catalog.add_image(old.hash, old.width, old.height, thumb, vec)
+                    new.catalog.bump_generation()
+            with new.catalog.transaction():
+                new.catalog.set_path(p, iid, row.size, -1)
+                new.catalog.bump_generation()
+            report.kept.append((p, why))
+
+    def _swap_in(self, work: Path) -> None:
+        """Replace the live catalog's content with ``work``'s in one transaction, then its index files.
+
+        Between the two steps readers find index files stamped with the old ``catalog_id`` and rebuild
+        them from the (new) catalog; a crash there leaves a new catalog with files that get repaired.
+        """
+        lib = self.settings.library
+        src = sqlite3.connect(str(work / "catalog.db"))
+        try:
+            src.backup(self.catalog.db)
+        finally:
+            src.close()
+        exts = (".usearch", ".exact", ".usearch.json", ".exact.json")
+        moved = set()
+        for f in sorted(work.iterdir()):  # "x.usearch" sorts before "x.usearch.json": file, then stamp
+            if f.is_file() and f.name.endswith(exts) and not f.name.startswith("."):
+                os.replace(f, lib / f.name)
+                moved.add(f.name)
+        for f in lib.iterdir():  # the old model's files that the new one has no counterpart for
+            if f.is_file() and f.name.endswith(exts) and f.name not in moved and not f.name.startswith("."):
+                f.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(sqlite3.Error):
+            self.catalog.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- reading ------------------------------------------------------------------------------------
     def _results(self, hits: list[Hit]) -> list[Result]:
@@ -296,22 +410,34 @@ class Library:
         return self._results(hits)
 
     def image_vector(self, image: Path | str | bytes | int) -> tuple[np.ndarray, int | None]:
-        """Joint vector for an image id, a library path, or a new file/bytes (encoded on the fly)."""
+        """Joint vector for an image id, a library path, or a new file/bytes (encoded on the fly).
+
+        Files are read through ``media``'s guards (size limit, FIFOs/devices refused), like the indexer.
+        """
+        images = self.vectors.view("images")  # falls back to the catalog for a just-committed photo
         if isinstance(image, int):
-            if image not in self.vectors.get("images"):
-                raise NotFoundError(f"no image with id {image} in the library")
-            return self.vectors.get("images").get(np.array([image]))[0], image
-        data = image if isinstance(image, bytes) else Path(image).expanduser().absolute()
-        if isinstance(data, Path):
-            iid = self.catalog.image_for_path(str(data))
-            if iid is None:
-                data = data.read_bytes() if data.is_file() else data
+            try:
+                return images.get(np.array([image]))[0], image
+            except KeyError:
+                raise NotFoundError(f"no image with id {image} in the library") from None
+        data: bytes | None = None
+        iid: int | None = None
+        if isinstance(image, bytes):
+            data = image
         else:
-            iid = None
-        if iid is None and isinstance(data, bytes):
+            path = Path(image).expanduser().absolute()
+            iid = self.catalog.image_for_path(str(path))
+            if iid is None:
+                data = read_bytes(path)
+        if iid is None and data is not None:
             iid = self.catalog.image_id_for_hash(content_hash(data))
         if iid is not None:
-            return self.vectors.get("images").get(np.array([iid]))[0], iid
+            try:
+                return images.get(np.array([iid]))[0], iid
+            except KeyError:  # removed since we looked it up
+                if data is None:
+                    raise NotFoundError(f"{image!s} is no longer in the library") from None
+        assert data is not None
         img = load_image(data, draft=decode_size(self.encoder.resolution))
         return self.encoder.encode_image_arrays(self.encoder.preprocess(img)[None])[0], None
 

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_SIDE",
     "is_image_path",
     "content_hash",
+    "read_bytes",
     "load_image",
     "thumbnail_bytes",
 ]

@@ -288,7 +288,7 @@ class Policy:
             if v is not None:
                 raise self.blocked(v.topic)
             if checker.semantic is not None:
-                pending.append((t, _pool().submit(checker.semantic.check, text)))
+                pending.append((t, _pool().submit(checker.semantic.check, checker.semantic_input(text))))
         return PendingCheck(self, pending)
 
     def ensure_allowed(self, text: str) -> None:

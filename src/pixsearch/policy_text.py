@@ -83,6 +83,11 @@ _CJK = re.compile(
     "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]"
 )
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_GLUE = frozenset(
+    "an the in on at of to is it as be by or and for with his her its my our we he she they you are was "
+    "de la le el en et un une des les los las der die das und ein im am il lo da do di du al del no na "
+    "se em com".split()  # no single letters: "bab y" must still join
+)
 RUN = "~"  # marks a token made of single letters joined (never produced by _WORD)
 _REPEAT = re.compile(r"(\w)\1{2,}")  # 3+ of a letter -> 2 ("kiiiids" -> "kiids", fuzzy does the rest)
 
@@ -306,6 +311,12 @@ class Lexicon:
             if len(w) >= fuzzy_min_len:
                 for d in _deletes(w) | {w}:
                     self._deletes.setdefault(d, set()).add(w)
+        phrases = [r"\W+".join(map(re.escape, ex)) for exs in self.exceptions.values() for ex in exs]
+        self._exception_re = (
+            re.compile(r"(?<!\w)(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + r")(?!\w)")
+            if phrases
+            else None
+        )
         self._run_words = sorted((w for w in self.words | set(self.prefixes) if len(w) >= 3), key=len)
         self._prefix_re = (
             re.compile("|".join(re.escape(p) for p in sorted(self.prefixes, key=len, reverse=True)))
@@ -340,9 +351,10 @@ class Lexicon:
             for ph in self.phrases.get(t, ()):
                 if _phrase_at(toks, i, ph):
                     out.append(Hit(" ".join(ph), i, i + len(ph)))
-            # fragments split by spacing or punctuation: "ch ild", "school girl", "k ids"
+            # fragments split by spacing or punctuation: "ch ild", "tod dler", "k ids"; never across a
+            # short common word ("men in a" is not "menina", "steps on" not "stepson")
             for j in (i + 2, i + 3):
-                if j <= n:
+                if j <= n and not any(f in _GLUE for f in toks[i:j]):
                     joined = "".join(toks[i:j])
                     if joined in self.words or (
                         self._prefix_re is not None and self._prefix_re.fullmatch(joined)
@@ -356,6 +368,20 @@ class Lexicon:
                 if i <= h.start and i + len(ex) >= h.end and tuple(toks[i : i + len(ex)]) == ex:
                     return True
         return False
+
+    def mask_exceptions(self, text: str) -> str | None:
+        """``text`` (normalised) with the blocked words of its look-alike phrases dropped, or None when it
+        has none: the semantic model then judges "a bad boy biker" as "a bad biker", as the lexicon did."""
+        if self._exception_re is None:
+            return None
+        norm = normalize(text)
+        masked = self._exception_re.sub(self._keep_benign, norm)
+        return None if masked == norm else masked
+
+    def _keep_benign(self, m: re.Match[str]) -> str:
+        """A look-alike phrase without its blocked words: "baby elephant" -> "elephant"."""
+        toks = [_collapse(w) for w in _WORD.findall(m.group(0))]
+        return " ".join(t for t in toks if self._word_hit(t) is None)
 
     def cjk_hits(self, norm: str) -> list[str]:
         if not _CJK.search(norm):
@@ -439,4 +465,10 @@ class TopicChecker:
         sem = self.semantic
         if sem is None:
             return QueryVerdict(False, None, "", 0.0)
-        return sem.check(text[:MAX_CHARS])  # type: ignore[attr-defined, no-any-return]
+        return sem.check(self.semantic_input(text))  # type: ignore[attr-defined, no-any-return]
+
+    def semantic_input(self, text: str) -> str:
+        """What the semantic model reads: the text, cut to MAX_CHARS, look-alike phrases defused."""
+        t = text[:MAX_CHARS]
+        masked = self.lexicon.mask_exceptions(t)
+        return t if masked is None else masked

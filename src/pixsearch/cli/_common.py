@@ -8,17 +8,21 @@ show only on an interactive terminal and never with ``--json``.
 from __future__ import annotations
 
 import json
+import math
+import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import BlockedError, ModelMismatchError, PixsearchError, QueryError
+from ..errors import BlockedError, BusyError, ModelMismatchError, NotFoundError, PixsearchError, QueryError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -57,9 +61,26 @@ RegionOpt = Annotated[
 ]
 
 
+# Exit codes (documented in README, "Exit codes"): scripts may rely on them.
+EXIT_ERROR = 1  # any other failure: a bad file or CSV, the catalog, the disk (I/O), a database error
+EXIT_USAGE = 2  # bad arguments or an invalid query (Typer's usage errors use 2 as well)
+EXIT_MODEL = 3  # the library was built with another model: run `pixsearch reindex`
+EXIT_NOT_FOUND = 4  # no library at -L, an unknown photo/id, a prune root that is missing (see --force)
+EXIT_BUSY = 5  # another process is writing to the library (retry, or pass --wait)
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT; what was committed is kept
+
+
 def fail(msg: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {msg}", highlight=False)
+    from rich.markup import escape
+
+    line = " ".join(str(msg).split())  # one line, whatever the message held
+    err.print(f"[bold red]error:[/] {escape(line)}", highlight=False)
     raise typer.Exit(code)
+
+
+def _os_message(exc: OSError) -> str:
+    what = exc.strerror or type(exc).__name__
+    return f"{exc.filename}: {what}" if exc.filename else f"I/O error: {exc}"
 
 
 def blocked(exc: BlockedError, as_json: bool) -> None:
@@ -80,13 +101,29 @@ def errors(as_json: bool = False) -> Iterator[None]:
     except BlockedError as exc:
         blocked(exc, as_json)
     except ModelMismatchError as exc:
-        fail(str(exc), 3)
+        fail(str(exc), EXIT_MODEL)
     except QueryError as exc:
-        fail(str(exc), 2)
+        fail(str(exc), EXIT_USAGE)
+    except BusyError as exc:
+        fail(str(exc), EXIT_BUSY)
+    except NotFoundError as exc:
+        fail(str(exc), EXIT_NOT_FOUND)
     except PixsearchError as exc:
-        fail(str(exc), 1)
+        fail(str(exc), EXIT_ERROR)
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        fail("interrupted; what was committed is kept, run the same command to resume", EXIT_INTERRUPTED)
+    except sqlite3.OperationalError as exc:
+        fail(f"catalog database error: {exc} (another program holding it? disk full?)", EXIT_ERROR)
+    except sqlite3.Error as exc:
+        fail(f"catalog database error: {exc}; `pixsearch doctor` checks the library", EXIT_ERROR)
+    except OSError as exc:
+        fail(_os_message(exc), EXIT_ERROR)
+    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        raise  # exits and usage errors the command chose itself
+    except Exception as exc:  # a bug: still one line, the traceback only on request
+        if os.environ.get("PIXSEARCH_DEBUG"):
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc} (set PIXSEARCH_DEBUG=1 for a traceback)", EXIT_ERROR)
 
 
 @contextmanager
@@ -122,12 +159,24 @@ def progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] |
         yield update
 
 
-def open_library(library: Path | None, model: str | None = None, **kw: Any) -> Any:
+def open_library(
+    library: Path | None, model: str | None = None, *, create: bool = False, wait: bool = False, **kw: Any
+) -> Any:
+    """Only ``index`` (and ``serve``) pass ``create=True``: elsewhere a missing library is an error
+    ("no library at ..."), never a new empty one. ``wait``: writes wait for another writer (else busy)."""
     from ..config import load_settings
     from ..library import Library
 
     settings = load_settings(library=library, model=model, **kw)
-    return Library.open(settings=settings)
+    lib = Library.open(settings=settings, create=create)
+    lib.lock_wait = math.inf if wait else 0.0
+    lib.on_wait = lambda msg: err.print(f"[yellow]{msg}[/]", highlight=False)
+    return lib
+
+
+WaitOpt = Annotated[
+    bool, typer.Option("--wait", help="If another process is writing to the library, wait for it to finish.")
+]
 
 
 def short(path: str) -> str:

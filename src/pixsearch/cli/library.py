@@ -15,6 +15,7 @@ from ._common import (
     LibraryOpt,
     ModelOpt,
     RegionOpt,
+    WaitOpt,
     app,
     emit_results,
     err,
@@ -37,12 +38,17 @@ def index(
     prune: Annotated[
         bool, typer.Option("--prune", help="Forget indexed files under PATHS that vanished.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="With --prune: prune a PATH even if missing or empty (unmounted?)."),
+    ] = False,
     no_caption: Annotated[
         bool,
         typer.Option("--no-caption", help="Do not generate captions for photos without one (faster)."),
     ] = False,
     library: LibraryOpt = None,
     model: ModelOpt = None,
+    wait: WaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Add images (and their captions) to the library; unchanged files are skipped.
@@ -50,10 +56,10 @@ def index(
     Photos get labels and, unless --no-caption, a generated caption; photos done with older models are
     redone."""
     with errors():
-        lib = open_library(library, model)
+        lib = open_library(library, model, create=True, wait=wait)
         with progress(not as_json, "indexing") as prog:
             gen = False if no_caption else None
-            rep = lib.add(paths, captions, sample, seed, prune, prog, generate_captions=gen)
+            rep = lib.add(paths, captions, sample, seed, prune, prog, force=force, generate_captions=gen)
         d = rep.to_dict()
         if as_json:
             print(json.dumps(d, ensure_ascii=False))
@@ -148,35 +154,50 @@ def remove(
         list[Path], typer.Argument(help="Files or folders to forget (files on disk are untouched).")
     ],
     library: LibraryOpt = None,
+    wait: WaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Remove paths from the library."""
+    """Remove paths from the library (exact paths, case-sensitive; a folder removes what is under it)."""
     with errors():
-        n = open_library(library).remove(paths)
+        n = open_library(library, wait=wait).remove(paths)
         print(json.dumps({"removed": n})) if as_json else out.print(f"removed {n} path(s)")
         if n == 0:
             raise typer.Exit(1)
 
 
 @app.command()
-def reindex(library: LibraryOpt = None, model: ModelOpt = None, as_json: JsonOpt = False) -> None:
+def reindex(
+    library: LibraryOpt = None, model: ModelOpt = None, wait: WaitOpt = False, as_json: JsonOpt = False
+) -> None:
     """Re-encode the whole library with MODEL (default: the default model); captions are kept."""
     with errors():
+        import math
+
         from ..config import load_settings
         from ..library import Library
         from ..models.encoder import create_encoder
 
         settings = load_settings(library=library)
-        lib = Library.open(settings=settings, encoder=create_encoder(model), check_model=False)
+        lib = Library.open(settings=settings, encoder=create_encoder(model), check_model=False, create=False)
+        lib.lock_wait = math.inf if wait else 0.0
+        lib.on_wait = lambda msg: err.print(f"[yellow]{msg}[/]", highlight=False)
         with progress(not as_json, "re-encoding") as prog:
             rep = lib.reindex(progress=prog)
         if as_json:
             print(json.dumps(rep.to_dict()))
         else:
             out.print(
-                f"re-encoded {rep.added + rep.duplicates} path(s) with {lib.encoder.name}; "
-                f"failed {len(rep.failed)}"
+                f"re-encoded {rep.added + rep.duplicates + rep.unchanged} path(s) with {lib.encoder.name}; "
+                f"kept {len(rep.kept)} unreadable, failed {len(rep.failed)}"
             )
+            for p, reason in rep.kept:
+                err.print(f"  [yellow]kept[/] {p} (from its thumbnail): {reason}", highlight=False)
+            for p, reason in rep.failed:
+                err.print(f"  [yellow]failed[/] {p}: {reason}", highlight=False)
+        if rep.interrupted:
+            if not as_json:
+                err.print("interrupted: the library is unchanged; run reindex again to resume")
+            raise typer.Exit(130)
 
 
 @app.command()

@@ -1,22 +1,37 @@
 """The library's ANN indexes, kept as a derived cache of the vectors stored in the catalog.
 
 Write order makes crashes harmless: vectors are committed to SQLite first (bumping ``vectors_gen``), the
-index files are saved afterwards with that generation in a sidecar JSON. A kill -9 between the two leaves
-an index that is behind; on the next open the stamps disagree and the index is repaired by diffing keys
-against the catalog (ids are never reused for other content, so a key present in both is correct).
+index files are saved afterwards with a sidecar JSON naming the catalog (``catalog_id``), the model and
+the generation the *in-memory index reflects* (not the catalog's generation at save time: a Ctrl-C between
+a commit and the in-memory update must not stamp a stale index as fresh). An index whose stamp disagrees
+with the catalog is repaired by diffing keys (ids are never reused, so a key present in both is correct),
+and only registered once the repair has finished.
+
+Concurrency: only the process holding the library's write lock saves index files (readers repair in
+memory and save only if the lock happens to be free). Files are replaced atomically, index file first and
+sidecar second, and readers read the sidecar before the file, so a file is never older than its stamp.
+Long-lived readers (the REST server) call :meth:`refresh`, and every :meth:`get` catches up with commits
+made by other processes since.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import ModelMismatchError
 from .catalog import Catalog
 from .vectors import VectorIndex, create_index, load_index
+
+if TYPE_CHECKING:
+    from ..lock import LibraryLock
 
 __all__ = ["IndexSpec", "VectorSet"]
 
@@ -25,6 +40,20 @@ __all__ = ["IndexSpec", "VectorSet"]
 class IndexSpec:
     name: str  # file stem: images / captions / caption_joint
     dim: int
+
+
+@dataclass(frozen=True)
+class _State:
+    gen: int
+    catalog_id: str
+    fingerprint: str | None
+
+
+def _int(v: Any) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return -1
 
 
 class VectorSet:
@@ -38,6 +67,7 @@ class VectorSet:
         fingerprint: str,
         backend: str = "usearch",
         dtype: str = "f16",
+        lock: LibraryLock | None = None,
     ) -> None:
         self.root = root
         self.catalog = catalog
@@ -45,7 +75,12 @@ class VectorSet:
         self.fingerprint = fingerprint
         self.backend = backend
         self.dtype = dtype
+        self.lock = lock
+        self.writer = False  # True while this process holds the write lock (set by Library.writing)
         self._open: dict[str, VectorIndex] = {}
+        self._gen: dict[str, int] = {}  # catalog generation each open index reflects
+        self._saved: dict[str, tuple[int, str]] = {}  # (generation, catalog id) of the file on disk
+        self._catalog_id = ""
         self.repaired: list[str] = []
 
     def _file(self, name: str) -> Path:
@@ -53,6 +88,11 @@ class VectorSet:
 
     def _sidecar(self, name: str) -> Path:
         return self.root / f"{name}.{self.backend}.json"
+
+    def _state(self) -> _State:
+        keys = ("vectors_gen", "catalog_id", "encoder_fingerprint")
+        meta = dict(self.catalog.db.execute("SELECT key, value FROM meta WHERE key IN (?, ?, ?)", keys))
+        return _State(_int(meta.get("vectors_gen") or 0), meta.get("catalog_id") or "", meta.get(keys[2]))
 
     def _catalog_keys(self, name: str) -> np.ndarray:
         if name == "images":
@@ -65,16 +105,34 @@ class VectorSet:
             return self.catalog.image_vectors(dim, ids)
         return self.catalog.caption_vectors(dim, ids, "joint" if name == "caption_joint" else "embedding")
 
+    def _read_sidecar(self, name: str) -> dict[str, Any]:
+        try:
+            meta = json.loads(self._sidecar(name).read_text())
+            return meta if isinstance(meta, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    # -- reading ------------------------------------------------------------------------------------
     def get(self, name: str) -> VectorIndex:
+        state = self._state()
+        if (
+            self._open
+            and not self.writer
+            and (state.catalog_id != self._catalog_id or any(g != state.gen for g in self._gen.values()))
+        ):
+            self._catch_up(state)
         if name in self._open:
             return self._open[name]
         spec = self.specs[name]
-        gen = self.catalog.get_meta("vectors_gen") or "0"
-        side = self._sidecar(name)
-        meta = json.loads(side.read_text()) if side.is_file() else {}
-        fresh = meta.get("generation") == gen and meta.get("fingerprint") == self.fingerprint
+        meta = self._read_sidecar(name)  # before the file: the file is never older than its stamp
+        same_model = meta.get("fingerprint") == self.fingerprint
+        fresh = (
+            same_model
+            and _int(meta.get("generation")) == state.gen
+            and meta.get("catalog_id", "") == state.catalog_id
+        )
         idx = None
-        if meta.get("fingerprint") == self.fingerprint and self._file(name).is_file():
+        if same_model and self._file(name).is_file():
             try:
                 idx = load_index(self.backend, self._file(name), spec.dim, self.dtype)
             except Exception:  # a torn or corrupt derived file: rebuild it from the catalog
@@ -82,12 +140,42 @@ class VectorSet:
         if idx is None:
             idx = create_index(self.backend, spec.dim, self.dtype)
             fresh = False
-        self._open[name] = idx
         if not fresh:
-            self._repair(name, idx)
-            self.save(name)
+            self._repair(name, idx)  # an interrupted repair leaves nothing registered
+        self._open[name] = idx
+        self._gen[name] = state.gen
+        self._catalog_id = state.catalog_id
+        self._saved[name] = (
+            (_int(meta.get("generation")), str(meta.get("catalog_id", ""))) if same_model else (-1, "")
+        )
+        if not fresh:
             self.repaired.append(name)
+            self._persist([name])
         return idx
+
+    def view(self, name: str) -> VectorIndex:
+        """``get`` for queries: vectors of keys the catalog has but the index does not (yet) come from
+        the catalog, so a commit landing between a reader's refresh and its lookup is no KeyError."""
+        return _CatalogBacked(self.get(name), self, name)  # type: ignore[return-value]
+
+    def refresh(self) -> None:
+        """Catch up with commits made since the indexes were loaded (by this or another process)."""
+        self._catch_up(self._state())
+
+    def _catch_up(self, state: _State) -> None:
+        if state.fingerprint is not None and state.fingerprint != self.fingerprint:
+            raise ModelMismatchError(
+                "the library was re-indexed with another model while open; open it again"
+            )
+        if state.catalog_id != self._catalog_id:  # reindex swapped in a new catalog: start over
+            self._open.clear()
+            self._gen.clear()
+            self._catalog_id = state.catalog_id
+            return
+        for n, idx in list(self._open.items()):
+            if self._gen[n] != state.gen:
+                self._repair(n, idx)
+                self._gen[n] = state.gen
 
     def _repair(self, name: str, idx: VectorIndex) -> None:
         want = self._catalog_keys(name)
@@ -101,6 +189,7 @@ class VectorSet:
             if len(keys):
                 idx.add(keys, vecs)
 
+    # -- writing (the caller holds the write lock) --------------------------------------------------
     def add(self, name: str, keys: list[int], vectors: np.ndarray) -> None:
         if keys:
             self.get(name).add(np.asarray(keys, dtype=np.int64), np.asarray(vectors, dtype=np.float32))
@@ -116,17 +205,56 @@ class VectorSet:
             if n in self.specs:
                 self.remove(n, caption_ids)
 
+    def mark(self, generation: int) -> None:
+        """The caller has applied every change up to catalog ``generation`` to the open indexes."""
+        for n in self._open:
+            self._gen[n] = generation
+
+    def sync(self) -> None:
+        """On taking the write lock: catch up with what other writers committed before us."""
+        self._catch_up(self._state())
+
     def save(self, name: str | None = None) -> None:
-        """Persist open indexes, stamped with the catalog generation they now reflect."""
-        gen = self.catalog.get_meta("vectors_gen") or "0"
-        for n in [name] if name else list(self._open):
+        """Persist open indexes, each stamped with the generation it reflects.
+
+        The writer first brings every open index in line with the catalog (rows deleted by code that
+        did not tell the index, e.g. replaced generated captions, go too) and opens the ones not loaded
+        yet, so that all files end the write fresh and readers do not each repair them.
+        """
+        names = [name] if name else list(self.specs)
+        if self.writer:
+            state = self._state()
+            for n in names:
+                if n in self._open:
+                    self._repair(n, self._open[n])
+                    self._gen[n] = state.gen
+                else:
+                    self.get(n)
+        self._persist([n for n in names if n in self._open])
+
+    def _persist(self, names: list[str]) -> None:
+        if self.writer or self.lock is None:
+            self._write(names)
+            return
+        with self.lock.try_hold() as got:  # a reader saves its repair only when no writer is busy
+            if got and self._state().catalog_id == self._catalog_id:
+                self._write(names)
+
+    def _write(self, names: list[str]) -> None:
+        for n in names:
+            gen, cid = self._gen[n], self._catalog_id
+            if self._saved.get(n) == (gen, cid):
+                continue
+            on_disk = self._read_sidecar(n)
+            if on_disk.get("catalog_id") == cid and _int(on_disk.get("generation")) > gen:
+                continue  # never replace a newer file with an older view
             idx = self._open[n]
             idx.save(self._file(n))
-            tmp = self._sidecar(n).with_suffix(".tmp")
-            tmp.write_text(
-                json.dumps({"generation": gen, "fingerprint": self.fingerprint, "count": len(idx)})
+            _write_json(
+                self._sidecar(n),
+                {"generation": gen, "catalog_id": cid, "fingerprint": self.fingerprint, "count": len(idx)},
             )
-            os.replace(tmp, self._sidecar(n))
+            self._saved[n] = (gen, cid)
 
     def consistent(self) -> dict[str, bool]:
         """For ``doctor``: does each index hold exactly the catalog's keys?"""
@@ -134,4 +262,55 @@ class VectorSet:
         for n in self.specs:
             idx = self.get(n)
             out[n] = bool(np.array_equal(np.sort(idx.keys()), np.sort(self._catalog_keys(n))))
+        return out
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic, with a unique temp name: two processes (or threads) saving at once never share a temp file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(data))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class _CatalogBacked:
+    """A read view of one index whose ``get`` falls back to the catalog for keys the index lacks."""
+
+    def __init__(self, idx: VectorIndex, owner: VectorSet, name: str) -> None:
+        self._idx, self._owner, self._name = idx, owner, name
+        self.dim = idx.dim
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._idx, attr)
+
+    def __len__(self) -> int:
+        return len(self._idx)
+
+    def __contains__(self, key: int) -> bool:
+        return key in self._idx
+
+    def get(self, keys: np.ndarray) -> np.ndarray:
+        want = np.asarray(keys, dtype=np.int64).reshape(-1)
+        try:
+            return self._idx.get(want)
+        except KeyError:
+            pass
+        have = np.array([int(k) in self._idx for k in want.tolist()], dtype=bool)
+        out = np.zeros((len(want), self.dim), dtype=np.float32)
+        if have.any():
+            out[have] = self._idx.get(want[have])
+        got_keys, got = self._owner._catalog_vectors(self._name, want[~have].tolist())
+        rows = dict(zip(got_keys.tolist(), got, strict=True))
+        for i in np.flatnonzero(~have).tolist():
+            k = int(want[i])
+            if k not in rows:
+                raise KeyError(k)  # in neither: really unknown
+            out[i] = rows[k]
         return out
