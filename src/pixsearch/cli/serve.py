@@ -1,0 +1,57 @@
+"""``pixsearch serve``: the REST API and the web page on one port (uvicorn)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ._common import LibraryOpt, app, err, errors, out
+
+
+@app.command()
+def serve(
+    library: LibraryOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port (0: any free).")] = 8000,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Content-policy region (env PIXSEARCH_REGION).")
+    ] = None,
+) -> None:
+    """Serve the gallery page and the REST API (OpenAPI docs at /docs)."""
+    import socket
+
+    import uvicorn
+
+    from ..api import create_app
+    from ..api_worker import TOKEN_FILE, ensure_token
+    from ..config import load_settings
+
+    with errors():
+        settings = load_settings(library=library, region=region)
+        token, created = ensure_token(settings.library)
+        application = create_app(settings, token=token, warm=True)
+    # Bind first so the printed URL names the real port (also when --port 0 picks one).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        err.print(
+            f"[bold red]error:[/] cannot listen on {host}:{port}: {exc.strerror or exc}", highlight=False
+        )
+        raise typer.Exit(1) from exc
+    real_port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{real_port}/"
+    out.print(f"pixsearch gallery: [bold]{url}[/]   API docs: {url}docs", highlight=False)
+    token_file = settings.library / TOKEN_FILE
+    if created:
+        out.print(f"API write token (shown once, kept in {token_file}): [bold]{token}[/]", highlight=False)
+    else:
+        out.print(f"API write token: in {token_file}", highlight=False)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print("[yellow]warning:[/] listening beyond this machine; reads need no token", highlight=False)
+    out.print("Ctrl+C stops the server.", highlight=False)
+    config = uvicorn.Config(application, log_level="warning", access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
