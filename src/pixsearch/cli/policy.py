@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import JsonOpt, RegionOpt, app, errors, eval_app, fail, out
+from ._common import JsonOpt, ModelOpt, RegionOpt, app, errors, eval_app, fail, out
 
 policy_app = typer.Typer(no_args_is_help=True, help="Inspect the content policy (regions, query check).")
 app.add_typer(policy_app, name="policy")
@@ -43,6 +43,7 @@ def eval_policy(
         typer.Option("--split", help="Photos: dataset split (default val). Queries: the CSV's split column."),
     ] = None,
     policy_file: PolicyFileOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Precision/recall of the content policy on labelled queries (--queries) or photos (--data)."""
@@ -58,7 +59,7 @@ def eval_policy(
             # Photo mode: owned by the photo side of the policy (#10b), in photo_eval.py.
             from ..photo_eval import eval_policy_photos
 
-            res = eval_policy_photos(data, split or "val")
+            res = eval_policy_photos(data, split or "val", model)
         print(json.dumps(res, ensure_ascii=False)) if as_json else out.print_json(
             json.dumps(res, ensure_ascii=False)
         )
