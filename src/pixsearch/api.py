@@ -14,8 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, Query, Request, Security, UploadFile
-from fastapi import Path as PathParam
+from fastapi import Depends, FastAPI, Form, Query, Request, Security
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -23,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from . import __version__
 from . import api_photos as photos
 from .api_errors import ApiError, install_error_handlers
+from .api_params import K, Offset, PhotoId, Region, Threshold, Upload, read_upload
 from .api_worker import LibraryWorker, ensure_token, token_matches
 from .config import Settings, load_settings
 from .library import Library
@@ -30,37 +30,14 @@ from .library import Library
 __all__ = ["create_app", "MAX_UPLOAD_BYTES"]
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a camera JPEG is 5-15 MB; anything bigger is refused (413)
-MAX_ID = 2**63 - 1  # SQLite's integer range: larger ids cannot exist (and would overflow the driver)
 WEB = Path(__file__).parent / "web"
 CONFIDENT_MATCH = 0.5  # calibrated match (0..1) at which a result counts as a confident match
-CONFIDENT_SCORE = 0.33  # the same for the fused score, when results carry no match
-
-PhotoId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Catalog id of the photo.")]
-K = Annotated[int, Query(ge=1, le=100, description="Number of results.")]
-Offset = Annotated[int, Query(ge=0, le=10_000, description="Results to skip (paging).")]
-Region = Annotated[
-    str | None,
-    Query(
-        pattern=r"^[a-z][a-z0-9_-]{0,31}$",
-        description="Content-policy region (e.g. default, restricted); the server's when omitted.",
-    ),
-]
-Threshold = Annotated[
-    float | None,
-    Query(ge=0.0, le=1.0, allow_inf_nan=False, description="Drop results whose match is below."),
-]
-Upload = Annotated[UploadFile, File(description="A photo (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC).")]
+CONFIDENT_CAPTION = 0.4  # the same for the best caption's cosine, when results carry no match
 
 
 def _regional(lib: Library, region: str | None) -> Library:
-    """The Library as seen from ``region`` (the policy engineer's hook, when it exists)."""
-    if region is None:
-        return lib
-    for name in ("for_region", "in_region", "with_region"):
-        fn = getattr(lib, name, None)
-        if callable(fn):
-            return fn(region)  # type: ignore[no-any-return]
-    return lib
+    """The Library as seen from ``region`` (shares everything but the policy; unknown -> ConfigError)."""
+    return lib.with_region(region)
 
 
 def _result(r: Any) -> dict[str, Any]:
@@ -72,13 +49,14 @@ def _result(r: Any) -> dict[str, Any]:
 
 
 def confident(items: list[dict[str, Any]]) -> bool:
-    """Does any result clearly match? On the calibrated ``match`` when results carry it, else the fused
-    score (on the example gallery: queries about what it shows 0.45-0.66, single words ~0.38, unrelated
-    ones < 0.27)."""
+    """Does any result clearly match? On the calibrated ``match`` when results carry it, else on the
+    MiniLM query-caption cosine (example gallery: "dog" 0.47, "a dog running on grass" 0.85, unrelated
+    queries < 0.25)."""
     matches = [float(d["match"]) for d in items if "match" in d]
     if matches:
         return max(matches) >= CONFIDENT_MATCH
-    return max((float(d.get("score", 0.0)) for d in items), default=0.0) >= CONFIDENT_SCORE
+    sims = [float(d.get("scores", {}).get("caption", 0.0)) for d in items]
+    return max(sims, default=0.0) >= CONFIDENT_CAPTION
 
 
 def _page(results: list[Any], k: int, offset: int, **extra: Any) -> dict[str, Any]:
@@ -92,15 +70,6 @@ def _page(results: list[Any], k: int, offset: int, **extra: Any) -> dict[str, An
         "results": items,
         "next_offset": offset + len(items) if len(items) >= k else None,
     }
-
-
-async def _read_upload(file: UploadFile, limit: int) -> bytes:
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, "too_large", f"upload is over the {limit // 2**20} MiB limit")
-    if not data:
-        raise ApiError(422, "bad_image", "the uploaded file is empty")
-    return data
 
 
 def create_app(
@@ -186,11 +155,14 @@ def create_app(
 
     @app.post("/api/search/image", tags=["search"])
     async def search_by_image(
-        file: Upload, k: Annotated[int, Form(ge=1, le=100)] = 24, offset: Annotated[int, Form(ge=0)] = 0
+        file: Upload,
+        k: Annotated[int, Form(ge=1, le=100)] = 24,
+        offset: Annotated[int, Form(ge=0, le=10_000)] = 0,
+        region: Region = None,
     ) -> dict[str, Any]:
         """Photo -> the most similar photos in the library (the upload is not stored)."""
-        data = await _read_upload(file, max_upload_bytes)
-        res = await worker.run(lambda lib: lib.similar(data, k, offset))
+        data = await read_upload(file, max_upload_bytes)
+        res = await worker.run(lambda lib: _regional(lib, region).similar(data, k, offset))
         return _page(res, k, offset)
 
     @app.get("/api/photos/{image_id}/similar", tags=["search"])
@@ -205,20 +177,25 @@ def create_app(
         return _page(await worker.run(run), k, offset, image_id=image_id)
 
     @app.get("/api/photos/{image_id}/describe", tags=["words"])
-    async def describe_photo(image_id: PhotoId, k: Annotated[int, Query(ge=1, le=50)] = 5) -> Any:
+    async def describe_photo(
+        image_id: PhotoId, k: Annotated[int, Query(ge=1, le=50)] = 5, region: Region = None
+    ) -> Any:
         """The library's captions that fit this photo best."""
 
         def run(lib: Library) -> list[Any]:
-            photos.guard(lib, image_id)
-            return lib.describe(image_id, k)
+            view = _regional(lib, region)
+            photos.guard(view, image_id)
+            return view.describe(image_id, k)
 
         return {"image_id": image_id, "results": [c.to_dict() for c in await worker.run(run)]}
 
     @app.post("/api/describe", tags=["words"])
-    async def describe_upload(file: Upload, k: Annotated[int, Form(ge=1, le=50)] = 5) -> Any:
+    async def describe_upload(
+        file: Upload, k: Annotated[int, Form(ge=1, le=50)] = 5, region: Region = None
+    ) -> Any:
         """The library's captions that fit an uploaded photo best."""
-        data = await _read_upload(file, max_upload_bytes)
-        res = await worker.run(lambda lib: lib.describe(data, k))
+        data = await read_upload(file, max_upload_bytes)
+        res = await worker.run(lambda lib: _regional(lib, region).describe(data, k))
         return {"results": [c.to_dict() for c in res]}
 
     # -- photos -----------------------------------------------------------------------------------
@@ -252,7 +229,7 @@ def create_app(
     @app.post("/api/photos", tags=["photos"], dependencies=[Depends(need_token)], status_code=201)
     async def add_photo(file: Upload) -> dict[str, Any]:
         """Add a photo (stored under the library's uploads/ folder, then indexed). Needs the token."""
-        data = await _read_upload(file, max_upload_bytes)
+        data = await read_upload(file, max_upload_bytes)
 
         def run(lib: Library) -> dict[str, Any]:
             stored = photos.store_upload(lib, data)

@@ -44,6 +44,14 @@ def photo_info(lib: Library, image_id: int) -> dict[str, Any]:
         "SELECT label, score FROM labels WHERE image_id = ? ORDER BY score DESC", (image_id,)
     ).fetchall()
     added = db.execute("SELECT added_at FROM images WHERE id = ?", (image_id,)).fetchone()[0]
+    caps: list[dict[str, Any]] = [
+        {"id": c.id, "text": c.text, "source": c.source, "model": models.get(c.id)} for c in row.captions
+    ]
+    # A caption about a restricted topic is withheld even on a photo that is not (it may be newer).
+    shown = [
+        c if isinstance(c, dict) else c.to_dict()
+        for c in lib.withhold.mask_texts(caps, lambda c: str(c["text"]))
+    ]
     return {
         "image_id": row.id,
         "name": Path(row.paths[0]).name if row.paths else "",
@@ -52,9 +60,7 @@ def photo_info(lib: Library, image_id: int) -> dict[str, Any]:
         "width": row.width,
         "height": row.height,
         "added_at": added,
-        "captions": [
-            {"id": c.id, "text": c.text, "source": c.source, "model": models.get(c.id)} for c in row.captions
-        ],
+        "captions": shown,
         "labels": [{"label": lb, "score": round(float(s), 4)} for lb, s in labels],
         **urls(image_id),
     }

@@ -81,8 +81,8 @@ function toast(text) {
 }
 
 function matchOf(r) {
-  if (typeof r.match === "number") return r.match;
-  return typeof r.score === "number" ? r.score : null;
+  // The calibrated match (0..1); the raw fused score is a ranking signal, not something to show.
+  return typeof r.match === "number" ? r.match : null;
 }
 
 function badge(m) {
