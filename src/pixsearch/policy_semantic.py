@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["SemanticCheck", "SentenceEncoder", "semantic_encoders"]
 
 WINDOW = 300  # characters per window of a long text (each window is embedded; the max score counts)
-MAX_WINDOWS = 64
+MAX_WINDOWS = 16  # ~3,400 characters: the lexicon reads all of a longer text, the model its start
 CACHE = 4096
 
 

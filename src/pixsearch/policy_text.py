@@ -307,6 +307,7 @@ class Lexicon:
                 self.phrases.setdefault(toks[0], []).append(tuple(toks))
         if not (self.words or self.phrases or self.prefixes or self.cjk):
             raise ConfigError("policy lexicon has no entries")
+        self._max_word = max((len(w) for w in self.words), default=0)  # longer tokens: no typo check
         for w in self.words:
             if len(w) >= fuzzy_min_len:
                 for d in _deletes(w) | {w}:
@@ -329,7 +330,11 @@ class Lexicon:
             return tok, False
         if self._prefix_re is not None and (m := self._prefix_re.match(tok)):
             return m.group(0) + "*", False
-        if len(tok) >= self.fuzzy_min_len and tok not in self.safe and not tok.isdigit():
+        if (
+            self.fuzzy_min_len <= len(tok) <= self._max_word + 1
+            and tok not in self.safe
+            and not tok.isdigit()
+        ):
             for d in _deletes(tok) | {tok}:
                 for w in self._deletes.get(d, ()):
                     if _osa1(tok, w):
@@ -401,7 +406,7 @@ def _phrase_at(toks: list[str], i: int, ph: tuple[str, ...]) -> bool:
     return t.startswith(last[:-1]) if last.endswith("*") else t == last
 
 
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=20_000)
 def _deletes(w: str) -> frozenset[str]:
     return frozenset(w[:i] + w[i + 1 :] for i in range(len(w)))
 
@@ -451,7 +456,10 @@ class TopicChecker:
         norm = normalize(text)
         for e in lex.cjk_hits(norm):
             return QueryVerdict(True, name, f"lexicon:{e}", 1.0)
-        for toks in canonical_tokens(text):
+        streams = canonical_tokens(text, norm)
+        if _INVISIBLE.search(text):  # an invisible character may hide a word break too: "a\u200bkids"
+            streams += canonical_tokens(_INVISIBLE.sub(" ", text))
+        for toks in streams:
             for h in lex.hits(toks):
                 return QueryVerdict(True, name, f"{'fuzzy' if h.fuzzy else 'lexicon'}:{h.entry}", 1.0)
         return None
