@@ -9,7 +9,8 @@ parsed once, at start: a broken file or an unknown region is a :class:`ConfigErr
 ``Policy.check_query`` decides whether a text is about a restricted topic of the active region. In a
 region with no restricted topics it does no work at all (the common case stays cheap). The decision
 itself (normalisation, lexicon, ages, look-alike exceptions, semantic similarity) lives in
-``policy_text.py`` and ``policy_semantic.py``; this module is the stable surface others build on:
+``policy_text.py``, ``policy_check.py`` and ``policy_semantic.py``; this module is the stable surface
+others build on:
 
 * ``load_policy(settings) -> Policy``; ``Policy.with_region(name)`` for a per-request region (REST API);
 * ``Policy.check_query(text) -> QueryVerdict`` (region's topics), ``Policy.check_text(text, topic)``
@@ -36,7 +37,7 @@ from .errors import BlockedError, ConfigError
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .policy_text import TopicChecker
+    from .policy_check import TopicChecker
 
 __all__ = [
     "DISCLAIMER",
@@ -161,8 +162,8 @@ def _topic(name: str, d: Any) -> Topic:
         from .policy_semantic import semantic_encoders
 
         if model not in semantic_encoders():
-            known = ", ".join(semantic_encoders())
-            raise ConfigError(f"policy {where}: unknown semantic_model '{model}' (known: {known})")
+            names = ", ".join(semantic_encoders())
+            raise ConfigError(f"policy {where}: unknown semantic_model '{model}' (known: {names})")
     return Topic(
         name=name,
         description=str(d.get("description", "")),
@@ -247,8 +248,8 @@ class Policy:
         """Hash of what decides a verdict (all topics, lexicon contents, semantic model names and
         thresholds), independent of the active region: flags stored at index time are per topic, and a
         change here makes them stale. The photo side adds its own models' identities to it."""
+        from .policy_check import lexicon_text
         from .policy_semantic import model_identity
-        from .policy_text import lexicon_text
 
         h = hashlib.sha256()
         h.update(json.dumps(self.raw.get("topics", {}), sort_keys=True, default=str).encode())
@@ -263,7 +264,7 @@ class Policy:
         if topic not in self.topics:
             raise ConfigError(f"unknown policy topic '{topic}'")
         if topic not in self._checkers:
-            from .policy_text import TopicChecker
+            from .policy_check import TopicChecker
 
             self._checkers[topic] = TopicChecker(self.topics[topic], self.base_dir)
         return self._checkers[topic]
