@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -90,3 +91,29 @@ def test_fingerprint_unchanged_from_torch_path(encoders: tuple[HeadsEncoder, Onn
     """Libraries indexed on torch open unchanged (docs/model.md): same weights, same identity."""
     torch_enc, onnx_enc = encoders
     assert torch_enc.fingerprint == onnx_enc.fingerprint
+
+
+def test_export_writes_verified_files_that_match_the_shipped_ones(
+    tmp_path: Path, gallery_subset: Path
+) -> None:
+    """`pixsearch train export`'s ONNX step, run on a copy of the shipped heads: same vectors, hashed card."""
+    import shutil
+
+    from pixsearch.train.ship import export_onnx
+
+    name = "lite0-minilm-v1"
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(WEIGHTS_DIR / f"{name}{suffix}", tmp_path / f"{name}{suffix}")
+    photos = sorted((gallery_subset / "photos").glob("*.jpg"))[:4]
+    entry = export_onnx(tmp_path / f"{name}.safetensors", photos)
+    assert entry["parity"]["image"]["min_cosine"] >= MIN_COSINE
+    card = json.loads((tmp_path / f"{name}.json").read_text())
+    for key in ("image", "text", "tokenizer"):
+        data = (tmp_path / card["onnx"][key]["file"]).read_bytes()
+        assert card["onnx"][key]["sha256"] == hashlib.sha256(data).hexdigest()
+    fresh, shipped = create_encoder(tmp_path / f"{name}.safetensors"), create_encoder(name)
+    assert isinstance(fresh, OnnxEncoder)
+    x = _pixels(shipped, photos)
+    assert (fresh.encode_image_arrays(x) * shipped.encode_image_arrays(x)).sum(1).min() >= MIN_COSINE
+    t = ["a dog in the snow", "people at a market"]
+    assert (fresh.encode_text(t) * shipped.encode_text(t)).sum(1).min() >= MIN_COSINE
