@@ -93,7 +93,7 @@ def create_app(
         if warm:
             await worker.run(lambda lib: lib.search("warm up", k=1))
         yield
-        worker.close()
+        worker.release()
 
     app = FastAPI(
         title="pixsearch",
@@ -103,6 +103,7 @@ def create_app(
     )
     app.state.worker = worker
     app.state.settings = s
+    app.state.features = {}
     install_error_handlers(app)
 
     @app.middleware("http")
@@ -132,7 +133,7 @@ def create_app(
         """Counts of photos and captions, the model, the policy region."""
         d = await worker.run(lambda lib: lib.stats())
         d.pop("library", None)  # the server's filesystem layout is not the client's business
-        features = {f: callable(getattr(Library, f, None)) for f in ("caption", "score")}
+        features = app.state.features
         return {
             **d,
             "region": s.region or "default",
@@ -262,7 +263,7 @@ def create_app(
 
     from .api_extra import add_optional_routes  # routes for Library features as they land
 
-    add_optional_routes(app, worker, max_upload_bytes)
+    app.state.features.update(add_optional_routes(app, worker, max_upload_bytes))
 
     # -- the web page -----------------------------------------------------------------------------
     if (WEB / "index.html").is_file():

@@ -16,7 +16,7 @@ from .api_params import PhotoId, Region, Upload, read_upload
 from .api_worker import LibraryWorker
 from .library import Library
 
-__all__ = ["add_optional_routes", "as_dict"]
+__all__ = ["add_optional_routes", "as_dict", "features"]
 
 Beam = Annotated[int, Query(ge=1, le=8, description="Beam width of the caption search.")]
 Text = Annotated[str, Query(min_length=1, max_length=500, description="The text to score against.")]
@@ -35,8 +35,31 @@ def _call(lib: Library, region: str | None, method: str, *args: Any, **kw: Any) 
     return getattr(lib.with_region(region), method)(*args, **kw)
 
 
-def add_optional_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> None:
-    if callable(getattr(Library, "caption", None)):
+def features() -> dict[str, bool]:
+    """What this install can answer: each needs its Library method and its shipped model file."""
+    caption = callable(getattr(Library, "caption", None))
+    if caption:
+        try:
+            from .models.captioner import available_captioners
+
+            caption = bool(available_captioners())
+        except Exception:  # an install without the captioner module or its runtime
+            caption = False
+    score = callable(getattr(Library, "score", None))
+    if score:
+        try:
+            from .models.scorer import DEFAULT_SCORER, WEIGHTS_DIR
+
+            score = (WEIGHTS_DIR / f"{DEFAULT_SCORER}.json").is_file()
+        except Exception:
+            score = False
+    return {"caption": caption, "score": score}
+
+
+def add_optional_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> dict[str, bool]:
+    """Register the routes of the features this install has; returns ``features()``."""
+    have = features()
+    if have["caption"]:
 
         @app.get("/api/photos/{image_id}/caption", tags=["words"])
         async def caption_photo(image_id: PhotoId, beam: Beam = 3, region: Region = None) -> dict[str, Any]:
@@ -57,7 +80,7 @@ def add_optional_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> None
             text = await worker.run(lambda lib: str(_call(lib, region, "caption", data, beam=beam)))
             return {"caption": text}
 
-    if callable(getattr(Library, "score", None)):
+    if have["score"]:
 
         @app.get("/api/photos/{image_id}/score", tags=["words"])
         async def score_photo(image_id: PhotoId, text: Text, region: Region = None) -> dict[str, Any]:
@@ -77,3 +100,5 @@ def add_optional_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> None
             data = await read_upload(file, limit)
             out = await worker.run(lambda lib: as_dict(_call(lib, region, "score", data, text)))
             return {"text": text, **out}
+
+    return have

@@ -87,7 +87,10 @@ class LibraryWorker:
         """For startup and shutdown (no event loop needed)."""
         return self._pool.submit(self._call, fn, args, kw).result()
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Close the Library (on its thread); the next call opens it again. For app shutdown: an app
+        can be started and stopped more than once (TestClient does), so the thread stays."""
+
         def _close() -> None:
             if self._lib is not None:
                 self._lib.close()
@@ -95,7 +98,6 @@ class LibraryWorker:
                 self._thread = None
 
         self._pool.submit(_close).result()
-        self._pool.shutdown(wait=True)
 
 
 def ensure_token(library: Path) -> tuple[str, bool]:
