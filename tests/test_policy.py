@@ -315,3 +315,13 @@ def test_eval_bad_csv(tmp_path: Path) -> None:
     assert r.returncode == 1 and "query,blocked" in r.stderr
     r = run("eval", "policy", "--json")
     assert r.returncode == 2
+
+
+def test_start_check_overlapped(restricted) -> None:
+    with pytest.raises(BlockedError):
+        restricted.start_check("k1ds")  # rules: at once
+    pending = restricted.start_check("a person who has not reached puberty")  # no lexicon word
+    with pytest.raises(BlockedError):  # the semantic model, on the worker thread
+        pending.wait()
+    restricted.start_check("a red kite over a field").wait()  # allowed: returns
+    load_policy().start_check("kids").wait()  # default region: nothing to wait for
