@@ -91,7 +91,7 @@ def policy_show(policy_file: PolicyFileOpt = None, as_json: JsonOpt = False) -> 
     with errors():
         pol = _policy(policy_file)
         d = {
-            "default_region": pol.region.name,
+            "active_region": pol.region.name,
             "fingerprint": pol.fingerprint,
             "regions": {
                 r.name: {"topics": list(r.topics), "disclaimer": r.disclaimer} for r in pol.regions.values()
