@@ -166,11 +166,17 @@ def _labels(settings: Settings, encoder: JointEncoder) -> Enricher | None:
     return LabelsEnricher(encoder)
 
 
+def _policy(settings: Settings, encoder: JointEncoder) -> Enricher | None:
+    from .photo_policy import policy_enricher  # photo flags (content policy, photo side)
+
+    return policy_enricher(settings, encoder)
+
+
 def enrichers(settings: Settings, encoder: JointEncoder) -> list[Enricher]:
     """The enrichers this library runs at index time, in order (captions, labels, policy).
 
     Registry built here, not at import: each builder returns None when its model is not installed or
     the user turned it off. Another enricher (the policy's photo flags) appends its builder here.
     """
-    builders: list[Callable[[Settings, JointEncoder], Enricher | None]] = [_captions, _labels]
+    builders: list[Callable[[Settings, JointEncoder], Enricher | None]] = [_captions, _labels, _policy]
     return [e for e in (b(settings, encoder) for b in builders) if e is not None]

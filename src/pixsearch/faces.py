@@ -141,31 +141,38 @@ class FaceAges:
         return self._loaded
 
     # -- inference --------------------------------------------------------------------------------
-    def faces(self, rgb: np.ndarray) -> list[Face]:
-        """Faces in an ``(H, W, 3)`` uint8 RGB image, each with its age estimate."""
+    def _detect(self, rgb: np.ndarray) -> tuple[list[tuple[int, int, int, int]], np.ndarray, np.ndarray]:
+        """(boxes, age distributions (n, 81), age bin values) for one image."""
         import dlib
 
         img = np.ascontiguousarray(rgb, dtype=np.uint8)
         with self._lock:
             detector, predictor, sess, weights = self._load()
-            rects = [dlib.rectangle(*b) for b in _blazeface(detector, img)]
-            if not rects:
-                return []
+            boxes = _blazeface(detector, img)
+            if not boxes:
+                return [], np.zeros((0, len(weights)), np.float32), weights
             chips = [
-                dlib.extract_image_chip(img, dlib.get_face_chip_details(predictor(img, r), _CHIP, _PADDING))
-                for r in rects
+                dlib.extract_image_chip(
+                    img, dlib.get_face_chip_details(predictor(img, dlib.rectangle(*b)), _CHIP, _PADDING)
+                )
+                for b in boxes
             ]
             x = ((np.stack(chips).astype(np.float32) - _MEANS) / 256.0).transpose(0, 3, 1, 2)
             probs = sess.run(None, {"images": np.ascontiguousarray(x)})[0]
+        return boxes, np.asarray(probs, dtype=np.float32), weights
+
+    def faces(self, rgb: np.ndarray) -> list[Face]:
+        """Faces in an ``(H, W, 3)`` uint8 RGB image, each with its age estimate."""
+        boxes, probs, weights = self._detect(rgb)
         under = weights < self.limit
-        return [
-            Face(
-                (r.left(), r.top(), r.right(), r.bottom()),
-                float(p @ weights),
-                float(p[under].sum()),
-            )
-            for r, p in zip(rects, probs, strict=True)
-        ]
+        return [Face(b, float(p @ weights), float(p[under].sum())) for b, p in zip(boxes, probs, strict=True)]
+
+    def minor_mass(self, rgb: np.ndarray, limits: list[float]) -> np.ndarray:
+        """Per limit, the largest P(age < limit) over the image's faces (0 without a face): calibration."""
+        _, probs, weights = self._detect(rgb)
+        if len(probs) == 0:
+            return np.zeros(len(limits), np.float32)
+        return np.array([probs[:, weights < lim].sum(1).max() for lim in limits], np.float32)
 
 
 def _anchors() -> np.ndarray:

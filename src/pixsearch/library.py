@@ -39,8 +39,9 @@ from .models.encoder import HeadsEncoder, JointEncoder, create_encoder, default_
 from .models.onnx_runtime import set_threads
 from .policy import Policy, load_policy
 from .search import Hit, TextSearch
+from .withhold import Enforcer, Withheld
 
-__all__ = ["Library", "Result", "CaptionResult"]
+__all__ = ["Library", "Result", "CaptionResult", "Withheld"]
 
 
 @dataclass(frozen=True)
@@ -356,14 +357,15 @@ class Library:
             self.catalog.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- reading ------------------------------------------------------------------------------------
-    def _results(self, hits: list[Hit]) -> list[Result]:
+    def _results(self, hits: list[Hit]) -> list[Result | Withheld]:
         rows = self.catalog.images([h.image_id for h in hits])
         caps = {c.id: c.text for r in rows.values() for c in r.captions}
-        return [
+        res = [
             self._result(rows[h.image_id], h.score, h.scores, caps.get(h.caption_id or -1))
             for h in hits
             if h.image_id in rows
         ]
+        return self.withhold.mask(res, lambda r: r.image_id)  # flagged photos -> Withheld
 
     @staticmethod
     def _result(r: ImageRow, score: float, scores: dict[str, float], matched: str | None) -> Result:
@@ -392,9 +394,18 @@ class Library:
         that restricts nothing."""
         self.policy.ensure_allowed(text)
 
+    @property
+    def withhold(self) -> Enforcer:
+        """The photo side's enforcement for this region (withhold.py, the one place that hides)."""
+        return Enforcer(self.catalog, self.policy)
+
+    def check_photo(self, image_id: int) -> None:
+        """BlockedError when the region withholds this photo: its file, thumbnail, captions, score."""
+        self.withhold.ensure_visible(image_id)
+
     def search(
         self, query: str, k: int = 10, offset: int = 0, threshold: float | None = None
-    ) -> list[Result]:
+    ) -> list[Result | Withheld]:
         """Text -> images, fusing joint-space, caption-semantic and BM25 scores."""
         pending = self.policy.start_check(query)  # rules now, the semantic model beside the search
         ts = TextSearch(
@@ -416,6 +427,7 @@ class Library:
         """
         images = self.vectors.view("images")  # falls back to the catalog for a just-committed photo
         if isinstance(image, int):
+            self.withhold.ensure_visible(image)  # a flagged photo gives out nothing, whatever names it
             try:
                 return images.get(np.array([image]))[0], image
             except KeyError:
@@ -432,6 +444,7 @@ class Library:
         if iid is None and data is not None:
             iid = self.catalog.image_id_for_hash(content_hash(data))
         if iid is not None:
+            self.withhold.ensure_visible(iid)
             try:
                 return images.get(np.array([iid]))[0], iid
             except KeyError:  # removed since we looked it up
@@ -441,7 +454,9 @@ class Library:
         img = load_image(data, draft=decode_size(self.encoder.resolution))
         return self.encoder.encode_image_arrays(self.encoder.preprocess(img)[None])[0], None
 
-    def similar(self, image: Path | str | bytes | int, k: int = 10, offset: int = 0) -> list[Result]:
+    def similar(
+        self, image: Path | str | bytes | int, k: int = 10, offset: int = 0
+    ) -> list[Result | Withheld]:
         """Image -> the most similar images in the library (the query image itself excluded)."""
         if k < 1 or offset < 0:
             raise QueryError("k must be >= 1 and offset >= 0")
@@ -454,7 +469,7 @@ class Library:
         ]
         return self._results(hits[offset : offset + k])
 
-    def describe(self, image: Path | str | bytes | int, k: int = 5) -> list[CaptionResult]:
+    def describe(self, image: Path | str | bytes | int, k: int = 5) -> list[CaptionResult | Withheld]:
         """Image -> the library's captions that fit it best (joint space), with their images."""
         if not self.encoder.cross_modal or "caption_joint" not in self.vectors.specs:
             raise QueryError(
@@ -468,13 +483,16 @@ class Library:
         owner = self.catalog.caption_owner(ids)
         rows = self.catalog.images(list(set(owner.values())))
         texts = {c.id: c.text for r in rows.values() for c in r.captions}
-        return [
+        res = [
             CaptionResult(
                 texts[c], float(s), owner[c], rows[owner[c]].paths[0] if rows[owner[c]].paths else ""
             )
             for c, s in zip(ids, sims[0].tolist(), strict=True)
             if c in texts
         ]
+        w = self.withhold  # a flagged photo's captions, or any caption about a minor -> Withheld
+        masked: list[CaptionResult | Withheld] = w.mask(res, lambda r: r.image_id)
+        return w.mask_texts(masked, lambda r: r.caption)
 
     def stats(self) -> dict[str, Any]:
         counts = self.catalog.counts()

@@ -299,7 +299,8 @@ def photo_checker(policy: Policy | None, encoder_name: str | None) -> PhotoCheck
         clf: MinorsClassifier | None = MinorsClassifier.shipped()
     except ModelError:
         clf = None
-    return PhotoChecker(policy, clf, FaceAges(), encoder_name)
+    limit = (clf.card.get("thresholds", {}).get("face_age_limit") if clf else None) or 18.0
+    return PhotoChecker(policy, clf, FaceAges(limit=float(limit)), encoder_name)
 
 
 def policy_enricher(settings: Settings, encoder: JointEncoder) -> PolicyEnricher | None:

@@ -200,6 +200,9 @@ def emit_results(results: list, as_json: bool, title: str) -> None:
     t.add_column("path")
     t.add_column("best caption")
     for i, r in enumerate(results, 1):
+        if getattr(r, "withheld", False):  # content policy (withhold.py): the disclaimer, nothing else
+            t.add_row(str(i), "", "", r.disclaimer)
+            continue
         cap = getattr(r, "matched_caption", None) or (r.captions[0] if getattr(r, "captions", ()) else "")
         t.add_row(str(i), f"{r.score:.3f}", short(r.path), cap)
     out.print(t)

@@ -132,6 +132,9 @@ def describe(
         for c in ("score", "caption", "image"):
             t.add_column(c)
         for r in res:
+            if getattr(r, "withheld", False):  # content policy: the disclaimer only
+                t.add_row("", r.disclaimer, "")
+                continue
             t.add_row(f"{r.score:.3f}", r.caption, short(r.path))
         out.print(t)
 

@@ -43,7 +43,6 @@ class PolicyTrainConfig:
     weight_decay: float = 1e-2
     dropout: float = 0.3
     target_recall: float = 0.99
-    face_threshold: float = 0.5
     faces: bool = True  # calibrate together with the face signal (slow: runs the face model on val)
     seed: int = 0
 
@@ -208,21 +207,47 @@ def _fit(
     return best[1]
 
 
-def face_signal(data: Path, names: list[str], face_limit: float = 18.0) -> tuple[np.ndarray, float]:
-    """Max P(age < limit) over the faces of each photo (0 with no face), and seconds per photo."""
+FACE_LIMITS = [16.0, 18.0, 20.0, 22.0]
+FACE_THRESHOLDS = [0.5, 0.7, 0.9]
+
+
+def face_signal(data: Path, names: list[str]) -> tuple[np.ndarray, float]:
+    """(photos x FACE_LIMITS) max P(age < limit) over each photo's faces (1.0 when the photo does not
+    decode: fail closed), and seconds per photo of the face check."""
     import time
 
     from ..faces import FaceAges
 
-    fa = FaceAges(limit=face_limit)
+    fa = FaceAges()
     fa.load()
     imgs = thumbnails(data, names)
     t = time.perf_counter()
-    out = np.array(
-        [max((f.p_minor for f in fa.faces(im)), default=0.0) if im is not None else 1.0 for im in imgs],
-        dtype=np.float32,
+    out = np.stack(
+        [fa.minor_mass(im, FACE_LIMITS) if im is not None else np.ones(len(FACE_LIMITS)) for im in imgs]
     )
-    return out, (time.perf_counter() - t) / max(1, len(names))
+    return out.astype(np.float32), (time.perf_counter() - t) / max(1, len(names))
+
+
+def choose_face_rule(
+    scores: np.ndarray, y: np.ndarray, mass: np.ndarray, target: float
+) -> tuple[float | None, float, float, dict[str, Any]]:
+    """The (age limit, face threshold) that, OR-ed with the classifier at the threshold that keeps
+    recall >= target, gives the best precision on these labels; among equal precisions the rule whose
+    faces alone catch the most positives (the most robust to a classifier miss on new photos).
+    (None, 1.0, t) when every face rule costs precision."""
+    t0 = recall_threshold(scores, y, target)
+    base = pr_at(scores, y, t0)
+    best: tuple[float | None, float, float, dict[str, Any]] = (None, 1.0, t0, base)
+    key = (base["precision"], -1.0)
+    for j, lim in enumerate(FACE_LIMITS):
+        for ft in FACE_THRESHOLDS:
+            forced = mass[:, j] >= ft
+            t = recall_threshold(scores, y, target, forced)
+            m = pr_at(scores, y, t, forced)
+            k = (m["precision"], float((forced & y).sum()))
+            if m["recall"] >= target and k > key:
+                best, key = (lim, ft, t, m), k
+    return best
 
 
 def train_policy(cfg: PolicyTrainConfig, log: Log | None = None) -> dict:
@@ -265,7 +290,7 @@ def train_policy(cfg: PolicyTrainConfig, log: Log | None = None) -> dict:
         "architecture": (f"standardise -> Linear({x.shape[1]},{cfg.hidden}) -> ReLU -> Linear(1) -> sigmoid"),
         "labels": "pixsearch.minor_words.photo_is_positive over the photo's human captions",
         "training": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
-        "thresholds": {"combined": 0.5, "face": cfg.face_threshold},
+        "thresholds": {"combined": 0.5, "face": 1.0, "face_age_limit": None},
         "licence": "trained on Flickr8k (research use); weights: same terms as pixsearch",
     }
     wfile.with_suffix(".json").write_text(json.dumps(card, indent=2))
@@ -273,19 +298,17 @@ def train_policy(cfg: PolicyTrainConfig, log: Log | None = None) -> dict:
     sv = clf.scores(fv)
     metrics: dict[str, Any] = {"val_ap": round(_average_precision(sv, yv), 4)}
     t_alone = recall_threshold(sv, yv, cfg.target_recall)
-    metrics["classifier_only"] = {"threshold": round(t_alone, 6), **pr_at(sv, yv, t_alone)}
-    combined = t_alone
+    metrics["classifier_only"] = {"threshold": t_alone, **pr_at(sv, yv, t_alone)}
+    combined, face_limit, face_t = t_alone, None, 1.0
     if cfg.faces:
-        fs, per = face_signal(cfg.data, names_v)
-        forced = fs >= cfg.face_threshold
-        combined = recall_threshold(sv, yv, cfg.target_recall, forced)
-        metrics["face_only"] = {
-            "threshold": cfg.face_threshold,
-            "seconds_per_photo": round(per, 4),
-            **pr_at(fs, yv, cfg.face_threshold),
-        }
-        metrics["combined"] = {"threshold": round(combined, 6), **pr_at(sv, yv, combined, forced)}
-    card["thresholds"]["combined"] = round(combined, 6)
+        mass, per = face_signal(cfg.data, names_v)
+        face_limit, face_t, combined, m = choose_face_rule(sv, yv, mass, cfg.target_recall)
+        metrics["face_seconds_per_photo"] = round(per, 4)
+        for j, lim in enumerate(FACE_LIMITS):
+            metrics[f"face_only_lt{lim:g}_p0.5"] = pr_at(mass[:, j], yv, 0.5)
+        metrics["combined"] = {"threshold": combined, "face_limit": face_limit, "face_threshold": face_t, **m}
+    # exact float: rounding up could drop the last positive the threshold was chosen to keep
+    card["thresholds"] = {"combined": combined, "face": face_t, "face_age_limit": face_limit}
     card["metrics_val"] = metrics
     wfile.with_suffix(".json").write_text(json.dumps(card, indent=2))
     (cfg.out / "metrics.json").write_text(json.dumps(metrics, indent=2))

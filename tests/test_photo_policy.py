@@ -1,0 +1,227 @@
+"""Photo side of the content policy: real face/age models, the shipped classifier, real gallery photos.
+
+One small library (8 gallery photos with their captions) is indexed once per module; tests that change
+it (recompute, broken face model) index their own copy.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixsearch import Library
+from pixsearch.errors import BlockedError, ModelError
+from pixsearch.faces import FaceAges
+from pixsearch.media import load_image, thumbnail_bytes
+from pixsearch.minor_words import caption_mentions_minor, photo_is_positive
+from pixsearch.photo_policy import MinorsClassifier, PhotoChecker, rgb_of_thumbnail
+from pixsearch.withhold import Withheld
+
+ROOT = Path(__file__).resolve().parents[1]
+GALLERY = ROOT / "examples" / "gallery"
+# Chosen by their captions: 3 photos of children (one a baby's face), 3 of dogs, 2 of adults.
+CHILD = ["2060031241_a3ae7a06bb.jpg", "1468389504_c724bdcad0.jpg", "2201192417_d934730fea.jpg"]
+DOGS = ["1319634306_816f21677f.jpg", "1429546659_44cb09cbe2.jpg", "1745110280_0cbff5e273.jpg"]
+ADULTS = ["2346402952_e47d0065b6.jpg", "2448210587_9fe7ea5f42.jpg"]
+DISCLAIMER = "This image is unavailable in your country in compliance with local laws."
+
+
+def _rgb(name: str):  # the pixels the index-time face check sees: the stored thumbnail
+    return rgb_of_thumbnail(thumbnail_bytes(load_image(GALLERY / "images" / name, draft=256)))
+
+
+def _photos(dst: Path, names: list[str]) -> Path:
+    (dst / "photos").mkdir(parents=True)
+    for n in names:
+        shutil.copy(GALLERY / "images" / n, dst / "photos" / n)
+    lines = (GALLERY / "captions.csv").read_text().splitlines()
+    keep = [lines[0]] + [ln for ln in lines[1:] if ln.split(",", 1)[0] in set(names)]
+    (dst / "captions.csv").write_text("\n".join(keep) + "\n")
+    return dst
+
+
+@pytest.fixture(scope="module")
+def lib_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = _photos(tmp_path_factory.mktemp("pp"), CHILD + DOGS + ADULTS)
+    with Library.open(d / "lib") as lib:
+        rep = lib.add([d / "photos"], captions_csv=d / "captions.csv")
+        assert rep.added == 8 and not rep.failed
+    return d
+
+
+def _flags(lib: Library) -> dict[str, tuple[int, dict, str]]:
+    rows = lib.catalog.db.execute(
+        "SELECT p.path, f.flagged, f.evidence, f.policy FROM flags f JOIN paths p ON p.image_id = f.image_id"
+    )
+    return {Path(p).name: (int(fl), json.loads(ev), pol) for p, fl, ev, pol in rows}
+
+
+# -- the label rule -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "minor"),
+    [
+        ("A little girl in pink", True),
+        ("Two kids play soccer", True),
+        ("a baby in a stroller", True),
+        ("a 10-year-old on a bike", True),
+        ("teenagers skate", True),
+        ("a baby goat in a field", False),
+        ("a cowboy rides a horse", False),
+        ("a 30 year old man", False),
+        ("kidding around with friends", False),
+        ("A young man jumps", False),
+    ],
+)
+def test_caption_rule(text: str, minor: bool) -> None:
+    assert caption_mentions_minor(text) is minor
+
+
+def test_photo_label_is_any_caption() -> None:
+    assert photo_is_positive(["A man on a bench", "A father and his son sit", "a man and a boy"])
+    assert not photo_is_positive(["A man on a bench", "an old man sits"])
+
+
+# -- faces --------------------------------------------------------------------------------------
+def test_faces_real_models() -> None:
+    fa = FaceAges()
+    baby = fa.faces(_rgb("2060031241_a3ae7a06bb.jpg"))
+    assert baby and max(f.p_minor for f in baby) > 0.9 and min(f.age for f in baby) < 8
+    adults = fa.faces(_rgb("2346402952_e47d0065b6.jpg"))
+    assert adults and all(f.p_minor < 0.2 and f.age > 20 for f in adults)
+    assert fa.faces(_rgb("1319634306_816f21677f.jpg")) == []  # a dog: no face
+
+
+def test_broken_face_model_fails_closed(tmp_path: Path) -> None:
+    bad = tmp_path / "models"
+    shutil.copytree(FaceAges().model_dir, bad)
+    (bad / "age-v1.onnx").write_bytes(b"not an onnx graph")
+    fa = FaceAges(model_dir=bad)
+    with pytest.raises(ModelError):
+        fa.load()
+    checker = PhotoChecker(None, MinorsClassifier.shipped(), fa)
+    assert "faces" in checker.errors and "err:faces" in checker.fingerprint
+    feats = {"pooled": np.zeros((2, 1280), np.float32), "embedding": np.zeros((2, 256), np.float32)}
+    verdicts = checker.check(feats, [_rgb(DOGS[0]), _rgb(DOGS[1])])
+    assert all(v.flagged and "fail-closed" in v.evidence["reasons"] for v in verdicts)
+
+
+def test_broken_face_model_hides_everything_in_restricted_region(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pixsearch.faces as faces
+
+    bad = tmp_path / "models"
+    bad.mkdir()  # no model files at all
+    monkeypatch.setattr(faces, "age_model_dir", lambda: bad)
+    d = _photos(tmp_path, DOGS[:2])
+    with Library.open(d / "lib") as lib:
+        lib.add([d / "photos"])
+        flags = _flags(lib)
+        assert {n: f[0] for n, f in flags.items()} == {DOGS[0]: 1, DOGS[1]: 1}
+        assert all("faces" in f[1]["errors"] for f in flags.values())
+        res = lib.with_region("restricted").search("a dog in the grass", k=2)
+        assert res and all(isinstance(r, Withheld) for r in res)
+        assert all(not isinstance(r, Withheld) for r in lib.search("a dog in the grass", k=2))
+
+
+# -- index time ---------------------------------------------------------------------------------
+def test_flags_written_at_index_time(lib_dir: Path) -> None:
+    with Library.open(lib_dir / "lib") as lib:
+        flags = _flags(lib)
+    assert set(flags) == set(CHILD + DOGS + ADULTS)
+    assert len({f[2] for f in flags.values()}) == 1  # one policy fingerprint
+    for n in CHILD:
+        assert flags[n][0] == 1, (n, flags[n][1])
+    assert "caption" in flags[CHILD[0]][1]["reasons"] and "face" in flags[CHILD[0]][1]["reasons"]
+    for n in DOGS:
+        assert flags[n][0] == 0, (n, flags[n][1])
+        assert 0.0 <= flags[n][1]["classifier"] <= 1.0
+
+
+def test_flags_recomputed_when_policy_changes(tmp_path: Path) -> None:
+    from pixsearch.config import load_settings
+
+    d = _photos(tmp_path, [CHILD[0], DOGS[0]])
+    with Library.open(d / "lib") as lib:
+        lib.add([d / "photos"], captions_csv=d / "captions.csv")
+        before = _flags(lib)
+    user = tmp_path / "policy.toml"
+    user.write_text("[topics.minors]\nmax_age = 14\n")  # a stricter text policy: new fingerprint
+    settings = load_settings(library=d / "lib", policy_file=user)
+    with Library.open(settings=settings) as lib:
+        rep = lib.add([d / "photos"])
+        after = _flags(lib)
+    assert rep.enriched.get("policy") == 2
+    assert {f[2] for f in after.values()} != {f[2] for f in before.values()}
+    assert {n: f[0] for n, f in after.items()} == {CHILD[0]: 1, DOGS[0]: 0}
+
+
+# -- enforcement --------------------------------------------------------------------------------
+def test_withheld_in_result_lists(lib_dir: Path) -> None:
+    with Library.open(lib_dir / "lib") as lib:
+        flagged = {n for n, f in _flags(lib).items() if f[0]}
+        shown = lib.search("people outdoors", k=8)
+        assert not any(isinstance(r, Withheld) for r in shown)  # default region: nothing hidden
+        view = lib.with_region("restricted")
+        res = view.search("people outdoors", k=8)
+        hidden = [r for r in res if isinstance(r, Withheld)]
+        assert len(res) == 8 and len(hidden) == len(flagged)
+        assert all(r.to_dict() == {"withheld": True, "disclaimer": DISCLAIMER} for r in hidden)
+        assert {Path(r.path).name for r in res if not isinstance(r, Withheld)} == set(
+            CHILD + DOGS + ADULTS
+        ) - flagged
+        dog = str(lib_dir / "photos" / DOGS[0])
+        sim = view.similar(dog, k=7)
+        assert sum(isinstance(r, Withheld) for r in sim) == len(flagged)
+        desc = view.describe(dog, k=40)
+        shown_caps = [r for r in desc if not isinstance(r, Withheld)]
+        assert any(isinstance(r, Withheld) for r in desc)
+        assert all(Path(r.path).name not in flagged for r in shown_caps)
+        assert not any(caption_mentions_minor(r.caption) for r in shown_caps)
+
+
+def test_flagged_photo_blocked_by_id_path_and_bytes(lib_dir: Path) -> None:
+    child = lib_dir / "photos" / CHILD[0]
+    with Library.open(lib_dir / "lib") as lib:
+        iid = lib.catalog.image_for_path(str(child))
+        assert iid is not None
+        lib.similar(iid, k=2)  # default region: allowed
+        view = lib.with_region("restricted")
+        for ask in (iid, str(child), child.read_bytes()):
+            with pytest.raises(BlockedError) as e:
+                view.similar(ask, k=2)
+            assert e.value.disclaimer == DISCLAIMER
+            with pytest.raises(BlockedError):
+                view.describe(ask, k=2)
+        with pytest.raises(BlockedError):
+            view.check_photo(iid)
+        view.check_photo(lib.catalog.image_for_path(str(lib_dir / "photos" / DOGS[0])))
+
+
+def test_unchecked_photo_is_hidden(lib_dir: Path, tmp_path: Path) -> None:
+    shutil.copytree(lib_dir / "lib", tmp_path / "lib")
+    with Library.open(tmp_path / "lib") as lib:
+        dog = lib.catalog.image_for_path(str(lib_dir / "photos" / DOGS[0]))
+        with lib.catalog.transaction():
+            lib.catalog.db.execute("DELETE FROM flags WHERE image_id = ?", (dog,))
+        with pytest.raises(BlockedError):
+            lib.with_region("restricted").check_photo(dog)
+
+
+# -- eval ---------------------------------------------------------------------------------------
+def test_eval_policy_photos_keys(tmp_path: Path) -> None:
+    from pixsearch.photo_eval import eval_policy_photos
+
+    names = CHILD + DOGS[:2]
+    d = _photos(tmp_path, names)
+    (d / "photos").rename(d / "images")
+    (d / "val.txt").write_text("\n".join(names) + "\n")
+    res = eval_policy_photos(d, "val")
+    assert {"n_images", "n_positive", "precision", "recall", "flagged"} <= set(res)
+    assert res["n_images"] == 5 and res["n_positive"] == 3
+    assert set(CHILD) <= set(res["flagged"]) and res["recall"] == 1.0
+    assert 0.0 < res["precision"] <= 1.0
