@@ -40,6 +40,21 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+function lockIcon() {
+  // Inline SVG, not an emoji: phones and servers without an emoji font would show a box.
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", "lock");
+  svg.setAttribute("aria-hidden", "true");
+  const body = document.createElementNS(ns, "rect");
+  for (const [k, v] of Object.entries({ x: 5, y: 11, width: 14, height: 10, rx: 2 })) body.setAttribute(k, v);
+  const arc = document.createElementNS(ns, "path");
+  arc.setAttribute("d", "M8 11V8a4 4 0 0 1 8 0v3");
+  svg.append(body, arc);
+  return svg;
+}
+
 class ApiError extends Error {
   constructor(status, body) {
     const err = (body && body.error) || {};
@@ -99,7 +114,7 @@ function showMessage(kind, title, text) {
   const m = $("message");
   m.className = "message " + kind;
   m.replaceChildren();
-  if (kind === "blocked") m.append(el("span", { class: "lock", text: "🔒", "aria-hidden": "true" }));
+  if (kind === "blocked") m.append(lockIcon());
   if (title) m.append(el("h2", { text: title }));
   if (text) m.append(el("p", { text }));
   m.hidden = false;
@@ -111,7 +126,7 @@ function tileFor(r, index) {
   if (r.withheld) {
     return el("div", { class: "tile withheld", "data-index": index, tabindex: "0", role: "img",
       "aria-label": r.disclaimer },
-      el("div", { class: "w" }, el("span", { text: "🔒", "aria-hidden": "true" }), document.createTextNode(r.disclaimer)));
+      el("div", { class: "w" }, lockIcon(), document.createTextNode(r.disclaimer)));
   }
   const img = el("img", { alt: captionOf(r), loading: "lazy", decoding: "async", src: withRegion(r.thumbnail_url) });
   img.addEventListener("load", () => img.classList.add("loaded"));
@@ -357,7 +372,7 @@ async function loadSimilar(r) {
     const s = await api(withRegion(`/api/photos/${r.image_id}/similar?k=8`));
     if (state.viewerItems[state.viewerIndex] !== r) return;
     $("viewer-similar").replaceChildren(...s.results.map((x, i) => x.withheld
-      ? el("button", { type: "button", title: x.disclaimer, "aria-label": x.disclaimer }, el("span", { class: "withheld-mini", text: "🔒" }))
+      ? el("button", { type: "button", title: x.disclaimer, "aria-label": x.disclaimer }, el("span", { class: "withheld-mini" }, lockIcon()))
       : el("button", { type: "button", title: captionOf(x), onclick: () => openViewer(i, s.results) },
         el("img", { src: withRegion(x.thumbnail_url), alt: captionOf(x), loading: "lazy" }))));
   } catch (_) {
