@@ -180,7 +180,7 @@ class Library:
         self.close()
 
     @contextmanager
-    def writing(self, wait: float | None = None) -> Iterator[None]:
+    def writing(self, wait: float | None = None, check_model: bool = True) -> Iterator[None]:
         """Hold the library's write lock (one writer per library, across processes); nests.
 
         Every write goes through here: ``add``, ``remove``, ``reindex`` and the REST server's writes.
@@ -193,7 +193,7 @@ class Library:
             if not outer:
                 yield
                 return
-            self.vectors.sync()
+            self.vectors.sync(check_model)  # off for reindex: changing the model is its job
             self.vectors.writer = True
             try:
                 yield
@@ -257,7 +257,7 @@ class Library:
         Photos whose file cannot be read now are kept, re-encoded from their stored thumbnail, and listed
         in ``report.kept``. Holds the write lock throughout.
         """
-        with self.writing():
+        with self.writing(check_model=False):
             return self._reindex(model, progress)
 
     def _reindex(self, model: str | None, progress: Progress | None) -> IndexReport:
@@ -411,8 +411,8 @@ class Library:
         ts = TextSearch(
             self.catalog,
             self.encoder,
-            self.vectors.get("images"),
-            self.vectors.get("captions"),
+            self.vectors.view("images"),  # catalog-backed: a photo committed a moment ago is no KeyError
+            self.vectors.view("captions"),
             self.settings.weights,
         )
         th = self.settings.threshold if threshold is None else threshold

@@ -162,8 +162,8 @@ class VectorSet:
         """Catch up with commits made since the indexes were loaded (by this or another process)."""
         self._catch_up(self._state())
 
-    def _catch_up(self, state: _State) -> None:
-        if state.fingerprint is not None and state.fingerprint != self.fingerprint:
+    def _catch_up(self, state: _State, check_model: bool = True) -> None:
+        if check_model and state.fingerprint is not None and state.fingerprint != self.fingerprint:
             raise ModelMismatchError(
                 "the library was re-indexed with another model while open; open it again"
             )
@@ -210,9 +210,10 @@ class VectorSet:
         for n in self._open:
             self._gen[n] = generation
 
-    def sync(self) -> None:
-        """On taking the write lock: catch up with what other writers committed before us."""
-        self._catch_up(self._state())
+    def sync(self, check_model: bool = True) -> None:
+        """On taking the write lock: catch up with what other writers committed before us (and refuse to
+        write with our model into a library another process has just re-indexed with another one)."""
+        self._catch_up(self._state(), check_model)
 
     def save(self, name: str | None = None) -> None:
         """Persist open indexes, each stamped with the generation it reflects.
