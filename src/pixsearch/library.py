@@ -494,6 +494,37 @@ class Library:
         masked: list[CaptionResult | Withheld] = w.mask(res, lambda r: r.image_id)
         return w.mask_texts(masked, lambda r: r.caption)
 
+    def caption(self, photo: Path | str | bytes | int, beam: int = 3) -> str:
+        """A generated caption for a library photo (id or path) or any image file or bytes.
+
+        Runs the default captioner on the photo's pixels, through the captioner's own encoder when the
+        library's is another one; a photo the region withholds raises BlockedError like any other read.
+        """
+        from .models.captioner import caption_image
+
+        iid: int | None = None
+        if isinstance(photo, int):
+            self.withhold.ensure_visible(photo)
+            rows = self.catalog.images([photo])
+            if photo not in rows or not rows[photo].paths:
+                raise NotFoundError(f"no image with id {photo} in the library")
+            data = read_bytes(Path(rows[photo].paths[0]))
+        else:
+            if isinstance(photo, bytes):
+                data = photo
+            else:
+                path = Path(photo).expanduser().absolute()
+                iid = self.catalog.image_for_path(str(path))
+                data = read_bytes(path)
+            iid = iid if iid is not None else self.catalog.image_id_for_hash(content_hash(data))
+            if iid is not None:
+                self.withhold.ensure_visible(iid)
+        label = None if isinstance(photo, bytes) else str(photo)
+        img = load_image(data, name=label, draft=decode_size(self.encoder.resolution))
+        text = caption_image(img, beam=beam, encoder=self.encoder)
+        self.withhold.ensure_text(text)  # a generated caption about a child is withheld too
+        return text
+
     def stats(self) -> dict[str, Any]:
         counts = self.catalog.counts()
         size = sum(f.stat().st_size for f in self.settings.library.iterdir() if f.is_file())

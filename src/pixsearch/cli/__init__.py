@@ -5,7 +5,8 @@ One module per group of commands; each registers itself on the shared Typer apps
 
 from __future__ import annotations
 
-from . import eval as _eval  # noqa: F401  (registers commands)
+from . import caption as _caption  # noqa: F401  (registers commands)
+from . import eval as _eval  # noqa: F401
 from . import library as _library  # noqa: F401
 from . import policy as _policy  # noqa: F401
 from . import policy_train as _policy_train  # noqa: F401
