@@ -28,7 +28,7 @@ import numpy as np
 
 from .config import FusionWeights
 from .errors import QueryError
-from .index.catalog import Catalog, from_blobs
+from .index.catalog import Catalog, from_blobs, fts_query
 from .index.vectors import VectorIndex
 from .labels import label_search
 from .models.encoder import HeadsEncoder, JointEncoder
@@ -135,16 +135,29 @@ class TextSearch:
             dense = {int(a): float(b) for a, b in zip(keys[0], sims[0], strict=True)}
         cands = set(dense)
         uses_captions = any(s in self.weights for s in ("caption", "bm25", "generated"))
+        idx_hits: list[tuple[int, float]] = []
         if uses_captions and self.captions is not None:
-            keys, _ = self.captions.search(cap_q, 3 * n)
-            owner = self.catalog.caption_owner([int(x) for x in keys[0]])
-            cands |= set(owner.values())
-        bm25: dict[int, tuple[float, int]] = {}
+            keys, sims = self.captions.search(cap_q, 3 * n)
+            idx_hits = [(int(c), float(v)) for c, v in zip(keys[0], sims[0], strict=True)]
+        fts_hits: list[tuple[int, float]] = []
         if "bm25" in self.weights:
-            for cid, iid, b in self._fts(q, 3 * n):
+            fts_hits = self._fts(q, 3 * n)
+        # one lookup of owner and source for every caption either search returned
+        meta = {
+            int(c): (int(iid), str(src))
+            for c, iid, src in self.catalog._in(
+                "SELECT id, image_id, source FROM captions WHERE id IN ({})",
+                sorted({c for c, _ in idx_hits} | {c for c, _ in fts_hits}),
+            )
+        }
+        cap_best = _best([(c, *meta[c], v) for c, v in idx_hits if c in meta])
+        bm25: dict[int, tuple[float, int]] = {}
+        for c, b in fts_hits:
+            if c in meta and meta[c][1] == "human":  # generated captions have their own, weaker signal
+                iid = meta[c][0]
                 if iid not in bm25 or b > bm25[iid][0]:
-                    bm25[iid] = (b, cid)
-            cands |= set(bm25)
+                    bm25[iid] = (b, c)
+        cands |= {iid for iid, _ in cap_best} | set(bm25)
         labels: dict[int, tuple[float, str]] = {}
         if LABEL_SIGNAL in self.weights:
             labels = label_search(self.catalog, q, 3 * n)
@@ -158,16 +171,16 @@ class TextSearch:
             if missing:
                 vecs = self.images.get(np.array(missing, dtype=np.int64))
                 dense.update(zip(missing, (vecs @ dense_q).tolist(), strict=True))
-        cap_best: dict[tuple[int, str], tuple[float, int]] = {}
         if uses_captions:
+            seen = {iid for iid, _ in cap_best}
             rows = self.catalog._in(
-                "SELECT id, image_id, source, embedding FROM captions WHERE image_id IN ({})", ids
+                "SELECT id, image_id, source, embedding FROM captions WHERE image_id IN ({})",
+                [i for i in ids if i not in seen],
             )
             if rows:
                 sims = from_blobs([r[3] for r in rows], len(cap_q)) @ cap_q
-                cap_best = _best(
-                    [(int(r[0]), int(r[1]), str(r[2]), s) for r, s in zip(rows, sims.tolist(), strict=True)]
-                )
+                more = zip(rows, sims.tolist(), strict=True)
+                cap_best.update(_best([(int(r[0]), int(r[1]), str(r[2]), v) for r, v in more]))
         hits = []
         for i in ids:
             sc: dict[str, float] = {}
@@ -192,15 +205,14 @@ class TextSearch:
             hits = [h for h in hits if h.score >= threshold]
         return hits[offset : offset + k]
 
-    def _fts(self, text: str, limit: int) -> list[tuple[int, int, float]]:
-        """BM25 over human captions only (generated ones have their own, weaker signal)."""
-        hits = self.catalog.fts_search(text, limit)
-        if not hits:
+    def _fts(self, text: str, limit: int) -> list[tuple[int, float]]:
+        """(caption id, BM25) best first over all captions; positive, larger is better."""
+        fq = fts_query(text)
+        if not fq:
             return []
-        human = {
-            int(r[0])
-            for r in self.catalog._in(
-                "SELECT id FROM captions WHERE source = 'human' AND id IN ({})", [h[0] for h in hits]
-            )
-        }
-        return [h for h in hits if h[0] in human]
+        # ORDER BY rank on the FTS table alone lets FTS5 sort without materialising a join.
+        rows = self.catalog.db.execute(
+            "SELECT rowid, -rank FROM captions_fts WHERE captions_fts MATCH ? ORDER BY rank LIMIT ?",
+            (fq, limit),
+        ).fetchall()
+        return [(int(c), float(b)) for c, b in rows]
