@@ -27,7 +27,7 @@ def eval_policy_photos(data: Path | str, split: str = "val", model: str | None =
     enc = create_encoder(model)
     clf = MinorsClassifier.shipped()
     limit = clf.card.get("thresholds", {}).get("face_age_limit") or 18.0
-    checker = PhotoChecker(None, clf, FaceAges(limit=float(limit)), enc.name)
+    checker = PhotoChecker(None, clf, FaceAges(limit=float(limit)), enc.name, full_evidence=True)
     names_all, labels = split_labels(data, split)
     label = dict(zip(names_all, labels, strict=True))
     t0 = time.perf_counter()

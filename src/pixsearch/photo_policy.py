@@ -152,8 +152,12 @@ class PhotoChecker:
         faces: FaceAges | None,
         encoder_name: str | None = None,
         face_threshold: float | None = None,
+        full_evidence: bool = False,
     ) -> None:
         self.policy = policy
+        # False: once one signal flags a photo the others are skipped (same verdict, ~5x cheaper at
+        # index time since most flagged photos are caught by the classifier); True: every signal runs.
+        self.full_evidence = full_evidence
         self.classifier = classifier
         self.faces = faces
         self.errors: dict[str, str] = {}
@@ -206,9 +210,14 @@ class PhotoChecker:
                 ev["errors"] = dict(self.errors)
                 ev["reasons"].append("fail-closed")
             if probs is not None and self.classifier is not None:
-                ev["classifier"] = round(float(probs[i]), 4)
+                ev["classifier"] = float(f"{probs[i]:.6g}")
                 if probs[i] >= self.classifier.threshold:
                     ev["reasons"].append("classifier")
+            if captions is not None:
+                ev["n_captions"] = len(captions[i])  # stale_ids: captions added later redo the photo
+            if ev["reasons"] and not self.full_evidence:
+                out.append(PhotoVerdict(True, ev))  # flagged already: skip the costlier signals
+                continue
             if self.faces is not None and "faces" not in self.errors:
                 img = images[i]
                 if img is None:
@@ -220,7 +229,6 @@ class PhotoChecker:
                         ev["reasons"].append("face")
             if captions is not None:
                 hits = self._caption_hits(captions[i])
-                ev["n_captions"] = len(captions[i])
                 if hits:
                     ev["captions"] = hits
                     ev["reasons"].append("caption")

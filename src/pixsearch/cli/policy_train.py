@@ -21,7 +21,7 @@ def train_policy_cmd(
     model: ModelOpt = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 60,
     hidden: Annotated[int, typer.Option("--hidden", min=1)] = 256,
-    target_recall: Annotated[float, typer.Option("--target-recall", min=0.5, max=1.0)] = 0.99,
+    target_recall: Annotated[float, typer.Option("--target-recall", min=0.5, max=1.0)] = 0.995,
     no_faces: Annotated[
         bool, typer.Option("--no-faces", help="Calibrate the classifier alone (skip the face model).")
     ] = False,
