@@ -37,15 +37,19 @@ def relevance(data: Path, names: list[str], queries: list[dict]) -> list[set[str
     return relevant_sets(queries, caps)
 
 
-def build(lib_dir: Path, photos: Path, generate: bool) -> dict:
-    with Library.open(lib_dir) as lib:
+def build(lib_dir: Path, photos: Path, generate: bool, captioner: str | None) -> dict:
+    s = load_settings(library=lib_dir, captioner=captioner)
+    with Library.open(lib_dir, settings=s) as lib:
         t = time.perf_counter()
         rep = lib.add([photos], generate_captions=generate)
         secs = time.perf_counter() - t
         n = lib.stats()["images"]
+    done = rep.added or rep.enriched.get("captions", 0)
     return {
         "seconds": round(secs, 1),
-        "photos_per_s": round(rep.added / secs, 2) if rep.added else None,
+        "photos_per_s": round(done / secs, 2) if done else None,
+        "enriched": rep.enriched,
+        "captions_generated": rep.captions_generated,
         "timings": rep.to_dict()["timings"],
         "images": n,
     }
@@ -66,6 +70,7 @@ def main() -> None:
     ap.add_argument("--queries", type=Path, default=QUERIES)
     ap.add_argument("--keep", type=Path, default=None)
     ap.add_argument("--per-query", action="store_true")
+    ap.add_argument("--captioner", default=None, help="captioner name or folder (default: the shipped one)")
     args = ap.parse_args()
     names = [ln.strip() for ln in (args.data / f"{args.split}.txt").read_text().splitlines() if ln.strip()]
     queries = load_queries(args.queries)
@@ -79,13 +84,13 @@ def main() -> None:
     out: dict = {"split": args.split, "images": len(names), "queries": len(queries)}
     lib_dir = work / "lib"
     if not (lib_dir / "catalog.db").is_file():
-        out["index_pixels_labels"] = build(lib_dir, photos, generate=False)
+        out["index_pixels_labels"] = build(lib_dir, photos, False, args.captioner)
     stages = {
         "before": FusionWeights(generated=0.0, label=0.0),  # pixels only: the dense signal alone
         "labels": None,  # + labels (default weights; the library has no generated captions yet)
     }
     results = {tag: run_queries(lib_dir, queries, w) for tag, w in stages.items()}
-    out["index_captions"] = build(lib_dir, photos, generate=True)  # redo: generated captions only
+    out["index_captions"] = build(lib_dir, photos, True, args.captioner)  # redo: generated captions only
     results["after"] = run_queries(lib_dir, queries)  # + generated captions + labels
     for tag, res in results.items():
         m = natural_query_metrics(res, rel, k=10)
@@ -95,6 +100,14 @@ def main() -> None:
                 q["query"]: round(p, 2)
                 for q, p in zip(queries, m["per_query_p"], strict=True)  # type: ignore[arg-type]
             }
+    first, caps = out.get("index_pixels_labels"), out["index_captions"]
+    if first and caps["captions_generated"]:
+        per = caps["timings"].get("captions", 0.0) / caps["captions_generated"]
+        out["indexing_photos_per_s"] = {
+            "without_captions": first["photos_per_s"],
+            "with_captions": round(1 / (1 / first["photos_per_s"] + per), 2),
+            "caption_s_per_photo": round(per, 3),
+        }
     with Library.open(lib_dir) as lib:
         out["library"] = {k: v for k, v in lib.stats().items() if k.endswith("captions") or k == "images"}
     print(json.dumps(out, indent=1))

@@ -38,9 +38,11 @@ def test_search_paging_and_threshold(built_library: Path) -> None:
         full = lib.search("a dog running on grass", k=10)
         page2 = lib.search("a dog running on grass", k=5, offset=5)
         assert [r.image_id for r in full[5:10]] == [r.image_id for r in page2]
-        cut = full[3].score
-        assert all(r.score >= cut for r in lib.search("a dog running on grass", k=10, threshold=cut))
-        assert lib.search("a dog running on grass", k=10, threshold=2.0) == []
+        cut = sorted(r.match for r in full)[-4]  # the threshold cuts the calibrated match score (#9)
+        kept = lib.search("a dog running on grass", k=10, threshold=cut)
+        assert kept and all(r.match >= cut for r in kept)
+        with pytest.raises(QueryError, match="between 0 and 1"):
+            lib.search("a dog running on grass", k=10, threshold=2.0)
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "\n"])
@@ -76,7 +78,7 @@ def test_describe_returns_captions_of_the_same_photo(built_library: Path, galler
         hits = 0
         for p in photos[:8]:
             res = lib.describe(p, k=5)
-            assert len(res) == 5 and res[0].score >= res[-1].score
+            assert len(res) == 5 and res[0].match >= res[-1].match  # ranked by match score (#9)
             hits += any(r.path.endswith(p.name) for r in res)
         assert hits >= 4  # a photo's own captions are usually among the 5 best of 120
 

@@ -33,7 +33,7 @@ class FusionWeights:
     caption: float = 1.0  # MiniLM cosine between query and the image's best human caption
     bm25: float = 0.2  # FTS5 BM25 over human captions, squashed to 0..1
     generated: float = 0.5  # MiniLM cosine between query and the image's generated caption
-    label: float = 1.0  # log-odds added per unit of a matching label's probability
+    label: float = 2.0  # log-odds added per unit of a matching label's probability (val natural queries)
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Settings:
     threads: int | None = None  # ONNX Runtime intra-op threads (PIXSEARCH_THREADS); None: every core
     region: str | None = None  # content-policy region (policy.py); None: the policy's default_region
     generate_captions: bool = True  # index time: caption photos that have none (enrich.py); --no-caption
+    captioner: str | None = None  # captioner name or folder (PIXSEARCH_CAPTIONER); None: the shipped default
     policy_file: Path | None = None  # user policy TOML merged over the shipped one (policy.py)
 
 
@@ -86,6 +87,7 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
         ("region", "PIXSEARCH_REGION"),
         ("policy_file", "PIXSEARCH_POLICY"),
         ("batch_size", "PIXSEARCH_BATCH_SIZE"),
+        ("captioner", "PIXSEARCH_CAPTIONER"),
         ("threads", "PIXSEARCH_THREADS"),
     ):
         if env.get(var):

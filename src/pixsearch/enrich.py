@@ -151,13 +151,15 @@ def _captions(settings: Settings, encoder: JointEncoder) -> Enricher | None:
     except ImportError:  # no captioner module in this build
         return None
     try:
-        captioner = create_captioner()
+        captioner = create_captioner(getattr(settings, "captioner", None))
         check = getattr(captioner, "check_encoder", None)
         if check is not None:
             check(encoder)  # a captioner reads one encoder's spatial map; another library model: no captions
         return CaptionsEnricher(captioner, encoder)
-    except (ModelError, FileNotFoundError):  # no shipped captioner: index without generated captions
-        return None
+    except (ModelError, FileNotFoundError):
+        if getattr(settings, "captioner", None):
+            raise  # the user asked for this captioner: say why it cannot be used
+        return None  # no shipped captioner, or one for another encoder: index without generated captions
 
 
 def _labels(settings: Settings, encoder: JointEncoder) -> Enricher | None:

@@ -33,15 +33,19 @@ from .index.catalog import Catalog, ImageRow
 from .index.vectorset import IndexSpec, VectorSet
 from .indexer import Indexer, IndexReport, Progress
 from .lock import LibraryLock
+from .matching import BELOW_SHOWN, Description, Matcher, SearchResults, check_threshold
 from .media import content_hash, load_image, read_bytes
 from .models.backbones import decode_size
 from .models.encoder import HeadsEncoder, JointEncoder, create_encoder, default_encoder_name
 from .models.onnx_runtime import set_threads
+from .models.scorer import MatchScore, PhotoEvidence, check_text
 from .policy import Policy, load_policy
 from .search import Hit, TextSearch
 from .withhold import Enforcer, Withheld
 
 __all__ = ["Library", "Result", "CaptionResult", "Withheld"]
+
+MATCH_WINDOW = 200  # fused candidates a thresholded search scores at most
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Result:
     matched_caption: str | None = None
     width: int = 0
     height: int = 0
+    match: float | None = None  # calibrated 0..1 match score (models/scorer.py), set for a page
 
     @property
     def path(self) -> str:
@@ -72,6 +77,7 @@ class Result:
             "captions": list(self.captions),
             "width": self.width,
             "height": self.height,
+            "match": None if self.match is None else round(self.match, 4),
         }
 
 
@@ -83,6 +89,7 @@ class CaptionResult:
     score: float
     image_id: int
     path: str
+    match: float | None = None  # calibrated 0..1: does this caption describe the query photo?
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +97,7 @@ class CaptionResult:
             "score": round(self.score, 4),
             "image_id": self.image_id,
             "path": self.path,
+            "match": None if self.match is None else round(self.match, 4),
         }
 
 
@@ -357,7 +365,7 @@ class Library:
             self.catalog.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- reading ------------------------------------------------------------------------------------
-    def _results(self, hits: list[Hit]) -> list[Result | Withheld]:
+    def _results(self, hits: list[Hit], match: dict[int, float] | None = None) -> list[Result | Withheld]:
         rows = self.catalog.images([h.image_id for h in hits])
         caps = {c.id: c.text for r in rows.values() for c in r.captions}
         res = [
@@ -365,6 +373,8 @@ class Library:
             for h in hits
             if h.image_id in rows
         ]
+        if match:
+            res = [replace(r, match=match.get(r.image_id)) for r in res]
         return self.withhold.mask(res, lambda r: r.image_id)  # flagged photos -> Withheld
 
     @staticmethod
@@ -415,10 +425,60 @@ class Library:
             self.vectors.view("captions"),
             self.settings.weights,
         )
-        th = self.settings.threshold if threshold is None else threshold
-        hits = ts.run(query, k, offset, th)
+        th = check_threshold(self.settings.threshold if threshold is None else threshold)
+        # The threshold applies to the calibrated match score, computed only for the page (or, with a
+        # threshold, for the top fused candidates the cut needs: at most MATCH_WINDOW).
+        window = offset + k if th is None else min(max(2 * (offset + k), 20), MATCH_WINDOW)
+        if k < 1 or offset < 0:
+            raise QueryError("k must be >= 1 and offset >= 0")
+        hits = ts.run(query, window, 0, None)
         pending.wait()  # BlockedError: a blocked query's hits are dropped unseen
-        return self._results(hits)
+        return self._matched(query, hits, k, offset, th)
+
+    def _matched(self, query: str, hits: list[Hit], k: int, offset: int, th: float | None) -> SearchResults:
+        """Attach match scores; apply the threshold; when nothing passes, keep the best few below it."""
+        todo = hits[offset : offset + k] if th is None else hits
+        if not self.matcher.usable:  # no calibrated score for this model: plain results, or say why
+            if th is not None:
+                self.matcher.ensure_usable()
+            return SearchResults(self._results(todo), th)
+        if not todo:
+            return SearchResults([], th)
+        ids = [h.image_id for h in todo]
+        vecs = self.vectors.view("images").get(np.array(ids, dtype=np.int64))
+        scores = self.matcher.score_evidence(query, self.matcher.evidence(ids, vecs))
+        match = {i: m.score for i, m in zip(ids, scores, strict=True)}
+        if th is None:
+            return SearchResults(self._results(todo, match), th)
+        passing = [h for h in todo if match[h.image_id] >= th]
+        if passing:
+            return SearchResults(self._results(passing[offset : offset + k], match), th)
+        best = sorted(todo, key=lambda h: -match[h.image_id])[:BELOW_SHOWN]
+        return SearchResults([], th, self._results(best, match))
+
+    @property
+    def matcher(self) -> Matcher:
+        """The calibrated match scorer over this library's catalog (built on first use)."""
+        if getattr(self, "_matcher", None) is None:
+            self._matcher = Matcher(self.catalog, self.encoder)
+        return self._matcher
+
+    def score(self, photo: Path | str | bytes | int, text: str, references: bool = True) -> MatchScore:
+        """Contract 4: calibrated probability that a person would say ``text`` describes ``photo``.
+
+        A library photo (id, path or identical bytes) uses its stored vector and, with ``references``,
+        its human captions; any other photo is decoded and encoded (pixels only). Empty text is a
+        QueryError; an undecodable photo a MediaError; see models/scorer.py for long/other-language text.
+        """
+        self.check_query(text)
+        check_text(text)
+        self.matcher.ensure_usable()
+        vec, iid = self.image_vector(photo)
+        if iid is not None:
+            ev = self.matcher.evidence([iid], vec[None])[0]
+        else:
+            ev = PhotoEvidence(vec)
+        return self.matcher.score_evidence(text, [ev], references)[0]
 
     def image_vector(self, image: Path | str | bytes | int) -> tuple[np.ndarray, int | None]:
         """Joint vector for an image id, a library path, or a new file/bytes (encoded on the fly).
@@ -477,8 +537,8 @@ class Library:
             )
         if k < 1:
             raise QueryError("k must be >= 1")
-        vec, _ = self.image_vector(image)
-        keys, sims = self.vectors.get("caption_joint").search(vec, k)
+        vec, own = self.image_vector(image)
+        keys, sims = self.vectors.get("caption_joint").search(vec, 3 * k)  # reranked by match below
         ids = [int(x) for x in keys[0]]
         owner = self.catalog.caption_owner(ids)
         rows = self.catalog.images(list(set(owner.values())))
@@ -490,9 +550,18 @@ class Library:
             for c, s in zip(ids, sims[0].tolist(), strict=True)
             if c in texts
         ]
+        if self.matcher.usable:  # rerank the 3k nearest by calibrated match
+            ev = self.matcher.evidence([own], vec[None])[0] if own is not None else PhotoEvidence(vec)
+            ms = self.matcher.score_texts([r.caption for r in res], ev)
+            res = [replace(r, match=m.score) for r, m in zip(res, ms, strict=True)]
+            res = sorted(res, key=lambda r: -(r.match or 0.0))
+        res = res[:k]
+        generated = None
+        with contextlib.suppress(ModelError):  # no captioner shipped: no generated caption
+            generated = self.caption(image)
         w = self.withhold  # a flagged photo's captions, or any caption about a minor -> Withheld
         masked: list[CaptionResult | Withheld] = w.mask(res, lambda r: r.image_id)
-        return w.mask_texts(masked, lambda r: r.caption)
+        return Description(w.mask_texts(masked, lambda r: r.caption), generated)
 
     def caption(self, photo: Path | str | bytes | int, beam: int = 3) -> str:
         """A generated caption for a library photo (id or path) or any image file or bytes.

@@ -10,6 +10,7 @@ from . import eval as _eval  # noqa: F401
 from . import library as _library  # noqa: F401
 from . import policy as _policy  # noqa: F401
 from . import policy_train as _policy_train  # noqa: F401
+from . import score as _score  # noqa: F401
 from . import serve as _serve  # noqa: F401
 from . import train as _train  # noqa: F401
 from ._common import app

@@ -197,12 +197,14 @@ def emit_results(results: list, as_json: bool, title: str) -> None:
     t = Table(title=title, show_lines=False)
     t.add_column("#", justify="right")
     t.add_column("score", justify="right")
+    t.add_column("match", justify="right")  # calibrated 0..1 (models/scorer.py), when computed
     t.add_column("path")
     t.add_column("best caption")
     for i, r in enumerate(results, 1):
         if getattr(r, "withheld", False):  # content policy (withhold.py): the disclaimer, nothing else
-            t.add_row(str(i), "", "", r.disclaimer)
+            t.add_row(str(i), "", "", "", r.disclaimer)
             continue
         cap = getattr(r, "matched_caption", None) or (r.captions[0] if getattr(r, "captions", ()) else "")
-        t.add_row(str(i), f"{r.score:.3f}", short(r.path), cap)
+        m = getattr(r, "match", None)
+        t.add_row(str(i), f"{r.score:.3f}", "" if m is None else f"{m:.2f}", short(r.path), cap)
     out.print(t)

@@ -87,7 +87,8 @@ def search(
     k: KOpt = 10,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
     threshold: Annotated[
-        float | None, typer.Option("--threshold", help="Drop results scoring below.")
+        float | None,
+        typer.Option("--threshold", help="Keep results whose match score (0..1) reaches this, e.g. 0.5."),
     ] = None,
     library: LibraryOpt = None,
     model: ModelOpt = None,
@@ -97,7 +98,17 @@ def search(
     """Text -> images."""
     with errors(as_json):
         lib = open_library(library, model, region=region)
-        emit_results(lib.search(query, k, offset, threshold), as_json, f"'{query}'")
+        res = lib.search(query, k, offset, threshold)
+        if getattr(res, "no_confident_match", False):  # nothing passed the match threshold
+            below = res.below_threshold
+            if as_json:
+                d = {"results": [], "no_confident_match": True, "threshold": res.threshold}
+                print(json.dumps({**d, "below_threshold": [r.to_dict() for r in below]}, ensure_ascii=False))
+                return
+            out.print(f"no confident match (match score >= {res.threshold:g}); best below the line:")
+            emit_results(below, False, f"'{query}' (below threshold)")
+            return
+        emit_results(res, as_json, f"'{query}'")
 
 
 @app.command()
@@ -125,17 +136,22 @@ def describe(
     """Image -> the library's captions that fit it best, with their images."""
     with errors(as_json):
         res = open_library(library, region=region).describe(Path(image), k)
+        gen = getattr(res, "generated", None)
         if as_json:
-            print(json.dumps({"results": [r.to_dict() for r in res]}, ensure_ascii=False))
+            d = {"generated": gen, "results": [r.to_dict() for r in res]}
+            print(json.dumps(d, ensure_ascii=False))
             return
+        if gen:
+            out.print(f"generated: {gen}", highlight=False)
         t = Table(title=f"captions for {image}")
-        for c in ("score", "caption", "image"):
+        for c in ("match", "caption", "image"):
             t.add_column(c)
         for r in res:
             if getattr(r, "withheld", False):  # content policy: the disclaimer only
                 t.add_row("", r.disclaimer, "")
                 continue
-            t.add_row(f"{r.score:.3f}", r.caption, short(r.path))
+            m = getattr(r, "match", None)
+            t.add_row("" if m is None else f"{m:.2f}", r.caption, short(r.path))
         out.print(t)
 
 

@@ -1,0 +1,153 @@
+"""Match scores for library photos: gathers a photo's evidence from the catalog for models/scorer.py.
+
+The Library calls this for ``score``, ``describe`` and every search page. Evidence comes from what the
+library already stores (joint vector, human captions' and generated captions' MiniLM vectors), so a
+search page costs one small matrix product against the caption bank, never a photo decode. A new photo
+(not in the library) is decoded and encoded once.
+
+Thresholds apply to the calibrated match score; :data:`DEFAULT_THRESHOLD` is the "more likely than not"
+point of a calibrated probability, the value to pass for a cut. Search does not cut by default: measured
+on the Flickr8k test images, a photo's own caption reaches 0.5 in only ~32% of cases from pixels alone
+(~69% with the photo's other captions as references), so a default cut would hide most right answers in
+a library without captions. Every result still carries its match score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError, QueryError
+from .index.catalog import Catalog, from_blobs
+from .models.encoder import JointEncoder
+from .models.scorer import MatchScore, PhotoEvidence, Scorer, TextCheck, check_text, load_scorer
+
+__all__ = ["Matcher", "DEFAULT_THRESHOLD", "BELOW_SHOWN", "check_threshold", "SearchResults", "Description"]
+
+DEFAULT_THRESHOLD = 0.5
+BELOW_SHOWN = 3  # "best few below the line" when nothing passes
+
+
+def check_threshold(value: float | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise QueryError(f"threshold must be a number between 0 and 1, got {value!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise QueryError(f"threshold must be between 0 and 1 (a match probability), got {value}")
+    return v
+
+
+class SearchResults(list):  # type: ignore[type-arg]
+    """A page of results; when nothing passes the threshold, ``no_confident_match`` is True and
+    ``below_threshold`` holds the best few (marked as such by every front end)."""
+
+    def __init__(
+        self, items: Sequence[Any] = (), threshold: float | None = None, below: Sequence[Any] = ()
+    ) -> None:
+        super().__init__(items)
+        self.threshold = threshold
+        self.below_threshold = list(below)
+        self.no_confident_match = bool(threshold is not None and not items and below)
+
+
+class Description(list):  # type: ignore[type-arg]
+    """``describe``'s captions, plus the generated caption when a captioner is shipped."""
+
+    def __init__(self, items: Sequence[Any] = (), generated: str | None = None) -> None:
+        super().__init__(items)
+        self.generated = generated
+
+
+@dataclass
+class Matcher:
+    catalog: Catalog
+    encoder: JointEncoder
+    scorer: Scorer = field(default_factory=lambda: load_scorer())
+
+    @property
+    def usable(self) -> bool:
+        """The scorer's caption bank and joint-space signal belong to one encoder: with another (a raw
+        backbone, a fresh training run) there is no calibrated score, rather than a wrong one."""
+        fp = self.scorer.card.get("encoder_fingerprint")
+        return bool(self.encoder.cross_modal) and (fp is None or fp == self.encoder.fingerprint)
+
+    def ensure_usable(self) -> None:
+        if not self.usable:
+            raise ModelError(
+                f"the match scorer {self.scorer.name} was fitted for model "
+                f"{self.scorer.card.get('encoder')}, "
+                f"not {self.encoder.name}; match scores need that model (`pixsearch reindex`)"
+            )
+
+    @property
+    def uses_generated(self) -> bool:
+        return any("generated" in k for k in self.scorer.models)
+
+    def text(self, text: str) -> tuple[TextCheck, np.ndarray, np.ndarray]:
+        """(check, MiniLM vector, joint vector) of a text; QueryError when empty."""
+        chk = check_text(text)
+        enc: Any = self.encoder
+        if hasattr(enc, "encode_texts"):
+            m, j = enc.encode_texts([chk.text])
+        else:
+            m = enc.encode_captions([chk.text])
+            j = enc.text_from_embeddings(m)
+        return chk, m[0], j[0]
+
+    def evidence(self, image_ids: Sequence[int], vectors: np.ndarray) -> list[PhotoEvidence]:
+        """Evidence of library photos whose joint vectors are ``vectors`` (rows aligned with ids)."""
+        refs: dict[int, list[bytes]] = {}
+        gen: dict[int, bytes] = {}
+        ids = [int(i) for i in image_ids]
+        for s in range(0, len(ids), 900):
+            chunk = ids[s : s + 900]
+            q = ",".join("?" * len(chunk))
+            for iid, source, blob in self.catalog.db.execute(
+                f"SELECT image_id, source, embedding FROM captions WHERE image_id IN ({q}) ORDER BY id",
+                chunk,
+            ):
+                if source == "human":
+                    refs.setdefault(iid, []).append(blob)
+                else:
+                    gen.setdefault(iid, blob)
+        dim = self.encoder.caption_dim
+        out = []
+        for iid, vec in zip(ids, vectors, strict=True):
+            g = from_blobs([gen[iid]], dim)[0] if iid in gen and self.uses_generated else None
+            r = from_blobs(refs[iid], dim) if iid in refs else None
+            out.append(PhotoEvidence(np.asarray(vec, dtype=np.float32), g, r))
+        return out
+
+    def score_evidence(
+        self,
+        text: str | tuple[TextCheck, np.ndarray, np.ndarray],
+        photos: Sequence[PhotoEvidence],
+        references: bool = True,
+    ) -> list[MatchScore]:
+        chk, m, j = self.text(text) if isinstance(text, str) else text
+        return [self.scorer.combine(s, chk, references) for s in self.scorer.signals(m, j, photos)]
+
+    def score_texts(
+        self, texts: Sequence[str], photo: PhotoEvidence, references: bool = True
+    ) -> list[MatchScore]:
+        """Many texts against one photo (``describe``): one batched text encoding."""
+        if not texts:
+            return []
+        checks = [check_text(t) for t in texts]
+        enc: Any = self.encoder
+        if hasattr(enc, "encode_texts"):
+            m, j = enc.encode_texts([c.text for c in checks])
+        else:
+            m = enc.encode_captions([c.text for c in checks])
+            j = enc.text_from_embeddings(m)
+        nb = self.scorer.neighbours(photo.embedding[None])[:, 0]
+        return [
+            self.scorer.combine(self.scorer.pair_signals(m[i], j[i], photo, nb), c, references)
+            for i, c in enumerate(checks)
+        ]

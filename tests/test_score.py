@@ -1,0 +1,157 @@
+"""Match score (issue #9): the shipped scorer on real photos, thresholds, describe, eval, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pixsearch import Library
+from pixsearch.cli import app
+from pixsearch.config import load_settings
+from pixsearch.errors import ConfigError, MediaError, QueryError
+from pixsearch.matching import check_threshold
+from pixsearch.models.scorer import check_text, load_scorer
+
+PHOTO = "1177994172_10d143cb8d.jpg"  # gallery: two boys squirting water guns at each other
+GOOD = "two boys spraying each other with water guns"
+BAD = "a red car parked in front of a tall office building"
+
+
+@pytest.fixture(scope="module")
+def lib(built_library: Path):
+    with Library.open(built_library) as lb:
+        yield lb
+
+
+def _photo(gallery_subset: Path) -> Path:
+    p = gallery_subset / "photos" / PHOTO
+    assert p.is_file()
+    return p
+
+
+def test_score_match_vs_mismatch_both_modes(lib: Library, gallery_subset: Path) -> None:
+    photo = _photo(gallery_subset)
+    good, bad = lib.score(photo, GOOD), lib.score(photo, BAD)
+    assert good.mode == bad.mode == "references"  # the photo has human captions in the library
+    assert {"ref_max", "ref_mean", "dense"} <= set(good.signals)
+    assert good.score > 0.5 > bad.score
+    pg, pb = lib.score(photo, GOOD, references=False), lib.score(photo, BAD, references=False)
+    assert pg.mode == pb.mode == "pixels" and "ref_max" not in pg.signals
+    assert pg.score > pb.score + 0.1
+    assert not good.low_confidence and 0.0 <= pb.score <= 1.0
+
+
+def test_score_new_photo_is_pixels_only(lib: Library, flickr8k: Path) -> None:
+    """A photo the library has never seen is decoded and scored from pixels (no references exist)."""
+    name = (flickr8k / "test.txt").read_text().split()[0]
+    data = (flickr8k / "images" / name).read_bytes()
+    caps = [
+        ln.split(",", 1)[1].strip('"')
+        for ln in (flickr8k / "captions.csv").read_text().splitlines()
+        if ln.startswith(name + ",")
+    ]
+    m = lib.score(data, caps[0])
+    assert m.mode == "pixels" and 0.0 <= m.score <= 1.0
+    assert m.score > lib.score(data, BAD if "car" not in caps[0] else "a cat asleep on a sofa").score
+
+
+def test_text_checks(lib: Library, gallery_subset: Path) -> None:
+    photo = _photo(gallery_subset)
+    with pytest.raises(QueryError):
+        lib.score(photo, "   ")
+    long = lib.score(photo, (GOOD + " ") * 250)  # ~11,000 characters: truncated by the encoder
+    assert long.low_confidence and 0.0 <= long.score <= 1.0
+    fr = lib.score(photo, "deux garçons qui s'arrosent avec des pistolets à eau dans le jardin")
+    assert fr.low_confidence and 0.0 <= fr.score <= 1.0
+    assert check_text("deux enfants jouent dans le parc avec un chien").low_confidence
+    assert check_text("Ein Hund läuft über die Wiese").low_confidence
+    assert not check_text("A dog runs through the grass .").low_confidence
+
+
+def test_undecodable_photo(lib: Library, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 10)
+    with pytest.raises(MediaError):
+        lib.score(bad, GOOD)
+
+
+def test_threshold_validation(lib: Library, tmp_path: Path) -> None:
+    for v in (-0.1, 1.5):
+        with pytest.raises(QueryError):
+            check_threshold(v)
+        with pytest.raises(QueryError):
+            lib.search("boys", threshold=v)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("threshold = 1.5\n")
+    with pytest.raises(ConfigError):
+        load_settings(env={"PIXSEARCH_CONFIG": str(cfg)})
+    r = CliRunner().invoke(app, ["search", "boys", "--threshold", "2", "-L", str(lib.settings.library)])
+    assert r.exit_code == 2 and "between 0 and 1" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_search_results_carry_match_and_threshold(lib: Library) -> None:
+    res = lib.search("two boys spraying water at each other", k=5, threshold=0.0)
+    assert len(res) == 5 and all(r.match is not None and 0 <= r.match <= 1 for r in res)
+    assert res[0].to_dict()["match"] == round(res[0].match, 4)
+    top = lib.search("two boys spraying water at each other", k=5, threshold=0.5)
+    assert top and all(r.match >= 0.5 for r in top) and not top.no_confident_match
+    plain = lib.search(BAD, k=3)  # no cut by default (see matching.py); each result still has a match
+    assert len(plain) == 3 and all(r.match is not None for r in plain) and not plain.no_confident_match
+    none = lib.search(BAD, k=5, threshold=0.99)
+    assert list(none) == [] and none.no_confident_match
+    assert 1 <= len(none.below_threshold) <= 3 and all(r.match < 0.99 for r in none.below_threshold)
+
+
+def test_cli_score_and_no_confident_match(built_library: Path, gallery_subset: Path) -> None:
+    run = CliRunner()
+    r = run.invoke(app, ["score", str(_photo(gallery_subset)), GOOD, "--json", "-L", str(built_library)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert set(d) >= {"score", "mode", "signals", "low_confidence"} and d["mode"] == "references"
+    r = run.invoke(app, ["search", BAD, "--threshold", "0.99", "--json", "-L", str(built_library)])
+    d = json.loads(r.stdout)
+    assert d["results"] == [] and d["no_confident_match"] is True and d["below_threshold"]
+    assert all("match" in x for x in d["below_threshold"])
+    r = run.invoke(app, ["search", BAD, "--threshold", "0.99", "-L", str(built_library)])
+    assert r.exit_code == 0 and "no confident match" in r.output
+
+
+def test_describe(lib: Library, built_library: Path, gallery_subset: Path) -> None:
+    res = lib.describe(_photo(gallery_subset), k=3)
+    assert 1 <= len(res) <= 3
+    assert all(r.match is not None and 0 <= r.match <= 1 for r in res)
+    assert [r.match for r in res] == sorted((r.match for r in res), reverse=True)
+    assert all(r.image_id and r.path for r in res)
+    r = CliRunner().invoke(app, ["describe", str(_photo(gallery_subset)), "--json", "-L", str(built_library)])
+    d = json.loads(r.stdout)
+    assert "generated" in d and d["results"] and "match" in d["results"][0]
+
+
+def test_shipped_card_names_its_rows() -> None:
+    s = load_scorer()
+    rows = s.card["rows"]
+    assert rows["judged_split"] == "test" and len(rows["judged_images"]) > 400
+    assert "cross-validation" in s.card["cv"]["figures"]
+    assert {frozenset(m) for m in s.models} >= {frozenset(("dense", "bank_joint", "bank_text"))}
+
+
+def test_eval_score_keys_on_a_tiny_subset(flickr8k: Path) -> None:
+    from pixsearch.score_eval import eval_score
+
+    res = eval_score(flickr8k, "test", limit=25)
+    keys = {
+        "n_pairs",
+        "kendall_tau_c_expert",
+        "kendall_tau_c_expert_ref",
+        "kendall_tau_b_crowd",
+        "rmse",
+        "pairwise_accuracy",
+    }
+    assert keys <= set(res)
+    assert res["n_pairs"] > 0 and "cross-validation" in res["figures"]
+    assert -100 <= res["kendall_tau_c_expert"] <= 100 and not math.isnan(res["rmse"])
+    assert 50 < res["pairwise_accuracy"] <= 100
