@@ -225,3 +225,12 @@ def test_eval_policy_photos_keys(tmp_path: Path) -> None:
     assert res["n_images"] == 5 and res["n_positive"] == 3
     assert set(CHILD) <= set(res["flagged"]) and res["recall"] == 1.0
     assert 0.0 < res["precision"] <= 1.0
+
+
+def test_generated_text_about_a_child_is_withheld(lib_dir: Path) -> None:
+    with Library.open(lib_dir / "lib") as lib:
+        lib.withhold.ensure_text("a little girl on a swing")  # default region: allowed
+        w = lib.with_region("restricted").withhold
+        with pytest.raises(BlockedError):
+            w.ensure_text("a little girl on a swing")
+        w.ensure_text("a brown dog runs on the beach")
