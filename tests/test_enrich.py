@@ -176,3 +176,14 @@ def test_real_captioner_at_index_time(photos: Path, tmp_path: Path) -> None:
         assert rep.captions_generated == N
         texts = [r[0] for r in lib.catalog.db.execute("SELECT text FROM captions WHERE source = 'generated'")]
         assert all(len(t.split()) >= 3 for t in texts)
+
+
+def test_named_captioner_that_cannot_load_is_an_error(tmp_path: Path) -> None:
+    from pixsearch.errors import ModelError
+
+    s = load_settings(library=tmp_path / "lib", captioner=str(tmp_path / "no-such-captioner"))
+    with Library.open(tmp_path / "lib") as lib:
+        with pytest.raises(ModelError):
+            enrichers(s, lib.encoder)
+        # turned off, it is not even loaded
+        assert "captions" not in [e.name for e in enrichers(replace(s, generate_captions=False), lib.encoder)]
