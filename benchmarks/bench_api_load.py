@@ -69,7 +69,7 @@ def build_library(lib_dir: Path, n: int, texts: list[str]) -> dict[str, float]:
     return {"index_real_seconds": round(t_real, 1), "fill_synthetic_seconds": round(total - t_real, 1)}
 
 
-def start_server(lib_dir: Path) -> tuple[subprocess.Popen[str], str]:
+def start_server(lib_dir: Path, log: Path) -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "pixsearch.cli", "serve", "-L", str(lib_dir), "--port", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
@@ -78,7 +78,14 @@ def start_server(lib_dir: Path) -> tuple[subprocess.Popen[str], str]:
     if not m:
         proc.kill()
         raise SystemExit(f"server did not start: {line}{proc.stdout.read()}")
-    threading.Thread(target=proc.stdout.read, daemon=True).start()  # drain
+    out = proc.stdout
+
+    def drain() -> None:  # keep the server's log (tracebacks of any 5xx) for the report
+        with open(log, "a") as f:
+            for ln in out:
+                f.write(ln)
+
+    threading.Thread(target=drain, daemon=True).start()
     base = f"http://127.0.0.1:{m.group(1)}"
     deadline = time.time() + 120
     while time.time() < deadline:  # the models load at startup; wait for the first answer
@@ -162,6 +169,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=300, help="per level at most")
     ap.add_argument("--seconds", type=float, default=30, help="per level at most")
     ap.add_argument("--index-photos", type=int, default=400)
+    ap.add_argument("--server-log", type=Path, default=Path(tempfile.gettempdir()) / "pixsearch-api-load.log")
     args = ap.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
 
@@ -174,7 +182,9 @@ def main() -> None:
     indexer = None
     try:
         out["build"] = build_library(lib_dir, args.n, texts)
-        proc, base = start_server(lib_dir)
+        args.server_log.write_text("")
+        proc, base = start_server(lib_dir, args.server_log)
+        out["server_log"] = str(args.server_log)
         rng = np.random.default_rng(1)
         queries = [texts[i] for i in rng.integers(0, len(texts), 200)]
         for q in queries[:5]:  # warm: models, indexes, caches

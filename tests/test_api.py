@@ -315,6 +315,17 @@ def test_add_then_delete(client: TestClient, token: str, lib_dir: Path) -> None:
     assert client.get("/api/stats").json()["images"] == 24
 
 
+def test_write_while_another_process_writes_is_409(client: TestClient, token: str, lib_dir: Path) -> None:
+    from pixsearch.lock import LibraryLock
+
+    files = {"file": ("b.jpg", _jpeg(_path_of(client, 2), 55))}
+    with LibraryLock(lib_dir).hold():  # as `pixsearch index` in another process would
+        r = client.post("/api/photos", files=files, headers={"Authorization": f"Bearer {token}"})
+        body = _err(r, 409, "busy")
+        assert r.headers["retry-after"] == "5" and "busy" in body["error"]["message"]
+        assert client.get("/api/search", params={"q": "a dog"}).status_code == 200  # reads go on
+
+
 def test_token_file_owner_only_and_stable(lib_dir: Path, token: str) -> None:
     mode = stat.S_IMODE(os.stat(lib_dir / TOKEN_FILE).st_mode)
     assert mode == 0o600

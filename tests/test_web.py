@@ -2,7 +2,7 @@
 real uvicorn server on 127.0.0.1 (an ephemeral port) over the gallery library.
 
 Screenshots (desktop 1280 and phone 390 wide) go to a temp dir, or to docs/screenshots/ with
-PIXSEARCH_SCREENSHOTS=1 (how the committed ones were made).
+PIXSEARCH_SCREENSHOTS=1 (how the committed ones were made; JPEG to keep the repository small).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import base64
 import os
 import shutil
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -54,6 +55,15 @@ def server(built_library: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
     lib = tmp_path_factory.mktemp("weblib") / "lib"
     shutil.copytree(built_library, lib)
+    # Policy flags for the restricted region: photos with a dog in a caption are flagged, the rest checked.
+    db = sqlite3.connect(lib / "catalog.db")
+    dogs = {r[0] for r in db.execute("SELECT image_id FROM captions WHERE lower(text) LIKE '%dog%'")}
+    rows = [(i, int(i in dogs)) for (i,) in db.execute("SELECT id FROM images")]
+    db.executemany(
+        "INSERT OR REPLACE INTO flags(image_id, flagged, evidence, policy) VALUES (?, ?, '{}', 'test')", rows
+    )
+    db.commit()
+    db.close()
     app = create_app(library=lib, warm=True)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -101,7 +111,7 @@ def test_type_and_see_results_then_open_one(page, server: str, shots: Path) -> N
     page.goto(server + "/")
     page.wait_for_selector("#stats:has-text('24 photos')")
     assert page.is_visible("#welcome")
-    page.screenshot(path=str(shots / "desktop-welcome.png"))
+    page.screenshot(path=str(shots / "desktop-welcome.jpg"), quality=85)
     _search(page, server, "a dog running")
     page.wait_for_selector(".tile img.loaded")
     tiles = page.locator(".tile:not(.skeleton)")
@@ -110,7 +120,7 @@ def test_type_and_see_results_then_open_one(page, server: str, shots: Path) -> N
     assert "dog" in first_cap.lower()
     assert "q=a+dog+running" in page.url or "q=a%20dog%20running" in page.url  # reload keeps the query
     page.wait_for_timeout(300)
-    page.screenshot(path=str(shots / "desktop-results.png"))
+    page.screenshot(path=str(shots / "desktop-results.jpg"), quality=85)
 
     tiles.nth(0).click()
     page.wait_for_selector("#viewer-captions li")
@@ -120,7 +130,7 @@ def test_type_and_see_results_then_open_one(page, server: str, shots: Path) -> N
     assert page.locator("#viewer-similar img").count() == 8
     page.wait_for_function("document.getElementById('viewer-img').src.includes('/file')")
     page.wait_for_timeout(300)
-    page.screenshot(path=str(shots / "desktop-photo.png"))
+    page.screenshot(path=str(shots / "desktop-photo.jpg"), quality=85)
     page.keyboard.press("ArrowRight")  # next photo in the viewer
     page.wait_for_function("document.getElementById('viewer-title').textContent.length > 0")
     page.keyboard.press("Escape")
@@ -170,7 +180,7 @@ def test_drop_a_photo(page, server: str, gallery_subset: Path, shots: Path) -> N
     # The dropped photo is in the library: it is not its own neighbour, its look-alikes are.
     assert page.locator(".tile:not(.skeleton)").count() >= 8
     page.wait_for_timeout(300)
-    page.screenshot(path=str(shots / "desktop-drop.png"))
+    page.screenshot(path=str(shots / "desktop-drop.jpg"), quality=85)
 
 
 def test_blocked_query_shows_the_disclaimer(page, server: str, shots: Path) -> None:  # type: ignore[no-untyped-def]
@@ -178,10 +188,23 @@ def test_blocked_query_shows_the_disclaimer(page, server: str, shots: Path) -> N
     page.wait_for_selector("#message.blocked")
     assert page.inner_text("#message").strip().endswith(DISCLAIMER)
     assert page.locator(".tile").count() == 0
-    page.screenshot(path=str(shots / "desktop-blocked.png"))
+    page.screenshot(path=str(shots / "desktop-blocked.jpg"), quality=85)
     _search(page, server, "a little girl playing")  # the default region allows it
     page.wait_for_selector(".tile img.loaded")
     assert page.is_hidden("#message") or "blocked" not in (page.get_attribute("#message", "class") or "")
+
+
+def test_withheld_photos_show_the_disclaimer(page, server: str, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    _search(page, server, "a dog running", region="restricted")
+    page.wait_for_selector(".tile.withheld")
+    withheld = page.locator(".tile.withheld")
+    assert withheld.count() >= 1
+    assert withheld.nth(0).inner_text().strip() == DISCLAIMER
+    assert withheld.nth(0).locator("img").count() == 0  # no pixels, no caption, no score
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(shots / "desktop-withheld.jpg"), quality=85)
+    withheld.nth(0).click()
+    assert page.is_hidden("#viewer")  # nothing to open
 
 
 def test_nonsense_query_says_no_confident_match(page, server: str) -> None:  # type: ignore[no-untyped-def]
@@ -197,7 +220,7 @@ def test_phone(browser, server: str, shots: Path) -> None:  # type: ignore[no-un
     page = ctx.new_page()
     page.goto(server + "/")
     page.wait_for_selector("#stats:has-text('photos')")
-    page.screenshot(path=str(shots / "phone-welcome.png"))
+    page.screenshot(path=str(shots / "phone-welcome.jpg"), quality=85)
     page.fill("#q", "a dog running")
     page.wait_for_selector(".tile img.loaded")
     page.wait_for_timeout(300)
@@ -208,13 +231,13 @@ def test_phone(browser, server: str, shots: Path) -> None:  # type: ignore[no-un
         )
         == 2
     )
-    page.screenshot(path=str(shots / "phone-results.png"))
+    page.screenshot(path=str(shots / "phone-results.jpg"), quality=85)
     page.locator(".tile:not(.skeleton)").nth(0).tap()
     page.wait_for_selector("#viewer-captions li")
     page.wait_for_selector("#viewer-similar img")
     page.wait_for_timeout(300)
     assert page.evaluate("document.getElementById('viewer').scrollWidth") <= 390
-    page.screenshot(path=str(shots / "phone-photo.png"))
+    page.screenshot(path=str(shots / "phone-photo.jpg"), quality=85)
     page.tap("#viewer-close")
     assert page.is_hidden("#viewer")
     ctx.close()

@@ -86,7 +86,10 @@ def install_error_handlers(app: FastAPI) -> None:
         msg = str(exc)
         if isinstance(exc, E.MediaError):
             msg = exc.reason  # the path is a temp name or "<upload>": say what is wrong with the photo
-        return JSONResponse(error_body(code, msg), status_code=status)
+        # Another process is writing (one writer per library): the API never queues behind it, since
+        # that would stall every read on the Library's one thread. The client retries.
+        headers = {"Retry-After": "5"} if code == "busy" else None
+        return JSONResponse(error_body(code, msg), status_code=status, headers=headers)
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
