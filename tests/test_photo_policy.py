@@ -234,3 +234,23 @@ def test_generated_text_about_a_child_is_withheld(lib_dir: Path) -> None:
         with pytest.raises(BlockedError):
             w.ensure_text("a little girl on a swing")
         w.ensure_text("a brown dog runs on the beach")
+
+
+def test_new_query_photo_is_checked_too(lib_dir: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    def reencoded(name: str) -> bytes:  # same picture, other bytes: not in the library
+        buf = io.BytesIO()
+        Image.open(GALLERY / "images" / name).convert("RGB").save(buf, format="JPEG", quality=90)
+        return buf.getvalue()
+
+    with Library.open(lib_dir / "lib") as lib:
+        view = lib.with_region("restricted")
+        child, dog = reencoded(CHILD[0]), reencoded(DOGS[0])
+        assert lib.catalog.image_id_for_hash(__import__("pixsearch.media").media.content_hash(child)) is None
+        lib.similar(child, k=2)  # default region: allowed
+        with pytest.raises(BlockedError):
+            view.similar(child, k=2)
+        assert len(view.similar(dog, k=2)) == 2

@@ -22,6 +22,7 @@ from .captions_csv import read_captions_csv
 from .config import Settings, load_settings
 from .enrich import enrichers
 from .errors import (
+    BlockedError,
     LibraryNotFoundError,
     MediaError,
     ModelError,
@@ -34,11 +35,12 @@ from .index.vectorset import IndexSpec, VectorSet
 from .indexer import Indexer, IndexReport, Progress
 from .lock import LibraryLock
 from .matching import BELOW_SHOWN, Description, Matcher, SearchResults, check_threshold
-from .media import content_hash, load_image, read_bytes
+from .media import content_hash, load_image, read_bytes, thumbnail_bytes
 from .models.backbones import decode_size
 from .models.encoder import HeadsEncoder, JointEncoder, create_encoder, default_encoder_name
 from .models.onnx_runtime import set_threads
 from .models.scorer import MatchScore, PhotoEvidence, check_text
+from .photo_policy import rgb_of_thumbnail
 from .policy import Policy, load_policy
 from .search import Hit, TextSearch
 from .withhold import Enforcer, Withheld
@@ -512,7 +514,12 @@ class Library:
                     raise NotFoundError(f"{image!s} is no longer in the library") from None
         assert data is not None
         img = load_image(data, draft=decode_size(self.encoder.resolution))
-        return self.encoder.encode_image_arrays(self.encoder.preprocess(img)[None])[0], None
+        arr = self.encoder.preprocess(img)[None]
+        if self.withhold.active:  # a new query photo is checked like an indexed one (withhold.py)
+            feats = self.encoder.encode_image_features(arr)
+            self.withhold.ensure_new_photo(rgb_of_thumbnail(thumbnail_bytes(img)), feats, self.encoder.name)
+            return feats["embedding"][0], None
+        return self.encoder.encode_image_arrays(arr)[0], None
 
     def similar(
         self, image: Path | str | bytes | int, k: int = 10, offset: int = 0
@@ -558,7 +565,10 @@ class Library:
         res = res[:k]
         generated = None
         with contextlib.suppress(ModelError):  # no captioner shipped: no generated caption
-            generated = self.caption(image)
+            try:
+                generated = self.caption(image)
+            except BlockedError:  # a generated caption about a child: the disclaimer instead
+                generated = self.policy.disclaimer
         w = self.withhold  # a flagged photo's captions, or any caption about a minor -> Withheld
         masked: list[CaptionResult | Withheld] = w.mask(res, lambda r: r.image_id)
         return Description(w.mask_texts(masked, lambda r: r.caption), generated)

@@ -83,6 +83,16 @@ class Enforcer:
         if self.active and self.policy.check_text(text, TOPIC).blocked:
             raise self.policy.blocked(TOPIC)
 
+    def ensure_new_photo(self, rgb: Any, features: dict[str, Any], encoder_name: str) -> None:
+        """A query photo that is not in the library (bytes, an outside file): the index-time photo check
+        runs on it now (classifier + faces, no captions); BlockedError when it would be flagged. A photo
+        about children is a request about children; a face model that does not load blocks (fail closed)."""
+        if not self.active:
+            return
+        verdict = _checker(self.policy, encoder_name).check(features, [rgb])[0]
+        if verdict.flagged:
+            raise self.policy.blocked(TOPIC)
+
     def mask(self, items: Sequence[T], image_id: Callable[[T], int]) -> list[T | Withheld]:
         """``items`` with each withheld photo's entry replaced by a :class:`Withheld` (order kept)."""
         if not self.active or not items:
@@ -101,3 +111,16 @@ class Enforcer:
             x if isinstance(x, Withheld) or not self.policy.check_text(text(x), TOPIC).blocked else w
             for x in items
         ]
+
+
+_CHECKERS: dict[tuple[str, str], Any] = {}
+
+
+def _checker(policy: Policy, encoder_name: str) -> Any:
+    """One PhotoChecker per (policy, encoder) per process: its models load once (~1 s)."""
+    from .photo_policy import photo_checker
+
+    key = (policy.fingerprint, encoder_name)
+    if key not in _CHECKERS:
+        _CHECKERS[key] = photo_checker(policy, encoder_name)
+    return _CHECKERS[key]
