@@ -27,31 +27,42 @@ def serve(
     from ..api_worker import TOKEN_FILE, ensure_token
     from ..config import load_settings
 
-    with errors():
-        settings = load_settings(library=library, region=region)
-        token, created = ensure_token(settings.library)
-        application = create_app(settings, token=token, warm=True)
-    # Bind first so the printed URL names the real port (also when --port 0 picks one).
+    # Bind first: a port in use fails at once, and the printed URL names the real port (also --port 0).
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
-        err.print(
-            f"[bold red]error:[/] cannot listen on {host}:{port}: {exc.strerror or exc}", highlight=False
-        )
+        sock.close()
+        msg = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
+    with errors():
+        settings = load_settings(library=library, region=region)
+        token, created = ensure_token(settings.library)
+        application = create_app(settings, token=token)
+        # Open the library and load every model now: a bad region or a model mismatch is a one-line
+        # error here, and the first visitor does not wait for the models.
+        application.state.worker.run_sync(lambda lib: lib.search("warm up", k=1))
     real_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{real_port}/"
-    out.print(f"pixsearch gallery: [bold]{url}[/]   API docs: {url}docs", highlight=False)
+    out.print(f"pixsearch gallery: [bold]{url}[/]   API docs: {url}docs", highlight=False, soft_wrap=True)
     token_file = settings.library / TOKEN_FILE
     if created:
-        out.print(f"API write token (shown once, kept in {token_file}): [bold]{token}[/]", highlight=False)
+        out.print(
+            f"API write token (shown once, kept in {token_file}): [bold]{token}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
     else:
-        out.print(f"API write token: in {token_file}", highlight=False)
+        out.print(f"API write token: in {token_file}", highlight=False, soft_wrap=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
-        err.print("[yellow]warning:[/] listening beyond this machine; reads need no token", highlight=False)
-    out.print("Ctrl+C stops the server.", highlight=False)
+        err.print(
+            "[yellow]warning:[/] listening beyond this machine; reads need no token",
+            highlight=False,
+            soft_wrap=True,
+        )
+    out.print("Ctrl+C stops the server.", highlight=False, soft_wrap=True)
     config = uvicorn.Config(application, log_level="warning", access_log=False, lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
