@@ -191,7 +191,9 @@ def _fit(
         with torch.no_grad():
             sv = torch.sigmoid(net(xvt).squeeze(1)).numpy()
         ap = _average_precision(sv, yv)
-        log({"event": "epoch", "epoch": epoch, "loss": round(float(loss), 4), "dev_ap": round(ap, 4)})
+        log(
+            {"event": "epoch", "epoch": epoch, "loss": round(float(loss.detach()), 4), "dev_ap": round(ap, 4)}
+        )
         if ap > best[0]:
             lin1, lin2 = cast(torch.nn.Linear, net[1]), cast(torch.nn.Linear, net[4])
             state = {
