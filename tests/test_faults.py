@@ -29,6 +29,7 @@ def test_thirty_interrupted_runs_lose_and_corrupt_nothing(tmp_path: Path) -> Non
     res = _bench().run_faults(runs=30, seed=7, n_photos=24, work=tmp_path, max_delay=4.0)
     assert res["problems"] == [], "\n".join(res["problems"])
     assert res["signals"]["KILL"] > 0 and res["signals"]["INT"] > 0
+    assert res["exit_codes"].get("130", 0) > 0  # SIGINTs reached commands and were handled
     assert set(res["ops"]) == {"index", "reindex", "remove", "prune"}
     assert res["final_paths"] == 24
 
