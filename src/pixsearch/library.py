@@ -448,7 +448,7 @@ class Library:
             return SearchResults([], th)
         ids = [h.image_id for h in todo]
         vecs = self.vectors.view("images").get(np.array(ids, dtype=np.int64))
-        scores = self.matcher.score_evidence(query, self.matcher.evidence(ids, vecs))
+        scores = self.matcher.score_library(query, ids, vecs)
         match = {i: m.score for i, m in zip(ids, scores, strict=True)}
         if th is None:
             return SearchResults(self._results(todo, match), th)
@@ -461,7 +461,8 @@ class Library:
     @property
     def matcher(self) -> Matcher:
         """The calibrated match scorer over this library's catalog (built on first use)."""
-        if getattr(self, "_matcher", None) is None:
+        m = getattr(self, "_matcher", None)
+        if m is None or m.catalog is not self.catalog or m.encoder is not self.encoder:  # reindexed
             self._matcher = Matcher(self.catalog, self.encoder)
         return self._matcher
 

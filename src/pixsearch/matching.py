@@ -69,6 +69,8 @@ class Matcher:
     catalog: Catalog
     encoder: JointEncoder
     scorer: Scorer = field(default_factory=lambda: load_scorer())
+    _texts: dict[str, tuple[TextCheck, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _nbs: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # image id -> bank neighbours
 
     @property
     def usable(self) -> bool:
@@ -90,7 +92,16 @@ class Matcher:
         return any("generated" in k for k in self.scorer.models)
 
     def text(self, text: str) -> tuple[TextCheck, np.ndarray, np.ndarray]:
-        """(check, MiniLM vector, joint vector) of a text; QueryError when empty."""
+        """(check, MiniLM vector, joint vector) of a text; QueryError when empty. Memoised (paging
+        through one query encodes it once)."""
+        hit = self._texts.get(text)
+        if hit is None:
+            hit = self._texts[text] = self._encode_text(text)
+            while len(self._texts) > 64:
+                self._texts.pop(next(iter(self._texts)))
+        return hit
+
+    def _encode_text(self, text: str) -> tuple[TextCheck, np.ndarray, np.ndarray]:
         chk = check_text(text)
         enc: Any = self.encoder
         if hasattr(enc, "encode_texts"):
@@ -132,6 +143,24 @@ class Matcher:
     ) -> list[MatchScore]:
         chk, m, j = self.text(text) if isinstance(text, str) else text
         return [self.scorer.combine(s, chk, references) for s in self.scorer.signals(m, j, photos)]
+
+    def score_library(self, text: str, image_ids: Sequence[int], vectors: np.ndarray) -> list[MatchScore]:
+        """Library photos for one text (a search page): bank neighbours are cached per photo id, so a
+        warm search pays only for the photos it has not scored before."""
+        chk, m, j = self.text(text)
+        ids = [int(i) for i in image_ids]
+        new = [n for n, i in enumerate(ids) if i not in self._nbs]
+        if new:
+            nb = self.scorer.neighbours(np.asarray(vectors)[new])
+            for c, n in enumerate(new):
+                self._nbs[ids[n]] = nb[:, c]
+            while len(self._nbs) > 100_000:
+                self._nbs.pop(next(iter(self._nbs)))
+        evs = self.evidence(ids, vectors)
+        return [
+            self.scorer.combine(self.scorer.pair_signals(m, j, ev, self._nbs[i]), chk)
+            for i, ev in zip(ids, evs, strict=True)
+        ]
 
     def score_texts(
         self, texts: Sequence[str], photo: PhotoEvidence, references: bool = True

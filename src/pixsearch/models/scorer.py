@@ -178,13 +178,13 @@ class Scorer:
 
     def neighbours(self, emb: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
         """(k, photos) bank rows nearest each photo (joint space), nearest first."""
-        near = self.bank_joint @ np.atleast_2d(emb).T  # (N, photos)
+        near = np.atleast_2d(emb).astype(np.float32) @ self.bank_joint.T  # (photos, N), rows contiguous
         if exclude is not None:
-            near[exclude] = -np.inf
-        k = min(self.bank_k, near.shape[0])
-        top = np.argpartition(-near, k - 1, axis=0)[:k]
-        order = np.argsort(-np.take_along_axis(near, top, axis=0), axis=0)
-        return np.take_along_axis(top, order, axis=0)
+            near[:, exclude] = -np.inf
+        k = min(self.bank_k, near.shape[1])
+        top = np.argpartition(-near, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(near, top, axis=1), axis=1)
+        return np.take_along_axis(top, order, axis=1).T
 
     def pair_signals(
         self, text_minilm: np.ndarray, text_joint: np.ndarray, p: PhotoEvidence, nb: np.ndarray
