@@ -56,6 +56,9 @@ def train_scorer_cmd(
     pair_split: Annotated[
         str, typer.Option("--pair-split", help="True/false pairs from this split.")
     ] = "val",
+    bank_limit: Annotated[
+        int, typer.Option("--bank-limit", min=1, help="Caption-bank captions per bank split (train, val).")
+    ] = 8192,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit the calibrated match score; prints cross-validated figures (grouped by image)."""
@@ -66,7 +69,8 @@ def train_scorer_cmd(
             if not as_json:
                 err.print(f"{e['event']} {e.get('split', '')}", highlight=False)
 
-        res = train_scorer(ScorerConfig(data, out_dir, judged_split, pair_split), log=log)
+        cfg = ScorerConfig(data, out_dir, judged_split, pair_split, bank_limit=bank_limit)
+        res = train_scorer(cfg, log=log)
         print(json.dumps(res)) if as_json else out.print_json(json.dumps(res))
 
 

@@ -1,0 +1,57 @@
+"""``pixsearch train scorer`` end to end on a small real slice of Flickr8k (30 judged test images)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from pixsearch.cli import app
+from pixsearch.models.scorer import load_scorer
+
+
+def _slice(flickr8k: Path, dst: Path) -> Path:
+    """Same files, short split lists: judgments survive only where image and caption both stay."""
+    dst.mkdir()
+    (dst / "images").symlink_to(flickr8k / "images")
+    for f in ("captions.csv", "expert_annotations.csv", "crowdflower_annotations.csv"):
+        shutil.copy(flickr8k / f, dst / f)
+    for split, n in (("test", 30), ("val", 5), ("train", 5)):
+        names = (flickr8k / f"{split}.txt").read_text().split()[:n]
+        (dst / f"{split}.txt").write_text("\n".join(names) + "\n")
+    return dst
+
+
+def test_train_scorer_writes_a_loadable_card(flickr8k: Path, tmp_path: Path) -> None:
+    data = _slice(flickr8k, tmp_path / "f8k")
+    out = tmp_path / "run"
+    r = CliRunner().invoke(
+        app, ["train", "scorer", "--data", str(data), "--out", str(out), "--bank-limit", "25", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "cross-validation" in res["cv"]["figures"] and res["cv"]["n_pairs"] > 0
+    card = json.loads((out / "scorer.json").read_text())
+    assert card["rows"]["judged_split"] == "test" and len(card["rows"]["judged_images"]) <= 30
+    assert card["rows"]["bank"] == {"train": 25, "val": 25}
+    s = load_scorer(str(out / "scorer.json"))
+    assert s.bank_joint.shape[0] == 50 and s.models
+    r = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "score",
+            "--data",
+            str(data),
+            "--split",
+            "test",
+            "--scorer",
+            str(out / "scorer.json"),
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    ev = json.loads(r.stdout)
+    assert {"n_pairs", "kendall_tau_c_expert", "kendall_tau_b_crowd", "rmse", "pairwise_accuracy"} <= set(ev)
