@@ -105,7 +105,13 @@ def test_beam_search_prefers_higher_normalised_score_and_clamps_beam() -> None:
 
     x = np.zeros((1, 49, 8), np.float32)
     assert beam_search(init, step, x, beam=1, vocab_size=vocab, max_len=6) == [[w1]]
-    assert beam_search(init, step, x, beam=2, vocab_size=vocab, max_len=6, alpha=0.0) == [[w2, w2]]
+    assert beam_search(init, step, x, beam=2, vocab_size=vocab, max_len=6, alpha=0.0, no_repeat=False) == [
+        [w2, w2]
+    ]
     # a beam wider than the two generatable words is clamped, not an error
-    assert beam_search(init, step, x, beam=50, vocab_size=vocab, max_len=6, alpha=0.0) == [[w2, w2]]
+    assert beam_search(init, step, x, beam=50, vocab_size=vocab, max_len=6, alpha=0.0, no_repeat=False) == [
+        [w2, w2]
+    ]
+    # by default a word never follows itself: w2 w2 is out, the next best is w1 alone
+    assert beam_search(init, step, x, beam=2, vocab_size=vocab, max_len=6, alpha=0.0) == [[w1]]
     assert BOS not in beam_search(init, step, x, beam=3, vocab_size=vocab, max_len=6)[0]

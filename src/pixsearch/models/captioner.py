@@ -103,6 +103,7 @@ def beam_search(
     vocab_size: int,
     max_len: int,
     alpha: float = 0.7,
+    no_repeat: bool = True,
 ) -> list[list[int]]:
     """Token ids (without <bos>/<eos>) of the best length-normalised hypothesis per image."""
     n = spatial.shape[0]
@@ -125,6 +126,8 @@ def beam_search(
         logp, state = step(tokens, pos, state)
         logp = logp.astype(np.float64)
         logp[:, banned] = -np.inf
+        if no_repeat:  # "is is is": a word never follows itself in the training captions' style
+            logp[np.arange(len(tokens)), tokens] = -np.inf
         if pos == max_len - 1:  # last position: only <eos> may follow
             keep_eos = logp[:, EOS].copy()
             logp[:] = -np.inf
