@@ -79,7 +79,7 @@ class Result:
             "captions": list(self.captions),
             "width": self.width,
             "height": self.height,
-            "match": None if self.match is None else round(self.match, 4),
+            **({} if self.match is None else {"match": round(self.match, 4)}),  # absent: not scored
         }
 
 
@@ -99,7 +99,7 @@ class CaptionResult:
             "score": round(self.score, 4),
             "image_id": self.image_id,
             "path": self.path,
-            "match": None if self.match is None else round(self.match, 4),
+            **({} if self.match is None else {"match": round(self.match, 4)}),  # absent: not scored
         }
 
 
