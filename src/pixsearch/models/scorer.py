@@ -56,6 +56,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "scorers"  # not wei
 MAX_TOKENS = 256  # MiniLM's tokenizer truncation (models/backbones.py): the rest of a text is not read
 LONG_CHARS = 1000  # beyond this many characters a text is flagged low-confidence (captions are ~60)
 BANK_K = 50
+SAME_TEXT = 0.9999  # MiniLM cosine at which a reference is the scored text itself
 PIXEL_SIGNALS = ("dense", "bank_joint", "bank_text", "generated")
 REF_SIGNALS = ("ref_max", "ref_mean")
 
@@ -198,7 +199,9 @@ class Scorer:
             s["generated"] = float(p.generated @ text_minilm)
         if p.references is not None and len(p.references):
             r = p.references @ text_minilm
-            s["ref_max"], s["ref_mean"] = float(r.max()), float(r.mean())
+            r = r[r < SAME_TEXT]  # the text itself is no reference for itself (as in training)
+            if len(r):
+                s["ref_max"], s["ref_mean"] = float(r.max()), float(r.mean())
         return s
 
     def predict(self, signals: dict[str, float], references: bool = True) -> float:
