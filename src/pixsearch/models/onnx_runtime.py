@@ -112,6 +112,9 @@ def onnx_session(path: Path, sha256: str) -> Any:
     so.intra_op_num_threads = intra_op_threads()
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # No spin-waiting: on 2 shared cores the spinning worker steals the core the decode threads need
+    # (measured: 15 -> 11-12 CPU ms per image, wall no worse).
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
     try:
         sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
