@@ -32,7 +32,7 @@ class FusionWeights:
     dense: float = 0.5  # joint-space cosine between query and image
     caption: float = 1.0  # MiniLM cosine between query and the image's best human caption
     bm25: float = 0.2  # FTS5 BM25 over human captions, squashed to 0..1
-    generated: float = 0.5  # MiniLM cosine between query and the image's generated caption
+    generated: float = 0.25  # MiniLM cosine between query and the image's generated caption
     label: float = 2.0  # log-odds added per unit of a matching label's probability (val natural queries)
 
 
