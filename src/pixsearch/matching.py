@@ -8,7 +8,7 @@ search page costs one small matrix product against the caption bank, never a pho
 Thresholds apply to the calibrated match score; :data:`DEFAULT_THRESHOLD` is the "more likely than not"
 point of a calibrated probability, the value to pass for a cut. Search does not cut by default: measured
 on the Flickr8k test images, a photo's own caption reaches 0.5 in only ~32% of cases from pixels alone
-(~69% with the photo's other captions as references), so a default cut would hide most right answers in
+(~85% with the photo's other captions as references), so a default cut would hide most right answers in
 a library without captions. Every result still carries its match score.
 """
 
