@@ -109,3 +109,18 @@ def test_missing_onnxruntime_names_the_install() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("ModelError onnxruntime is not installed: pip install")
+
+
+def test_train_command_without_the_extra_names_the_install(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        f"sys.argv = ['pixsearch', 'train', 'joint', '--data', {str(tmp_path)!r}, "
+        f"'--out', {str(tmp_path / 'o')!r}]\n"
+        "from pixsearch.cli import main\nmain()"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install torch==2.13.0 && pip install 'pixsearch[train]'" in lines[0], (
+        r.stderr
+    )
