@@ -111,7 +111,14 @@ def test_search_results_and_paging(client: TestClient) -> None:
 def test_search_threshold_and_confidence(client: TestClient) -> None:
     body = client.get("/api/search", params={"q": "a dog running", "threshold": 0.99}).json()
     assert body["results"] == [] and body["confident"] is False
-    assert client.get("/api/search", params={"q": "a dog running on grass"}).json()["confident"] is True
+    plain = client.get("/api/search", params={"q": "a dog running on grass"}).json()
+    assert plain["confident"] is True
+    if "match" in plain["results"][0]:  # calibrated match scores: the best few below the cut are shown
+        assert all(0.0 <= r["match"] <= 1.0 for r in plain["results"])
+        below = body["below_threshold"]
+        assert below and all(r["match"] < 0.99 for r in below) and below[0]["thumbnail_url"]
+    for q in ("a plate of sushi", "quantum chromodynamics lecture notes"):
+        assert client.get("/api/search", params={"q": q}).json()["confident"] is False
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,7 @@ function matchOf(r) {
 }
 
 function badge(m) {
-  const cls = m >= 0.6 ? "good" : m >= 0.35 ? "mid" : "";
+  const cls = m >= 0.5 ? "good" : m >= 0.2 ? "mid" : "";
   return el("span", { class: "badge " + cls, title: "match" }, el("i"), document.createTextNode(Math.round(m * 100) + "%"));
 }
 
@@ -186,8 +186,9 @@ async function load(reset) {
     if (seq !== state.seq) return;
     grid.querySelectorAll(".skeleton").forEach((s) => s.remove());
     const start = state.items.length;
-    state.items.push(...page.results);
-    grid.append(...page.results.map((r, i) => tileFor(r, start + i)));
+    const shown = page.results.length ? page.results : (page.below_threshold || []);
+    state.items.push(...shown);
+    grid.append(...shown.map((r, i) => tileFor(r, start + i)));
     state.nextOffset = page.next_offset;
     $("more").hidden = state.nextOffset === null;
     if (reset) describeOutcome(page);
@@ -211,7 +212,7 @@ async function load(reset) {
 function describeOutcome(page) {
   const res = page.results;
   if (state.mode === "text") {
-    if (!res.length) {
+    if (!res.length && !(page.below_threshold || []).length) {
       showMessage("notice", `Nothing matches “${state.q}”`, "Try other words: what is in the photo, where, what is happening.");
     } else if (page.confident === false) {
       showMessage("notice", "No confident match",
@@ -403,7 +404,8 @@ async function showScore(r) {
 function setMeter(m, detail = "") {
   if (m === null || m === undefined) return;
   $("viewer-score-bar").style.width = Math.round(m * 100) + "%";
-  const words = m >= 0.6 ? "a good match" : m >= 0.35 ? "a partial match" : "a weak match";
+  // The match is a calibrated probability that a person would say the words describe the photo.
+  const words = m >= 0.5 ? "a good match" : m >= 0.2 ? "a plausible match" : "an unlikely match";
   $("viewer-score-text").textContent = `${Math.round(m * 100)}% — ${words}${detail}`;
 }
 
