@@ -152,15 +152,18 @@ def test_second_writer_is_busy_or_waits_and_readers_keep_reading(built_library: 
             stdout=subprocess.PIPE,
             text=True,
         )
-        time.sleep(2.0)
+        assert waiter.stderr is not None
+        said = waiter.stderr.readline()  # blocks until it reaches the lock and says so
+        assert "library is busy" in said and "waiting" in said, said
+        time.sleep(0.5)
         assert waiter.poll() is None, "--wait should wait while the lock is held"
     finally:
         assert holder.stdin is not None
         holder.stdin.write("\n")
         holder.stdin.close()
         holder.wait(timeout=30)
-    _, err = waiter.communicate(timeout=120)
-    assert waiter.returncode == 1 and "waiting" in err  # ran after the holder left: removed 0 -> exit 1
+    waiter.communicate(timeout=120)
+    assert waiter.returncode == 1  # ran after the holder left: removed 0 paths -> exit 1
 
 
 def test_sidecar_saves_from_two_threads_do_not_collide(built_library: Path, tmp_path: Path) -> None:

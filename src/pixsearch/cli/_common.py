@@ -170,7 +170,7 @@ def open_library(
     settings = load_settings(library=library, model=model, **kw)
     lib = Library.open(settings=settings, create=create)
     lib.lock_wait = math.inf if wait else 0.0
-    lib.on_wait = lambda msg: err.print(f"[yellow]{msg}[/]", highlight=False)
+    lib.on_wait = lambda msg: err.print(msg, style="yellow", markup=False, highlight=False)
     return lib
 
 

@@ -199,7 +199,7 @@ def reindex(
         settings = load_settings(library=library)
         lib = Library.open(settings=settings, encoder=create_encoder(model), check_model=False, create=False)
         lib.lock_wait = math.inf if wait else 0.0
-        lib.on_wait = lambda msg: err.print(f"[yellow]{msg}[/]", highlight=False)
+        lib.on_wait = lambda msg: err.print(msg, style="yellow", markup=False, highlight=False)
         with progress(not as_json, "re-encoding") as prog:
             rep = lib.reindex(progress=prog)
         if as_json:
