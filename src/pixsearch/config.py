@@ -112,6 +112,8 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
     s = Settings(library=lib, weights=weights)
     if "threshold" in raw:
         raw["threshold"] = _num("threshold", raw["threshold"])
+        if not 0.0 <= raw["threshold"] <= 1.0:  # it cuts the calibrated match score (models/scorer.py)
+            raise ConfigError(f"threshold must be between 0 and 1, got {raw['threshold']}")
     if "batch_size" in raw:
         raw["batch_size"] = int(_num("batch_size", raw["batch_size"]))
         if raw["batch_size"] < 1:
