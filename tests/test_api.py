@@ -372,3 +372,42 @@ def test_web_page_served(client: TestClient) -> None:
     assert page.status_code == 200 and "pixsearch" in page.text
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/static/app.css").status_code == 200
+
+
+# -- words: match score and generated captions (registered when their models are installed) ----------
+def _feature(client: TestClient, name: str) -> None:
+    if not client.get("/api/stats").json()["features"][name]:
+        pytest.skip(f"the {name} model is not installed in this build")
+
+
+def test_score(client: TestClient) -> None:
+    _feature(client, "score")
+    good = client.get("/api/photos/5/score", params={"text": _caption_of(client, 5)}).json()
+    bad = client.get("/api/photos/5/score", params={"text": "a plate of sushi on a table"}).json()
+    assert 0.0 <= bad["score"] < good["score"] <= 1.0 and good["image_id"] == 5
+    up = client.post(
+        "/api/score", files={"file": ("q.jpg", _jpeg(_path_of(client, 5)))}, data={"text": "a dog"}
+    )
+    assert up.status_code == 200 and 0.0 <= up.json()["score"] <= 1.0
+    _err(client.get("/api/photos/5/score", params={"text": ""}), 422, "invalid_request")
+    _err(client.get("/api/photos/999999/score", params={"text": "a dog"}), 404, "not_found")
+    r = client.get("/api/photos/5/score", params={"text": "a little girl playing", "region": "restricted"})
+    _err(r, 451, "blocked")
+    r = client.get(f"/api/photos/{FLAGGED}/score", params={"text": "a photo", "region": "restricted"})
+    _err(r, 451, "blocked")
+
+
+def test_caption(client: TestClient) -> None:
+    _feature(client, "caption")
+    by_id = client.get("/api/photos/5/caption")
+    assert by_id.status_code == 200 and by_id.json()["caption"].strip()
+    up = client.post("/api/caption", files={"file": ("q.jpg", _jpeg(_path_of(client, 5)))})
+    assert up.status_code == 200 and up.json()["caption"].strip()
+    _err(
+        client.post("/api/caption", files={"file": ("x.txt", b"not a photo")}), 415, "unsupported_media_type"
+    )
+    _err(client.get(f"/api/photos/{FLAGGED}/caption", params={"region": "restricted"}), 451, "blocked")
+
+
+def _caption_of(client: TestClient, image_id: int) -> str:
+    return str(client.get(f"/api/photos/{image_id}").json()["captions"][0]["text"])
