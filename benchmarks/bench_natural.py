@@ -87,7 +87,7 @@ def main() -> None:
         out["index_pixels_labels"] = build(lib_dir, photos, False, args.captioner)
     stages = {
         "before": FusionWeights(generated=0.0, label=0.0),  # pixels only: the dense signal alone
-        "labels": None,  # + labels (default weights; the library has no generated captions yet)
+        "labels": FusionWeights(generated=0.0),  # + labels, generated captions ignored
     }
     results = {tag: run_queries(lib_dir, queries, w) for tag, w in stages.items()}
     out["index_captions"] = build(lib_dir, photos, True, args.captioner)  # redo: generated captions only
