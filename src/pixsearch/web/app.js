@@ -522,6 +522,7 @@ $("suggestions").append(...SUGGESTIONS.map((s) => el("button", { class: "chip", 
   onclick: () => { $("q").value = s; textSearch(s); } })));
 
 async function init() {
+  if (matchMedia("(max-width: 760px)").matches) $("q").placeholder = "Describe a photo…";
   try {
     const s = await api("/api/stats");
     state.features = s.features || state.features;
