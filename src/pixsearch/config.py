@@ -23,7 +23,7 @@ class FusionWeights:
     """Weights of the text->image signals in the fused score (see ``search.py``).
 
     Each signal is calibrated to log-odds of relevance first; a photo's score is the weighted mean over
-    the signals it has, plus ``label`` x the probability of a matching label. Tuned on Flickr8k val
+    the signals it has, plus ``label`` x a matching label's evidence (labels.py). Tuned on Flickr8k val
     (docs/model.md, "Fusion"): captions #0-2 in the library, #3-4 as queries, all photos captioned R@1
     66.6 (old fusion 66.8); half of them captioned 36.8 / 66.7 / 78.0 R@1/5/10 (old 37.0 / 46.7 / 48.4).
     Generated captions and labels weigh less than human captions (they are often wrong).
@@ -33,7 +33,7 @@ class FusionWeights:
     caption: float = 1.0  # MiniLM cosine between query and the image's best human caption
     bm25: float = 0.2  # FTS5 BM25 over human captions, squashed to 0..1
     generated: float = 0.25  # MiniLM cosine between query and the image's generated caption
-    label: float = 2.0  # log-odds added per unit of a matching label's probability (val natural queries)
+    label: float = 3.0  # log-odds per unit of label evidence (probability x query words covered)
 
 
 @dataclass(frozen=True)

@@ -229,20 +229,37 @@ class LabelsEnricher:
         return []
 
 
+def _stem(word: str) -> str:
+    w = word.lower()
+    for suf in ("ing", "es", "s"):
+        if w.endswith(suf) and len(w) > len(suf) + 2:
+            return w[: -len(suf)]
+    return w
+
+
 def label_search(catalog: Catalog, text: str, limit: int) -> dict[int, tuple[float, str]]:
-    """Image id -> (probability of its best label whose words match the query, that label)."""
+    """Image id -> (evidence, label) for its best label whose words match the query.
+
+    Evidence = the label's probability x the share of the query's content words it covers: "dog" is
+    all of the query "dog" but one word of five in "a black dog runs through the grass", where the
+    label says much less about whether the photo fits (measured: full weight hurt caption-like
+    queries, docs/model.md "Labels").
+    """
     q = fts_query(text)
     if not q:
         return {}
+    qwords = {_stem(w) for w in q.replace('"', "").split(" OR ")}
     rows = catalog.db.execute(
-        "SELECT l.image_id, l.score, l.label FROM labels_fts f JOIN labels l ON l.id = f.rowid "
+        "SELECT l.image_id, l.score, l.label, l.words FROM labels_fts f JOIN labels l ON l.id = f.rowid "
         "WHERE labels_fts MATCH ? ORDER BY l.score DESC LIMIT ?",
         (q, limit),
     ).fetchall()
     out: dict[int, tuple[float, str]] = {}
-    for iid, score, label in rows:
-        if int(iid) not in out:
-            out[int(iid)] = (float(score), str(label))
+    for iid, score, label, words in rows:
+        cover = len(qwords & {_stem(w) for w in str(words).split()}) / len(qwords)
+        ev = float(score) * cover
+        if int(iid) not in out or ev > out[int(iid)][0]:
+            out[int(iid)] = (ev, str(label))
     return out
 
 
