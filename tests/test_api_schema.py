@@ -15,13 +15,14 @@ from schemathesis.checks import not_a_server_error
 
 from pixsearch.api import create_app
 from pixsearch.api_worker import ensure_token
+from pixsearch.config import Settings
 
 # The app exists at collection time (schemathesis reads its schema then); its library is filled in by the
 # fixture below before the first request (the Library opens lazily). Its own copy: generated DELETEs may
 # remove photos.
 _LIB = Path(tempfile.mkdtemp(prefix="pixsearch-schema-")) / "lib"
 atexit.register(shutil.rmtree, _LIB.parent, True)
-_APP = create_app(library=_LIB)
+_APP = create_app(Settings(library=_LIB))  # explicit: collection runs before conftest isolates the config
 _AUTH = {"Authorization": f"Bearer {ensure_token(_LIB)[0]}"}
 schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
 
