@@ -50,6 +50,7 @@ class Settings:
     generate_captions: bool = True  # index time: caption photos that have none (enrich.py); --no-caption
     captioner: str | None = None  # captioner name or folder (PIXSEARCH_CAPTIONER); None: the shipped default
     policy_file: Path | None = None  # user policy TOML merged over the shipped one (policy.py)
+    store: str | None = None  # milvus-lite:PATH.db or milvus://HOST:PORT/COLL (index/store.py); None: files
 
 
 def default_library_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -88,6 +89,7 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
         ("policy_file", "PIXSEARCH_POLICY"),
         ("batch_size", "PIXSEARCH_BATCH_SIZE"),
         ("captioner", "PIXSEARCH_CAPTIONER"),
+        ("store", "PIXSEARCH_STORE"),
         ("threads", "PIXSEARCH_THREADS"),
     ):
         if env.get(var):
@@ -127,6 +129,10 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
         raw["policy_file"] = Path(raw["policy_file"]).expanduser()
     if "region" in raw and not isinstance(raw["region"], str):
         raise ConfigError(f"region must be a string, got {raw['region']!r}")
+    if raw.get("store") is not None:  # a typo fails here, before any model loads
+        from .index.store import canonical_store
+
+        raw["store"] = canonical_store(str(raw["store"]))
     if raw.get("vector_backend", "usearch") not in ("usearch", "exact"):
         raise ConfigError(f"vector_backend must be usearch or exact, got {raw['vector_backend']!r}")
     return replace(s, **raw)

@@ -28,9 +28,11 @@ from .errors import (
     ModelError,
     ModelMismatchError,
     NotFoundError,
+    PixsearchError,
     QueryError,
 )
 from .index.catalog import Catalog, ImageRow
+from .index.store import opener_for, resolve_store
 from .index.vectorset import IndexSpec, VectorSet
 from .indexer import Indexer, IndexReport, Progress
 from .lock import LibraryLock
@@ -121,7 +123,14 @@ class Library:
         if enc.cross_modal:
             specs.append(IndexSpec("caption_joint", enc.dim))
         return VectorSet(
-            s.library, self.catalog, specs, enc.fingerprint, s.vector_backend, s.vector_dtype, self.lock
+            s.library,
+            self.catalog,
+            specs,
+            enc.fingerprint,
+            s.vector_backend,
+            s.vector_dtype,
+            self.lock,
+            opener_for(s, enc.fingerprint),  # the library's own files, or Milvus (index/store.py)
         )
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -149,6 +158,11 @@ class Library:
         catalog = Catalog.open(s.library / "catalog.db")
         stored_name = catalog.get_meta("encoder")
         stored_fp = catalog.get_meta("encoder_fingerprint")
+        try:  # the recorded store unless one is asked for; another one only for reindex (it moves them)
+            s = resolve_store(s, catalog, moving=not check_model)
+        except BaseException:
+            catalog.close()
+            raise
         if encoder is None:
             try:
                 encoder = create_encoder(s.model or stored_name)
@@ -170,11 +184,14 @@ class Library:
                 f"{encoder.name} ({encoder.fingerprint.split('|')[0]}); "
                 f"run `pixsearch reindex --model {encoder.name}`"
             )
-        if stored_fp != encoder.fingerprint and create:
+        new_store = s.store is not None and catalog.get_meta("store") != s.store
+        if (stored_fp != encoder.fingerprint or new_store) and create:
             try:
                 with LibraryLock(s.library).hold(), catalog.transaction():
                     catalog.set_meta("encoder", encoder.name)
                     catalog.set_meta("encoder_fingerprint", encoder.fingerprint)
+                    if new_store and s.store is not None:  # later commands without --store use it
+                        catalog.set_meta("store", s.store)
             except BaseException:
                 catalog.close()
                 raise
@@ -306,9 +323,18 @@ class Library:
             new.catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             new.close()
+        old_cid, old_fp = self.catalog.catalog_id, self.catalog.get_meta("encoder_fingerprint") or ""
+        old_store = replace(self.settings, store=self.catalog.get_meta("store"))
+        old_specs = list(self.vectors.specs.values())
         self._swap_in(work)
         self.encoder = enc
         self.vectors = self._vector_set()
+        try:  # the old model's Milvus collections (files went in the swap); the new catalog is live already
+            old = VectorSet(self.settings.library, self.catalog, old_specs, old_fp)
+            old.opener = opener_for(old_store, old_fp)
+            old.discard(old_cid)
+        except PixsearchError as exc:
+            report.warnings.append(f"could not drop the old vectors in {old_store.store}: {exc}")
         return report
 
     def _keep_unreadable(self, new: Library, enc: JointEncoder, report: IndexReport) -> None:
@@ -353,7 +379,7 @@ class Library:
             src.backup(self.catalog.db)
         finally:
             src.close()
-        exts = (".usearch", ".exact", ".usearch.json", ".exact.json")
+        exts = (".usearch", ".exact", ".usearch.json", ".exact.json", ".milvus.json")
         moved = set()
         for f in sorted(work.iterdir()):  # "x.usearch" sorts before "x.usearch.json": file, then stamp
             if f.is_file() and f.name.endswith(exts) and not f.name.startswith("."):
@@ -613,6 +639,7 @@ class Library:
             "model": self.encoder.name,
             "cross_modal": self.encoder.cross_modal,
             "vector_backend": self.settings.vector_backend,
+            "store": self.settings.store or "local",  # local: usearch/exact files in the library dir
             **counts,
             "bytes_on_disk": size,
         }

@@ -60,6 +60,15 @@ RegionOpt = Annotated[
     ),
 ]
 
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Vector store (env PIXSEARCH_STORE): milvus-lite:PATH.db or milvus://HOST:PORT/COLLECTION; "
+        "default: the library's recorded one, else its own files.",
+        show_default=False,
+    ),
+]
 
 # Exit codes (documented in README, "Exit codes"): scripts may rely on them.
 EXIT_ERROR = 1  # any other failure: a bad file or CSV, the catalog, the disk (I/O), a database error

@@ -15,6 +15,7 @@ from ._common import (
     LibraryOpt,
     ModelOpt,
     RegionOpt,
+    StoreOpt,
     WaitOpt,
     app,
     emit_results,
@@ -48,6 +49,7 @@ def index(
     ] = False,
     library: LibraryOpt = None,
     model: ModelOpt = None,
+    store: StoreOpt = None,
     wait: WaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -56,7 +58,7 @@ def index(
     Photos get labels and, unless --no-caption, a generated caption; photos done with older models are
     redone."""
     with errors():
-        lib = open_library(library, model, create=True, wait=wait)
+        lib = open_library(library, model, create=True, wait=wait, store=store)
         with progress(not as_json, "indexing") as prog:
             gen = False if no_caption else None
             rep = lib.add(paths, captions, sample, seed, prune, prog, force=force, generate_captions=gen)
@@ -93,11 +95,12 @@ def search(
     library: LibraryOpt = None,
     model: ModelOpt = None,
     region: RegionOpt = None,
+    store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Text -> images."""
     with errors(as_json):
-        lib = open_library(library, model, region=region)
+        lib = open_library(library, model, region=region, store=store)
         res = lib.search(query, k, offset, threshold)
         if getattr(res, "no_confident_match", False):  # nothing passed the match threshold
             below = res.below_threshold
@@ -118,11 +121,13 @@ def similar(
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
     library: LibraryOpt = None,
     region: RegionOpt = None,
+    store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Image -> similar images in the library."""
     with errors(as_json):
-        emit_results(open_library(library, region=region).similar(Path(image), k, offset), as_json, f"like {image}")
+        lib = open_library(library, region=region, store=store)
+        emit_results(lib.similar(Path(image), k, offset), as_json, f"like {image}")
 
 
 @app.command()
@@ -131,11 +136,12 @@ def describe(
     k: KOpt = 5,
     library: LibraryOpt = None,
     region: RegionOpt = None,
+    store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Image -> the library's captions that fit it best, with their images."""
     with errors(as_json):
-        res = open_library(library, region=region).describe(Path(image), k)
+        res = open_library(library, region=region, store=store).describe(Path(image), k)
         gen = getattr(res, "generated", None)
         if as_json:
             d = {"generated": gen, "results": [r.to_dict() for r in res]}
@@ -156,10 +162,10 @@ def describe(
 
 
 @app.command()
-def stats(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
+def stats(library: LibraryOpt = None, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """What the library holds."""
     with errors():
-        s = open_library(library).stats()
+        s = open_library(library, store=store).stats()
         if as_json:
             print(json.dumps(s))
         else:
@@ -173,12 +179,13 @@ def remove(
         list[Path], typer.Argument(help="Files or folders to forget (files on disk are untouched).")
     ],
     library: LibraryOpt = None,
+    store: StoreOpt = None,
     wait: WaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Remove paths from the library (exact paths, case-sensitive; a folder removes what is under it)."""
     with errors():
-        n = open_library(library, wait=wait).remove(paths)
+        n = open_library(library, wait=wait, store=store).remove(paths)
         print(json.dumps({"removed": n})) if as_json else out.print(f"removed {n} path(s)")
         if n == 0:
             raise typer.Exit(1)
@@ -186,9 +193,15 @@ def remove(
 
 @app.command()
 def reindex(
-    library: LibraryOpt = None, model: ModelOpt = None, wait: WaitOpt = False, as_json: JsonOpt = False
+    library: LibraryOpt = None,
+    model: ModelOpt = None,
+    store: StoreOpt = None,
+    wait: WaitOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Re-encode the whole library with MODEL (default: the default model); captions are kept."""
+    """Re-encode the whole library with MODEL (default: the default model); captions are kept.
+
+    With --store, the new vectors go to that store (how a library moves to Milvus)."""
     with errors():
         import math
 
@@ -196,7 +209,7 @@ def reindex(
         from ..library import Library
         from ..models.encoder import create_encoder
 
-        settings = load_settings(library=library)
+        settings = load_settings(library=library, store=store)
         lib = Library.open(settings=settings, encoder=create_encoder(model), check_model=False, create=False)
         lib.lock_wait = math.inf if wait else 0.0
         lib.on_wait = lambda msg: err.print(msg, style="yellow", markup=False, highlight=False)
@@ -220,10 +233,10 @@ def reindex(
 
 
 @app.command()
-def doctor(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
+def doctor(library: LibraryOpt = None, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Check that models load, the library opens, and catalog and vectors agree."""
     with errors():
-        checks = open_library(library).doctor()
+        checks = open_library(library, store=store).doctor()
         if as_json:
             print(json.dumps([{"check": c, "ok": ok, "detail": d} for c, ok, d in checks]))
         else:

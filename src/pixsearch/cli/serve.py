@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import LibraryOpt, app, err, errors, out
+from ._common import LibraryOpt, StoreOpt, app, err, errors, out
 
 
 @app.command()
@@ -17,6 +17,7 @@ def serve(
     region: Annotated[
         str | None, typer.Option("--region", help="Content-policy region (env PIXSEARCH_REGION).")
     ] = None,
+    store: StoreOpt = None,
 ) -> None:
     """Serve the gallery page and the REST API (OpenAPI docs at /docs)."""
     import socket
@@ -38,7 +39,7 @@ def serve(
         err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     with errors():
-        settings = load_settings(library=library, region=region)
+        settings = load_settings(library=library, region=region, store=store)
         token, created = ensure_token(settings.library)
         application = create_app(settings, token=token)
         # Open the library and load every model now: a bad region or a model mismatch is a one-line

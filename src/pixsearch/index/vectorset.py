@@ -28,7 +28,8 @@ import numpy as np
 
 from ..errors import ModelMismatchError
 from .catalog import Catalog
-from .vectors import VectorIndex, create_index, load_index
+from .store import FileOpener, IndexOpener
+from .vectors import VectorIndex
 
 if TYPE_CHECKING:
     from ..lock import LibraryLock
@@ -68,6 +69,7 @@ class VectorSet:
         backend: str = "usearch",
         dtype: str = "f16",
         lock: LibraryLock | None = None,
+        opener: IndexOpener | None = None,
     ) -> None:
         self.root = root
         self.catalog = catalog
@@ -76,6 +78,7 @@ class VectorSet:
         self.backend = backend
         self.dtype = dtype
         self.lock = lock
+        self.opener: IndexOpener = opener or FileOpener(backend, dtype)  # files, or Milvus (store.py)
         self.writer = False  # True while this process holds the write lock (set by Library.writing)
         self._open: dict[str, VectorIndex] = {}
         self._gen: dict[str, int] = {}  # catalog generation each open index reflects
@@ -84,10 +87,10 @@ class VectorSet:
         self.repaired: list[str] = []
 
     def _file(self, name: str) -> Path:
-        return self.root / f"{name}.{self.backend}"
+        return self.root / f"{name}.{self.opener.suffix}"
 
     def _sidecar(self, name: str) -> Path:
-        return self.root / f"{name}.{self.backend}.json"
+        return self.root / f"{name}.{self.opener.suffix}.json"
 
     def _state(self) -> _State:
         keys = ("vectors_gen", "catalog_id", "encoder_fingerprint")
@@ -132,14 +135,13 @@ class VectorSet:
             and meta.get("catalog_id", "") == state.catalog_id
         )
         idx = None
-        if same_model and self._file(name).is_file():
-            try:
-                idx = load_index(self.backend, self._file(name), spec.dim, self.dtype)
-            except Exception:  # a torn or corrupt derived file: rebuild it from the catalog
-                idx = None
+        if same_model:  # None: no file, or a torn or corrupt one: rebuild it from the catalog
+            idx = self.opener.load(name, spec.dim, self._file(name), state.catalog_id)
         if idx is None:
-            idx = create_index(self.backend, spec.dim, self.dtype)
+            idx = self.opener.create(name, spec.dim, state.catalog_id)
             fresh = False
+        elif fresh and self.opener.external and len(idx) != len(self._catalog_keys(name)):
+            fresh = False  # a store others can write to lost or gained rows since the stamp
         if not fresh:
             self._repair(name, idx)  # an interrupted repair leaves nothing registered
         self._open[name] = idx
@@ -176,6 +178,12 @@ class VectorSet:
             if self._gen[n] != state.gen:
                 self._repair(n, idx)
                 self._gen[n] = state.gen
+
+    def _counts_agree(self, name: str) -> bool:
+        """Only for stores outside the library: listing a Milvus collection's keys costs a scan of it
+        (seconds at 1M rows) on every batch, so the writer repairs only when the counts disagree (every
+        add goes through this set, so an unreported delete always shows up as one row too many)."""
+        return self.opener.external and len(self._open[name]) == len(self._catalog_keys(name))
 
     def _repair(self, name: str, idx: VectorIndex) -> None:
         want = self._catalog_keys(name)
@@ -227,7 +235,8 @@ class VectorSet:
             state = self._state()
             for n in names:
                 if n in self._open:
-                    self._repair(n, self._open[n])
+                    if not self._counts_agree(n):
+                        self._repair(n, self._open[n])
                     self._gen[n] = state.gen
                 else:
                     self.get(n)
@@ -256,6 +265,13 @@ class VectorSet:
                 {"generation": gen, "catalog_id": cid, "fingerprint": self.fingerprint, "count": len(idx)},
             )
             self._saved[n] = (gen, cid)
+
+    def discard(self, catalog_id: str) -> None:
+        """After ``reindex`` swapped in a new catalog: drop what the old lineage kept outside the library
+        dir (Milvus collections; files are replaced by the swap itself)."""
+        for s in self.specs.values():
+            self.opener.discard(s.name, s.dim, catalog_id)
+        self._open.clear()
 
     def consistent(self) -> dict[str, bool]:
         """For ``doctor``: does each index hold exactly the catalog's keys?"""
