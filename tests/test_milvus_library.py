@@ -197,3 +197,17 @@ def test_remove_then_reindex_writes_fresh_collections(mlib: tuple[Path, str, Pat
         assert f"pixsearch_images_{new[:12]}" in names and f"pixsearch_images_{old[:12]}" not in names
     finally:
         _release(spec)
+
+
+def test_reindex_moves_a_library_from_its_files_to_milvus(built_library: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    shutil.copytree(built_library, lib)
+    spec = f"milvus-lite:{tmp_path / 'moved.db'}"
+    q = ("search", "a dog in the water", "-k", "10", "-L", str(lib), "--json")
+    before = [r["path"] for r in json.loads(run(*q).stdout)["results"]]
+    assert run("search", "a dog", "-L", str(lib), "--store", spec, check=False).returncode == 1
+    run("reindex", "-L", str(lib), "--store", spec, "--json")
+    st = json.loads(run("stats", "-L", str(lib), "--json").stdout)
+    assert st["store"] == spec and st["images"] == 24 and st["human_captions"] == 120
+    assert not list(lib.glob("*.usearch")) and len(list(lib.glob("*.milvus.json"))) == 3
+    assert [r["path"] for r in json.loads(run(*q).stdout)["results"]] == before  # same model, same ranking
