@@ -168,11 +168,12 @@ def test_no_caption_turns_generated_captions_off(photos: Path, tmp_path: Path) -
 
 
 def test_real_captioner_at_index_time(photos: Path, tmp_path: Path) -> None:
-    """With the shipped captioner, a plain ``index`` captions every photo that has no caption."""
+    """With the shipped captioner, ``index --caption`` captions every photo that has no caption."""
     with Library.open(tmp_path / "lib") as lib:
-        if "captions" not in [e.name for e in enrichers(lib.settings, lib.encoder)]:
+        on = replace(lib.settings, generate_captions=True)
+        if "captions" not in [e.name for e in enrichers(on, lib.encoder)]:
             pytest.skip("no shipped captioner in this build")
-        rep = lib.add([photos])
+        rep = lib.add([photos], generate_captions=True)
         assert rep.captions_generated == N
         texts = [r[0] for r in lib.catalog.db.execute("SELECT text FROM captions WHERE source = 'generated'")]
         assert all(len(t.split()) >= 3 for t in texts)
@@ -181,9 +182,19 @@ def test_real_captioner_at_index_time(photos: Path, tmp_path: Path) -> None:
 def test_named_captioner_that_cannot_load_is_an_error(tmp_path: Path) -> None:
     from pixsearch.errors import ModelError
 
-    s = load_settings(library=tmp_path / "lib", captioner=str(tmp_path / "no-such-captioner"))
+    s = load_settings(
+        library=tmp_path / "lib", captioner=str(tmp_path / "no-such-captioner"), generate_captions=True
+    )
     with Library.open(tmp_path / "lib") as lib:
         with pytest.raises(ModelError):
             enrichers(s, lib.encoder)
         # turned off, it is not even loaded
         assert "captions" not in [e.name for e in enrichers(replace(s, generate_captions=False), lib.encoder)]
+
+
+def test_captioning_is_off_by_default(tmp_path: Path) -> None:
+    """Measured: generated captions did not improve search for their cost (docs/model.md)."""
+    s = load_settings(library=tmp_path / "lib")
+    assert s.generate_captions is False
+    with Library.open(tmp_path / "lib") as lib:
+        assert "captions" not in [e.name for e in enrichers(s, lib.encoder)]

@@ -47,7 +47,7 @@ class Settings:
     batch_size: int = 32
     threads: int | None = None  # ONNX Runtime intra-op threads (PIXSEARCH_THREADS); None: every core
     region: str | None = None  # content-policy region (policy.py); None: the policy's default_region
-    generate_captions: bool = True  # index time: caption photos that have none (enrich.py); --no-caption
+    generate_captions: bool = False  # index time: caption photos that have none (enrich.py); --caption
     captioner: str | None = None  # captioner name or folder (PIXSEARCH_CAPTIONER); None: the shipped default
     policy_file: Path | None = None  # user policy TOML merged over the shipped one (policy.py)
     store: str | None = None  # milvus-lite:PATH.db or milvus://HOST:PORT/COLL (index/store.py); None: files

@@ -144,7 +144,7 @@ class CaptionsEnricher:
 
 
 def _captions(settings: Settings, encoder: JointEncoder) -> Enricher | None:
-    if not getattr(settings, "generate_captions", True):
+    if not getattr(settings, "generate_captions", False):  # off by default: docs/model.md
         return None
     try:
         from .models.captioner import create_captioner

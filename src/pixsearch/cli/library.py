@@ -43,10 +43,13 @@ def index(
         bool,
         typer.Option("--force", help="With --prune: prune a PATH even if missing or empty (unmounted?)."),
     ] = False,
-    no_caption: Annotated[
-        bool,
-        typer.Option("--no-caption", help="Do not generate captions for photos without one (faster)."),
-    ] = False,
+    caption: Annotated[
+        bool | None,
+        typer.Option(
+            "--caption/--no-caption",
+            help="Generate a caption for each photo without one (default: off, or config generate_captions).",
+        ),
+    ] = None,
     library: LibraryOpt = None,
     model: ModelOpt = None,
     store: StoreOpt = None,
@@ -55,12 +58,12 @@ def index(
 ) -> None:
     """Add images (and their captions) to the library; unchanged files are skipped.
 
-    Photos get labels and, unless --no-caption, a generated caption; photos done with older models are
+    Photos get labels and, with --caption, a generated caption; photos done with older models are
     redone."""
     with errors():
         lib = open_library(library, model, create=True, wait=wait, store=store)
         with progress(not as_json, "indexing") as prog:
-            gen = False if no_caption else None
+            gen = caption
             rep = lib.add(paths, captions, sample, seed, prune, prog, force=force, generate_captions=gen)
         d = rep.to_dict()
         if as_json:
