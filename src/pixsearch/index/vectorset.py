@@ -186,6 +186,16 @@ class VectorSet:
         return self.opener.external and len(self._open[name]) == len(self._catalog_keys(name))
 
     def _repair(self, name: str, idx: VectorIndex) -> None:
+        if self.opener.external and not self.writer and self.lock is not None:
+            # A shared store (Milvus): a reader's key diff could race a writer that has committed the
+            # catalog but not yet the store and delete its fresh rows, so only a lock holder changes it.
+            with self.lock.try_hold() as got:
+                if got:
+                    self._fix(name, idx)
+            return
+        self._fix(name, idx)
+
+    def _fix(self, name: str, idx: VectorIndex) -> None:
         want = self._catalog_keys(name)
         have = idx.keys() if len(idx) else np.zeros(0, dtype=np.int64)
         extra = np.setdiff1d(have, want)
