@@ -211,3 +211,11 @@ def test_reindex_moves_a_library_from_its_files_to_milvus(built_library: Path, t
     assert st["store"] == spec and st["images"] == 24 and st["human_captions"] == 120
     assert not list(lib.glob("*.usearch")) and len(list(lib.glob("*.milvus.json"))) == 3
     assert [r["path"] for r in json.loads(run(*q).stdout)["results"]] == before  # same model, same ranking
+    run("reindex", "-L", str(lib), "--store", "local", "--json")  # and back to its own files
+    assert json.loads(run("stats", "-L", str(lib), "--json").stdout)["store"] == "local"
+    assert len(list(lib.glob("*.usearch"))) == 3 and not list(lib.glob("*.milvus.json"))
+    assert [r["path"] for r in json.loads(run(*q).stdout)["results"]] == before
+    try:  # the Milvus collections went with the move
+        assert _client(parse_store(spec).uri, "").list_collections() == []
+    finally:
+        _release(spec)

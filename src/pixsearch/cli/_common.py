@@ -64,8 +64,8 @@ StoreOpt = Annotated[
     str | None,
     typer.Option(
         "--store",
-        help="Vector store (env PIXSEARCH_STORE): milvus-lite:PATH.db or milvus://HOST:PORT/COLLECTION; "
-        "default: the library's recorded one, else its own files.",
+        help="Vector store (env PIXSEARCH_STORE): milvus-lite:PATH.db, milvus://HOST:PORT/COLLECTION or "
+        "local (the library's own files); default: the library's recorded one, else local.",
         show_default=False,
     ),
 ]

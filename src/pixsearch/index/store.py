@@ -27,8 +27,10 @@ if TYPE_CHECKING:
     from ..config import Settings
     from .catalog import Catalog
 
-__all__ = ["IndexOpener", "FileOpener", "MilvusOpener", "canonical_store", "opener_for", "resolve_store"]
+__all__ = ["LOCAL", "IndexOpener", "FileOpener", "MilvusOpener", "canonical_store", "opener_for"]
+__all__ += ["resolve_store"]
 
+LOCAL = "local"  # --store local: usearch / exact files in the library dir (the default)
 _TAG = 12  # hex digits of the catalog id in a collection name: unique per reindex, short enough to read
 
 
@@ -109,7 +111,10 @@ class MilvusOpener:
 
 def canonical_store(spec: str) -> str:
     """One spelling per store (absolute Lite path, explicit port), so the recorded store compares equal
-    however the user typed it. Raises ConfigError for anything that is not a Milvus store string."""
+    however the user typed it; ``local`` names the library's own files (to move back with ``reindex``).
+    Raises ConfigError for anything else."""
+    if spec.strip() == LOCAL:
+        return LOCAL
     s = parse_store(spec.strip(), env={})
     if s.lite:
         return f"milvus-lite:{s.uri}"
@@ -118,7 +123,7 @@ def canonical_store(spec: str) -> str:
 
 
 def opener_for(settings: Settings, fingerprint: str) -> IndexOpener:
-    if settings.store:
+    if settings.store and settings.store != LOCAL:
         return MilvusOpener(settings.store, fingerprint)
     return FileOpener(settings.vector_backend, settings.vector_dtype)
 
@@ -129,14 +134,15 @@ def resolve_store(settings: Settings, catalog: Catalog, moving: bool = False) ->
     Asking for another store than the recorded one (or a Milvus store for a library whose vectors are
     in its own files) is a ConfigError unless ``moving`` (``reindex``, which rewrites every vector).
     """
-    recorded = catalog.get_meta("store")
+    stored = catalog.get_meta("store")
+    recorded = stored or LOCAL  # no record: the library's own files
     if settings.store is None:
-        return replace(settings, store=recorded) if recorded else settings
+        return replace(settings, store=None if recorded == LOCAL else recorded)
     if moving or settings.store == recorded:
         return settings
-    if recorded is None and catalog.is_empty():
+    if stored is None and catalog.is_empty():
         return settings  # a new library: Library.open records it
-    where = recorded or f"its own {settings.vector_backend} files in {settings.library}"
+    where = recorded if recorded != LOCAL else f"its own {settings.vector_backend} files"
     raise ConfigError(
         f"library {settings.library} keeps its vectors in {where}, not {settings.store}; "
         f"to move them run `pixsearch reindex --store {settings.store}`"
