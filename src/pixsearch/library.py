@@ -7,6 +7,7 @@ encoder it was built with; opening it with another one is an error that names ``
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import sqlite3
@@ -103,6 +104,19 @@ class CaptionResult:
             "path": self.path,
             **({} if self.match is None else {"match": round(self.match, 4)}),  # absent: not scored
         }
+
+
+def _one_snapshot(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a read (search, similar, describe, score) in one SQLite read transaction: its index catch-up,
+    candidate lookups and result rows all see the same committed state, never a writer's later commit
+    (which could delete a photo between finding it and scoring it)."""
+
+    @functools.wraps(fn)
+    def read(self: Library, *args: Any, **kwargs: Any) -> Any:
+        with self.catalog.snapshot():
+            return fn(self, *args, **kwargs)
+
+    return read
 
 
 class Library:
@@ -441,6 +455,7 @@ class Library:
         """BlockedError when the region withholds this photo: its file, thumbnail, captions, score."""
         self.withhold.ensure_visible(image_id)
 
+    @_one_snapshot
     def search(
         self, query: str, k: int = 10, offset: int = 0, threshold: float | None = None
     ) -> list[Result | Withheld]:
@@ -492,6 +507,7 @@ class Library:
             self._matcher = Matcher(self.catalog, self.encoder)
         return self._matcher
 
+    @_one_snapshot
     def score(self, photo: Path | str | bytes | int, text: str, references: bool = True) -> MatchScore:
         """Contract 4: calibrated probability that a person would say ``text`` describes ``photo``.
 
@@ -548,6 +564,7 @@ class Library:
             return feats["embedding"][0], None
         return self.encoder.encode_image_arrays(arr)[0], None
 
+    @_one_snapshot
     def similar(
         self, image: Path | str | bytes | int, k: int = 10, offset: int = 0
     ) -> list[Result | Withheld]:
@@ -563,6 +580,7 @@ class Library:
         ]
         return self._results(hits[offset : offset + k])
 
+    @_one_snapshot
     def describe(self, image: Path | str | bytes | int, k: int = 5) -> list[CaptionResult | Withheld]:
         """Image -> the library's captions that fit it best (joint space), with their images."""
         if not self.encoder.cross_modal or "caption_joint" not in self.vectors.specs:
