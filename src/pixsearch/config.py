@@ -43,7 +43,7 @@ class Settings:
     vector_backend: str = "usearch"
     vector_dtype: str = "f16"
     weights: FusionWeights = field(default_factory=FusionWeights)
-    threshold: float | None = None
+    threshold: float | None = None  # match-score cut for search, 0..1 (None: no cut; see matching.py)
     batch_size: int = 32
     threads: int | None = None  # ONNX Runtime intra-op threads (PIXSEARCH_THREADS); None: every core
     region: str | None = None  # content-policy region (policy.py); None: the policy's default_region
@@ -88,9 +88,9 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
         ("region", "PIXSEARCH_REGION"),
         ("policy_file", "PIXSEARCH_POLICY"),
         ("batch_size", "PIXSEARCH_BATCH_SIZE"),
+        ("threads", "PIXSEARCH_THREADS"),
         ("captioner", "PIXSEARCH_CAPTIONER"),
         ("store", "PIXSEARCH_STORE"),
-        ("threads", "PIXSEARCH_THREADS"),
     ):
         if env.get(var):
             raw[key] = env[var]

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .captions_csv import match_captions, read_captions_csv
+from .distributed import Engine
 from .enrich import Enricher
 from .errors import MediaError, NotFoundError
 from .index.catalog import Catalog
@@ -101,12 +102,14 @@ class Indexer:
         encoder: JointEncoder,
         batch_size: int = 32,
         enrichers: Sequence[Enricher] = (),
+        engine: Engine | None = None,
     ) -> None:
         self.catalog = catalog
         self.vectors = vectors
         self.encoder = encoder
         self.batch_size = batch_size
         self.enrichers = list(enrichers)
+        self.engine = engine  # None: decode and encode here; else e.g. distributed.RayEngine
         self._pending_caps: list = []
 
     def caption_rows(self, texts: list[str]) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
@@ -172,6 +175,18 @@ class Indexer:
         # while batch i is encoded.
         pool = ThreadPoolExecutor(max_workers=2)
         try:
+            if self.engine is not None:
+                batches = []  # the engine encodes elsewhere (e.g. a Ray cluster); this process only writes
+                by_path = {str(it.path): it for it in todo}
+                for enc in self.engine.encode(self.encoder.name, list(by_path)):
+                    part = [by_path[p] for p in enc.paths]
+                    for it in part:
+                        it.digest = enc.digests[str(it.path)]
+                    decoded = [enc.decoded[str(it.path)] for it in part]
+                    self._batch(part, decoded, captions or {}, report, enc.features)
+                    done += len(part)
+                    if progress:
+                        progress(done, total)
             ahead = [pool.submit(self._decode, it) for it in batches[0]] if batches else []
             for b, batch in enumerate(batches):
                 current = ahead
@@ -206,8 +221,14 @@ class Indexer:
             return MediaError(str(item.path), f"cannot read: {exc.strerror or exc}")
 
     def _batch(
-        self, batch: list[_Item], decoded: list[Future], captions: dict[str, list[str]], report: IndexReport
+        self,
+        batch: list[_Item],
+        decoded: list[Future],
+        captions: dict[str, list[str]],
+        report: IndexReport,
+        pre: Mapping[str, Mapping[str, np.ndarray]] | None = None,
     ) -> None:
+        """Commit one batch; ``pre`` holds features an engine already computed (path -> name -> row)."""
         new: list[tuple[_Item, tuple]] = []
         known: list[_Item] = []
         t0 = time.perf_counter()
@@ -225,7 +246,11 @@ class Indexer:
             else:
                 new.append((it, res))  # type: ignore[arg-type]
         t1 = time.perf_counter()
-        feats = self.encoder.encode_image_features(np.stack([r[1] for _, r in new])) if new else None
+        feats: dict[str, np.ndarray] | None
+        if new and pre is not None:  # encoded by an engine's workers: gather this batch's rows
+            feats = {k: np.stack([pre[str(it.path)][k] for it, _ in new]) for k in pre[str(new[0][0].path)]}
+        else:
+            feats = self.encoder.encode_image_features(np.stack([r[1] for _, r in new])) if new else None
         vecs = None if feats is None else feats["embedding"]
         # All captions of the batch in one encoder call: per-image calls of 5 texts waste most of the time.
         cap_texts = {it.digest: captions[str(it.path)] for it, _ in new if str(it.path) in captions}

@@ -21,6 +21,7 @@ import numpy as np
 
 from .captions_csv import read_captions_csv
 from .config import Settings, load_settings
+from .distributed import Engine
 from .enrich import enrichers
 from .errors import (
     BlockedError,
@@ -252,6 +253,7 @@ class Library:
         progress: Progress | None = None,
         generate_captions: bool | None = None,
         force: bool = False,
+        engine: Engine | None = None,
     ) -> IndexReport:
         """Index photos; enrichers (generated captions unless turned off, labels, ...) run on new ones and
         redo photos whose enricher models changed. ``prune`` refuses a missing or empty root (unmounted
@@ -263,7 +265,7 @@ class Library:
             s = replace(s, generate_captions=generate_captions)
         with self.writing():
             report = Indexer(
-                self.catalog, self.vectors, self.encoder, s.batch_size, enrichers(s, self.encoder)
+                self.catalog, self.vectors, self.encoder, s.batch_size, enrichers(s, self.encoder), engine
             ).run(
                 [Path(p) for p in paths], caps, sample, seed, prune, progress, force=force, captions_base=base
             )
@@ -651,7 +653,10 @@ class Library:
 
     def stats(self) -> dict[str, Any]:
         counts = self.catalog.counts()
-        size = sum(f.stat().st_size for f in self.settings.library.iterdir() if f.is_file())
+        size = 0
+        for f in self.settings.library.iterdir():
+            with contextlib.suppress(OSError):  # a writer's temp file may vanish while we look
+                size += f.stat().st_size if f.is_file() else 0
         return {
             "library": str(self.settings.library),
             "model": self.encoder.name,

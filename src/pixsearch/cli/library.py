@@ -21,6 +21,7 @@ from ._common import (
     emit_results,
     err,
     errors,
+    fail,
     open_library,
     out,
     progress,
@@ -50,6 +51,16 @@ def index(
             help="Generate a caption for each photo without one (default: off, or config generate_captions).",
         ),
     ] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local, or ray: decode + encode on a Ray cluster.")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="With --engine ray: 'auto' or ray://HEAD:10001 (default: start one)."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="With --engine ray: concurrent encoding tasks.")
+    ] = None,
     library: LibraryOpt = None,
     model: ModelOpt = None,
     store: StoreOpt = None,
@@ -61,10 +72,17 @@ def index(
     Photos get labels and, with --caption, a generated caption; photos done with older models are
     redone."""
     with errors():
+        if engine not in ("local", "ray"):
+            fail(f"--engine must be local or ray, not {engine!r}", 2)
+        from ..distributed import RayEngine
+
+        eng = RayEngine(address, workers) if engine == "ray" else None
         lib = open_library(library, model, create=True, wait=wait, store=store)
         with progress(not as_json, "indexing") as prog:
             gen = caption
-            rep = lib.add(paths, captions, sample, seed, prune, prog, force=force, generate_captions=gen)
+            rep = lib.add(
+                paths, captions, sample, seed, prune, prog, force=force, generate_captions=gen, engine=eng
+            )
         d = rep.to_dict()
         if as_json:
             print(json.dumps(d, ensure_ascii=False))
