@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import ModelError
-from .faces import FaceAges
+from .faces import FaceAges, age_model_dir
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -308,7 +308,12 @@ def photo_checker(policy: Policy | None, encoder_name: str | None) -> PhotoCheck
     except ModelError:
         clf = None
     limit = (clf.card.get("thresholds", {}).get("face_age_limit") if clf else None) or 18.0
-    return PhotoChecker(policy, clf, FaceAges(limit=float(limit)), encoder_name)
+    try:
+        age_model_dir()
+        faces: FaceAges | None = FaceAges(limit=float(limit))
+    except ModelError:  # no [policy] extra: recorded in the evidence, and a restricted region fails closed
+        faces = None
+    return PhotoChecker(policy, clf, faces, encoder_name)
 
 
 def policy_enricher(settings: Settings, encoder: JointEncoder) -> PolicyEnricher | None:
