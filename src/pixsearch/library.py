@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
-import shutil
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +23,9 @@ from .enrich import enrichers
 from .errors import (
     BlockedError,
     LibraryNotFoundError,
-    MediaError,
     ModelError,
     ModelMismatchError,
     NotFoundError,
-    PixsearchError,
     QueryError,
 )
 from .index.catalog import Catalog, ImageRow
@@ -46,65 +41,14 @@ from .models.onnx_runtime import set_threads
 from .models.scorer import MatchScore, PhotoEvidence, check_text
 from .photo_policy import rgb_of_thumbnail
 from .policy import Policy, load_policy
+from .reindex import rebuild
+from .results import CaptionResult, Result
 from .search import Hit, TextSearch
 from .withhold import Enforcer, Withheld
 
 __all__ = ["Library", "Result", "CaptionResult", "Withheld"]
 
 MATCH_WINDOW = 200  # fused candidates a thresholded search scores at most
-
-
-@dataclass(frozen=True)
-class Result:
-    """One ranked image: its score, the per-signal scores, its paths and captions."""
-
-    image_id: int
-    score: float
-    paths: tuple[str, ...]
-    captions: tuple[str, ...]
-    scores: dict[str, float] = field(default_factory=dict)
-    matched_caption: str | None = None
-    width: int = 0
-    height: int = 0
-    match: float | None = None  # calibrated 0..1 match score (models/scorer.py), set for a page
-
-    @property
-    def path(self) -> str:
-        return self.paths[0] if self.paths else ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "image_id": self.image_id,
-            "path": self.path,
-            "paths": list(self.paths),
-            "score": round(self.score, 4),
-            "scores": {k: round(v, 4) for k, v in self.scores.items()},
-            "matched_caption": self.matched_caption,
-            "captions": list(self.captions),
-            "width": self.width,
-            "height": self.height,
-            **({} if self.match is None else {"match": round(self.match, 4)}),  # absent: not scored
-        }
-
-
-@dataclass(frozen=True)
-class CaptionResult:
-    """A library caption that fits a query image, with the image it belongs to."""
-
-    caption: str
-    score: float
-    image_id: int
-    path: str
-    match: float | None = None  # calibrated 0..1: does this caption describe the query photo?
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "caption": self.caption,
-            "score": round(self.score, 4),
-            "image_id": self.image_id,
-            "path": self.path,
-            **({} if self.match is None else {"match": round(self.match, 4)}),  # absent: not scored
-        }
 
 
 def _one_snapshot(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -301,112 +245,7 @@ class Library:
         in ``report.kept``. Holds the write lock throughout.
         """
         with self.writing(check_model=False):
-            return self._reindex(model, progress)
-
-    def _reindex(self, model: str | None, progress: Progress | None) -> IndexReport:
-        enc = create_encoder(model) if model else self.encoder
-        work = self.settings.library / ".reindex"
-        paths = [r[0] for r in self.catalog.db.execute("SELECT path FROM paths ORDER BY path")]
-        caps = self.catalog.db.execute(
-            "SELECT p.path, c.text, c.source FROM captions c JOIN paths p ON p.image_id = c.image_id "
-            "WHERE c.source = 'human' ORDER BY c.id"  # generated ones: the new library's enrichers redo them
-        ).fetchall()
-        new = Library.open(settings=replace(self.settings, library=work), encoder=enc)
-        try:
-            report = new.add([Path(p) for p in paths], progress=progress)
-            if report.interrupted:
-                return report
-            with new.writing():
-                self._keep_unreadable(new, enc, report)
-                live = set(paths)  # paths forgotten here since an interrupted run began stay forgotten
-                new.remove([p for p in new.catalog.all_paths() if p not in live])
-                idx = Indexer(new.catalog, new.vectors, enc, self.settings.batch_size)
-                todo: dict[tuple[int, str], str] = {}  # (new image id, text) -> source
-                for p, text, source in caps:
-                    iid = new.catalog.image_for_path(p)
-                    if iid is not None:
-                        todo.setdefault((iid, text), source)
-                items = list(todo.items())
-                for s in range(0, len(items), 512):  # big batches: caption encoding runs on torch here
-                    chunk = items[s : s + 512]
-                    rows = idx.caption_rows([t for (_, t), _ in chunk])
-                    with new.catalog.transaction():
-                        for ((iid, text), source), (_, _, emb, joint) in zip(chunk, rows, strict=True):
-                            added = new.catalog.add_captions(iid, [(text, source, emb, joint)])
-                            report.captions_added += len(added)
-                        new.catalog.bump_generation()
-                new.vectors.save()  # the writer's save brings every index file in line with the catalog
-            new.catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            new.close()
-        old_cid, old_fp = self.catalog.catalog_id, self.catalog.get_meta("encoder_fingerprint") or ""
-        old_store = replace(self.settings, store=self.catalog.get_meta("store"))
-        old_specs = list(self.vectors.specs.values())
-        self._swap_in(work)
-        self.encoder = enc
-        self.vectors = self._vector_set()
-        try:  # the old model's Milvus collections (files went in the swap); the new catalog is live already
-            old = VectorSet(self.settings.library, self.catalog, old_specs, old_fp)
-            old.opener = opener_for(old_store, old_fp)
-            old.discard(old_cid)
-        except PixsearchError as exc:
-            report.warnings.append(f"could not drop the old vectors in {old_store.store}: {exc}")
-        return report
-
-    def _keep_unreadable(self, new: Library, enc: JointEncoder, report: IndexReport) -> None:
-        """Photos of the old library whose file failed this time (gone, unmounted, unreadable) are not
-        dropped: their row moves over with a vector computed from the stored thumbnail; ``mtime_ns = -1``
-        makes the next ``index`` read the file again when it is back."""
-        failed, report.failed = report.failed, []
-        for p, why in failed:
-            row = self.catalog.get_path(p)
-            old = self.catalog.images([row.image_id]).get(row.image_id) if row else None
-            if row is None or old is None:
-                report.failed.append((p, why))
-                continue
-            iid = new.catalog.image_id_for_hash(old.hash)
-            if iid is None:
-                thumb = self.catalog.thumbnail(row.image_id)
-                try:
-                    if thumb is None:
-                        raise MediaError(p, "no stored thumbnail")
-                    img = load_image(thumb, name=p, draft=decode_size(enc.resolution))
-                except MediaError as exc:
-                    report.failed.append((p, f"{why}; cannot keep it ({exc.reason}), dropped"))
-                    continue
-                vec = enc.encode_image_arrays(enc.preprocess(img)[None])[0]
-                with new.catalog.transaction():
-                    iid = new.catalog.add_image(old.hash, old.width, old.height, thumb, vec)
-                    new.catalog.bump_generation()
-            with new.catalog.transaction():
-                new.catalog.set_path(p, iid, row.size, -1)
-                new.catalog.bump_generation()
-            report.kept.append((p, why))
-
-    def _swap_in(self, work: Path) -> None:
-        """Replace the live catalog's content with ``work``'s in one transaction, then its index files.
-
-        Between the two steps readers find index files stamped with the old ``catalog_id`` and rebuild
-        them from the (new) catalog; a crash there leaves a new catalog with files that get repaired.
-        """
-        lib = self.settings.library
-        src = sqlite3.connect(str(work / "catalog.db"))
-        try:
-            src.backup(self.catalog.db)
-        finally:
-            src.close()
-        exts = (".usearch", ".exact", ".usearch.json", ".exact.json", ".milvus.json")
-        moved = set()
-        for f in sorted(work.iterdir()):  # "x.usearch" sorts before "x.usearch.json": file, then stamp
-            if f.is_file() and f.name.endswith(exts) and not f.name.startswith("."):
-                os.replace(f, lib / f.name)
-                moved.add(f.name)
-        for f in lib.iterdir():  # the old model's files that the new one has no counterpart for
-            if f.is_file() and f.name.endswith(exts) and f.name not in moved and not f.name.startswith("."):
-                f.unlink(missing_ok=True)
-        shutil.rmtree(work, ignore_errors=True)
-        with contextlib.suppress(sqlite3.Error):
-            self.catalog.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            return rebuild(self, model, progress)
 
     # -- reading ------------------------------------------------------------------------------------
     def _results(self, hits: list[Hit], match: dict[int, float] | None = None) -> list[Result | Withheld]:
