@@ -71,7 +71,8 @@ def test_search_finds_exact_nearest(spec: tuple[str, str], data: tuple[np.ndarra
     # returned must be the true one for the key returned.
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got_k, want_k, strict=True)])
     approx = spec[0] == "usearch" or spec[1] == "i8"
-    assert recall >= (0.9 if spec[1] == "i8" else 0.95 if approx else 1.0)
+    # 20 uniform-random queries: a threaded HNSW build scored 0.94-1.0 across CI runs; a broken one scores ~0
+    assert recall >= (0.9 if approx else 1.0)
     row = {int(k): i for i, k in enumerate(keys)}
     true = np.stack([vecs[[row[int(k)] for k in ks]] @ qq for ks, qq in zip(got_k, q, strict=True)])
     assert np.allclose(got_s, true, atol=TOL[spec[1]] * 2)
