@@ -120,6 +120,11 @@ def run_one(store: str, args: argparse.Namespace) -> dict[str, Any]:
             mem = _rss_mib(os.getpid()) + _children_rss_mib() - rss0
             del base
         res = _measure(index, queries, truth, args.k, args.warmup)
+        if store.startswith("usearch") and args.ef:  # the same graph searched with other beam widths
+            res["ef_sweep"] = []
+            for ef in args.ef:
+                index._index.expansion_search = ef
+                res["ef_sweep"].append({"expansion_search": ef, **_measure(index, queries, truth, args.k, 0)})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "store": store,
@@ -143,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--stores", nargs="+", default=STORES)
+    ap.add_argument("--ef", type=int, nargs="*", default=[], help="usearch: also search with these beams")
     ap.add_argument("--tmp", default=None, help="where index files go (default: the system temp dir)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # child mode: one store, JSON line out
     args = ap.parse_args(argv)
