@@ -29,7 +29,10 @@ def test_thirty_interrupted_runs_lose_and_corrupt_nothing(tmp_path: Path) -> Non
     res = _bench().run_faults(runs=30, seed=7, n_photos=24, work=tmp_path, max_delay=4.0)
     assert res["problems"] == [], "\n".join(res["problems"])
     assert res["signals"]["KILL"] > 0 and res["signals"]["INT"] > 0
-    assert res["exit_codes"].get("130", 0) > 0  # SIGINTs reached commands and were handled
+    # SIGINTs were sent; one that lands inside a command exits 130, one that lands during interpreter
+    # start-up exits -2 (timing-dependent: a quiet machine finishes imports sooner). Nothing else is OK.
+    assert res["exit_codes"].get("130", 0) + res["exit_codes"].get("-2", 0) > 0
+    assert set(res["exit_codes"]) <= {"0", "1", "130", "-2", "-9"}
     assert set(res["ops"]) == {"index", "reindex", "remove", "prune"}
     assert res["final_paths"] == 24
 
