@@ -3,7 +3,15 @@ run, resumable, bad files reported."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +20,13 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from pixsearch import Library  # noqa: E402
-from pixsearch.distributed import RayEngine  # noqa: E402
+from pixsearch.distributed import RETRIES, RayEngine  # noqa: E402
+from pixsearch.enrich import enrichers  # noqa: E402
+from pixsearch.errors import EngineError  # noqa: E402
+from pixsearch.models.captioner import Captioner  # noqa: E402
+from pixsearch.photo_policy import PhotoChecker  # noqa: E402
 
+_BUSY = "MapBatches(_Worker)).submit"  # Ray Data's actor running a batch
 GALLERY = Path(__file__).resolve().parents[1] / "examples" / "gallery" / "images"
 
 
@@ -59,3 +72,122 @@ def test_ray_index_matches_local_and_resumes(tmp_path: Path) -> None:
     assert ray_vecs.keys() == local_vecs.keys()
     for name, v in local_vecs.items():
         assert float(v @ ray_vecs[name]) >= 0.999, name  # float16 storage on both sides
+
+
+def _kill_first_task(name: str, killed: list[int], stop: threading.Event, every: bool = False) -> None:
+    """SIGKILL the first Ray worker running ``name`` (a busy actor is titled ``ray::<class>.<method>``);
+    ``every``: each one, until ``stop``."""
+    while not stop.is_set():
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmd.split(b"\0")[0].strip().endswith(name.encode()):
+                os.kill(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
+                if not every:
+                    return
+        time.sleep(0.02)
+
+
+def test_worker_killed_mid_batch_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    photos = _photos(tmp_path / "photos", 40)
+    killed: list[int] = []
+    stop = threading.Event()
+    hunter = threading.Thread(target=_kill_first_task, args=(_BUSY, killed, stop))
+    hunter.start()
+    try:
+        with Library.open(tmp_path / "lib") as lib:
+            rep = lib.add([photos], generate_captions=False, engine=RayEngine(workers=2, batch_size=4))
+            counts = lib.catalog.db.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM images").fetchone()
+            n_paths = lib.catalog.db.execute("SELECT COUNT(*) FROM paths").fetchone()[0]
+    finally:
+        stop.set()
+        hunter.join()
+    assert len(killed) == 1, "no worker was seen running a batch"  # killed while encoding a batch
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed[0], 0)  # it really died
+    assert (rep.added, rep.failed) == (40, [])
+    assert tuple(counts) == (40, 40) and n_paths == 40
+
+
+def test_batch_that_keeps_killing_workers_stops_with_an_error_and_resumes(tmp_path: Path) -> None:
+    photos = _photos(tmp_path / "photos", 16)
+    killed: list[int] = []
+    stop = threading.Event()
+    hunter = threading.Thread(target=_kill_first_task, args=(_BUSY, killed, stop, True))
+    hunter.start()
+    try:
+        with Library.open(tmp_path / "lib") as lib, pytest.raises(EngineError, match="resume"):
+            lib.add([photos], generate_captions=False, engine=RayEngine(workers=1, batch_size=4))
+    finally:
+        stop.set()
+        hunter.join()
+    assert len(killed) > RETRIES  # it retried, then gave up: no endless loop
+    with Library.open(tmp_path / "lib") as lib:
+        rep = lib.add([photos], generate_captions=False, engine=RayEngine(workers=2, batch_size=4))
+        assert rep.added == 16
+        assert tuple(
+            lib.catalog.db.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM images").fetchone()
+        ) == (
+            16,
+            16,
+        )
+
+
+def _outputs(lib: Library) -> tuple[dict[str, list[str]], dict[str, tuple[int, list[str]]]]:
+    """Per file name: generated captions, and (flagged, reasons) of the photo policy."""
+    caps: dict[str, list[str]] = {}
+    flags: dict[str, tuple[int, list[str]]] = {}
+    for path, text in lib.catalog.db.execute(
+        "SELECT p.path, c.text FROM captions c JOIN paths p ON p.image_id = c.image_id "
+        "WHERE c.source = 'generated' ORDER BY c.id"
+    ):
+        caps.setdefault(Path(path).name, []).append(text)
+    for path, flagged, ev in lib.catalog.db.execute(
+        "SELECT p.path, f.flagged, f.evidence FROM flags f JOIN paths p ON p.image_id = f.image_id"
+    ):
+        flags[Path(path).name] = (flagged, sorted(json.loads(ev)["reasons"]))
+    return caps, flags
+
+
+def test_workers_caption_and_check_policy_like_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Captions and the photo policy's pixel checks run in the workers, with the same output as local."""
+    photos = _photos(tmp_path / "photos", 12)
+    with Library.open(tmp_path / "local") as lib:
+        lib.add([photos], generate_captions=True)
+        local_out = _outputs(lib)
+
+    def not_here(*_a: object, **_k: object) -> None:
+        raise AssertionError("the writer did a worker's job")
+
+    # Patched in this (the writer's) process only: Ray's worker processes import pixsearch afresh.
+    monkeypatch.setattr(Captioner, "caption_features", not_here)
+    monkeypatch.setattr(PhotoChecker, "pixel_evidence", not_here)
+    with Library.open(tmp_path / "ray") as lib:
+        rep = lib.add([photos], generate_captions=True, engine=RayEngine(workers=2, batch_size=4))
+        assert rep.captions_generated == 12 and rep.enriched == {"captions": 12, "labels": 12, "policy": 12}
+        ray_out = _outputs(lib)
+        s = replace(lib.settings, generate_captions=True)
+        stale = {e.name: e.stale_ids(lib.catalog) for e in enrichers(s, lib.encoder)}
+    assert stale == {"captions": [], "labels": [], "policy": []}  # workers ran today's models
+    assert ray_out == local_out and len(ray_out[0]) == 12
+
+
+def test_cli_engine_ray_and_unreachable_cluster(tmp_path: Path) -> None:
+    photos = _photos(tmp_path / "photos", 6)
+    lib = str(tmp_path / "lib")
+    run = [sys.executable, "-m", "pixsearch.cli", "index", str(photos), "-L", lib, "--engine", "ray"]
+    ok = subprocess.run([*run, "--workers", "1", "--json"], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["added"] == 6
+    run[run.index(lib)] = str(tmp_path / "other")  # a library with photos to do: the engine is needed
+    bad = subprocess.run([*run, "--address", "127.0.0.1:1"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0
+    err = [line for line in bad.stderr.splitlines() if line.strip()]
+    assert err and err[-1].startswith("error: cannot reach Ray at 127.0.0.1:1"), bad.stderr[-2000:]
+    with Library.open(tmp_path / "other") as other:
+        assert other.stats()["images"] == 0  # nothing half-done

@@ -39,6 +39,18 @@ class Enricher(Protocol):
         """Images lacking this enricher's output at this fingerprint."""
         ...
 
+    def prepare(
+        self, features: Mapping[str, np.ndarray], thumbnails: Sequence[bytes | None]
+    ) -> dict[str, np.ndarray]:
+        """The catalog-free, costly part of ``enrich`` for a batch of new photos, as extra per-row columns
+        named ``<name>.<column>`` that ``enrich`` then reads from ``features`` instead of computing.
+
+        Why: an engine's workers (``distributed.py``) run this next to the encoder, in parallel, and the
+        single writer only writes. Without these columns ``enrich`` computes everything itself, so an
+        enricher with nothing costly returns ``{}``.
+        """
+        ...
+
     def enrich(
         self, catalog: Catalog, image_ids: Sequence[int], features: Mapping[str, np.ndarray]
     ) -> list[int]:
@@ -108,6 +120,17 @@ class CaptionsEnricher:
     def stale_ids(self, catalog: Catalog) -> list[int]:
         return not_done(catalog, self.name, self.fingerprint)
 
+    def prepare(
+        self, features: Mapping[str, np.ndarray], thumbnails: Sequence[bytes | None]
+    ) -> dict[str, np.ndarray]:
+        """Captions and their vectors for every photo (the writer drops those with human captions)."""
+        texts = self.captioner.caption_features(np.asarray(features["spatial"]), self.beam)
+        emb, joint = caption_vectors(self.encoder, texts)
+        out = {"captions.text": np.array(texts, dtype=object), "captions.emb": emb}
+        if joint is not None:
+            out["captions.joint"] = joint
+        return out
+
     def enrich(
         self, catalog: Catalog, image_ids: Sequence[int], features: Mapping[str, np.ndarray]
     ) -> list[int]:
@@ -124,21 +147,28 @@ class CaptionsEnricher:
         }
         rows = [j for j, i in enumerate(ids) if i not in human]
         new: list[int] = []
-        if rows:
+        joint: np.ndarray | None
+        if rows and "captions.text" in features:  # prepared by an engine's worker
+            texts = [str(t) for t in np.asarray(features["captions.text"])[rows]]
+            emb = np.asarray(features["captions.emb"])[rows]
+            joint = np.asarray(features["captions.joint"])[rows] if "captions.joint" in features else None
+        elif rows:
             texts = self.captioner.caption_features(np.asarray(features["spatial"])[rows], self.beam)
             emb, joint = caption_vectors(self.encoder, texts)
-            for k, (j, text) in enumerate(zip(rows, texts, strict=True)):
-                if not text.strip():
-                    continue
-                got = catalog.add_captions(
-                    ids[j], [(text, "generated", emb[k], None if joint is None else joint[k])]
-                )
-                new += got
-            if new:
-                catalog.db.execute(
-                    f"UPDATE captions SET model = ? WHERE id IN ({','.join('?' * len(new))})",
-                    [self.fingerprint, *new],
-                )
+        else:
+            texts = []
+        for k, (j, text) in enumerate(zip(rows, texts, strict=True)):
+            if not text.strip():
+                continue
+            got = catalog.add_captions(
+                ids[j], [(text, "generated", emb[k], None if joint is None else joint[k])]
+            )
+            new += got
+        if new:
+            catalog.db.execute(
+                f"UPDATE captions SET model = ? WHERE id IN ({','.join('?' * len(new))})",
+                [self.fingerprint, *new],
+            )
         mark_done(catalog, self.name, self.fingerprint, ids)
         return new
 

@@ -24,6 +24,7 @@ __all__ = [
     "LibraryNotFoundError",
     "BusyError",
     "BlockedError",
+    "EngineError",
 ]
 
 
@@ -107,3 +108,9 @@ class LibraryNotFoundError(NotFoundError):
 
 class BusyError(PixsearchError):
     """Another process is writing to the library (one writer at a time); retry, or wait with ``--wait``."""
+
+
+class EngineError(PixsearchError):
+    """A distributed engine (``--engine ray``) gave up on a batch: its workers kept dying or failing on it.
+
+    What the writer committed before stays committed; running the same command again resumes."""

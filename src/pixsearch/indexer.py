@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from .captions_csv import match_captions, read_captions_csv
-from .distributed import Engine
+from .config import Settings
+from .distributed import EncodeJob, Engine
 from .enrich import Enricher
 from .errors import MediaError, NotFoundError
 from .index.catalog import Catalog
@@ -103,6 +104,7 @@ class Indexer:
         batch_size: int = 32,
         enrichers: Sequence[Enricher] = (),
         engine: Engine | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.catalog = catalog
         self.vectors = vectors
@@ -110,6 +112,7 @@ class Indexer:
         self.batch_size = batch_size
         self.enrichers = list(enrichers)
         self.engine = engine  # None: decode and encode here; else e.g. distributed.RayEngine
+        self.settings = settings  # how an engine's workers build the same enrichers as ours
         self._pending_caps: list = []
 
     def caption_rows(self, texts: list[str]) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
@@ -178,7 +181,10 @@ class Indexer:
             if self.engine is not None:
                 batches = []  # the engine encodes elsewhere (e.g. a Ray cluster); this process only writes
                 by_path = {str(it.path): it for it in todo}
-                for enc in self.engine.encode(self.encoder.name, list(by_path)):
+                job = EncodeJob(
+                    self.encoder.name, self.settings, tuple((e.name, e.fingerprint) for e in self.enrichers)
+                )
+                for enc in self.engine.encode(job, list(by_path)):
                     part = [by_path[p] for p in enc.paths]
                     for it in part:
                         it.digest = enc.digests[str(it.path)]

@@ -210,6 +210,11 @@ class LabelsEnricher:
     def stale_ids(self, catalog: Catalog) -> list[int]:
         return not_done(catalog, self.name, self.fingerprint)
 
+    def prepare(
+        self, features: Mapping[str, np.ndarray], thumbnails: Sequence[bytes | None]
+    ) -> dict[str, np.ndarray]:
+        return {}  # a softmax over logits the writer already has: nothing worth moving to a worker
+
     def enrich(
         self, catalog: Catalog, image_ids: Sequence[int], features: Mapping[str, np.ndarray]
     ) -> list[int]:

@@ -209,7 +209,7 @@ class Library:
             s = replace(s, generate_captions=generate_captions)
         with self.writing():
             report = Indexer(
-                self.catalog, self.vectors, self.encoder, s.batch_size, enrichers(s, self.encoder), engine
+                self.catalog, self.vectors, self.encoder, s.batch_size, enrichers(s, self.encoder), engine, s
             ).run(
                 [Path(p) for p in paths], caps, sample, seed, prune, progress, force=force, captions_base=base
             )

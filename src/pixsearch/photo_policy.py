@@ -50,6 +50,7 @@ __all__ = [
 
 CLASSIFIER_NAME = "policy-minors-v1"
 TOPIC = "minors"
+PIXELS = "policy.pixels"  # the column PolicyEnricher.prepare adds: pixel evidence per photo, as JSON
 
 
 def _weights_dir() -> Path:
@@ -191,20 +192,16 @@ class PhotoChecker:
         ]
         return "photo-v1|" + "|".join(p for p in parts if p)
 
-    def check(
-        self,
-        features: Mapping[str, np.ndarray],
-        images: Sequence[np.ndarray | None],
-        captions: Sequence[Sequence[tuple[str, str]]] | None = None,
-    ) -> list[PhotoVerdict]:
-        """Verdicts for a batch: row i of ``features``, ``images[i]`` (RGB, for faces) and
-        ``captions[i]`` ((text, source) pairs; None to judge from pixels alone) are one photo."""
-        n = len(images)
+    def pixel_evidence(
+        self, features: Mapping[str, np.ndarray], images: Sequence[np.ndarray | None]
+    ) -> list[dict[str, Any]]:
+        """The catalog-free half of ``check`` (classifier, faces): the costly part, which an engine's
+        workers run next to the encoder (``PolicyEnricher.prepare``)."""
         probs: np.ndarray | None = None
         if self.classifier is not None and "classifier" not in self.errors:
             probs = self.classifier.scores(features)
         out = []
-        for i in range(n):
+        for i, img in enumerate(images):
             ev: dict[str, Any] = {"reasons": []}
             if self.errors:
                 ev["errors"] = dict(self.errors)
@@ -213,13 +210,11 @@ class PhotoChecker:
                 ev["classifier"] = float(f"{probs[i]:.6g}")
                 if probs[i] >= self.classifier.threshold:
                     ev["reasons"].append("classifier")
-            if captions is not None:
-                ev["n_captions"] = len(captions[i])  # stale_ids: captions added later redo the photo
-            if ev["reasons"] and not self.full_evidence:
-                out.append(PhotoVerdict(True, ev))  # flagged already: skip the costlier signals
-                continue
-            if self.faces is not None and "faces" not in self.errors:
-                img = images[i]
+            if (
+                self.faces is not None
+                and "faces" not in self.errors
+                and (self.full_evidence or not ev["reasons"])
+            ):
                 if img is None:
                     ev["reasons"].append("no-pixels")  # nothing to look at: fail closed
                 else:
@@ -227,11 +222,30 @@ class PhotoChecker:
                     ev["faces"] = [f.to_dict() for f in found]
                     if any(f.p_minor >= self.face_threshold for f in found):
                         ev["reasons"].append("face")
+            out.append(ev)
+        return out
+
+    def check(
+        self,
+        features: Mapping[str, np.ndarray],
+        images: Sequence[np.ndarray | None],
+        captions: Sequence[Sequence[tuple[str, str]]] | None = None,
+        pixels: Sequence[dict[str, Any]] | None = None,
+    ) -> list[PhotoVerdict]:
+        """Verdicts for a batch: row i of ``features``, ``images[i]`` (RGB, for faces) and
+        ``captions[i]`` ((text, source) pairs; None to judge from pixels alone) are one photo.
+        ``pixels``: ``pixel_evidence`` already computed elsewhere (then ``images`` is not looked at)."""
+        evs = [dict(e) for e in pixels] if pixels is not None else self.pixel_evidence(features, images)
+        out = []
+        for i, ev in enumerate(evs):
             if captions is not None:
-                hits = self._caption_hits(captions[i])
-                if hits:
-                    ev["captions"] = hits
-                    ev["reasons"].append("caption")
+                ev["n_captions"] = len(captions[i])  # stale_ids: captions added later redo the photo
+                # once flagged, the captions are not read (same verdict, cheaper) unless full evidence
+                if self.full_evidence or not ev["reasons"]:
+                    hits = self._caption_hits(captions[i])
+                    if hits:
+                        ev["captions"] = hits
+                        ev["reasons"].append("caption")
             out.append(PhotoVerdict(bool(ev["reasons"]), ev))
         return out
 
@@ -276,21 +290,31 @@ class PolicyEnricher:
         )
         return [int(r[0]) for r in rows]
 
+    def prepare(
+        self, features: Mapping[str, np.ndarray], thumbnails: Sequence[bytes | None]
+    ) -> dict[str, np.ndarray]:
+        evs = self.checker.pixel_evidence(features, [rgb_of_thumbnail(t) for t in thumbnails])
+        return {PIXELS: np.array([json.dumps(e) for e in evs], dtype=object)}
+
     def enrich(
         self, catalog: Catalog, image_ids: Sequence[int], features: Mapping[str, np.ndarray]
     ) -> list[int]:
         ids = [int(i) for i in image_ids]
         if not ids:
             return []
-        thumbs = {int(i): t for i, t in catalog._in("SELECT id, thumbnail FROM images WHERE id IN ({})", ids)}
+        pixels = [json.loads(str(e)) for e in features[PIXELS]] if PIXELS in features else None
+        thumbs = (
+            {}
+            if pixels is not None
+            else {int(i): t for i, t in catalog._in("SELECT id, thumbnail FROM images WHERE id IN ({})", ids)}
+        )
         caps: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
         for iid, text, source in catalog._in(
             "SELECT image_id, text, source FROM captions WHERE image_id IN ({}) ORDER BY id", ids
         ):
             caps[int(iid)].append((text, source))
-        verdicts = self.checker.check(
-            features, [rgb_of_thumbnail(thumbs.get(i)) for i in ids], [caps[i] for i in ids]
-        )
+        images = [None] * len(ids) if pixels is not None else [rgb_of_thumbnail(thumbs.get(i)) for i in ids]
+        verdicts = self.checker.check(features, images, [caps[i] for i in ids], pixels)
         catalog.db.executemany(
             "INSERT OR REPLACE INTO flags(image_id, flagged, evidence, policy) VALUES (?, ?, ?, ?)",
             [
