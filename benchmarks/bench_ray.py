@@ -1,7 +1,8 @@
 """Indexing photos/s: the local engine against `--engine ray` on the same real photos.
 
-Both runs index the same N Flickr8k photos into fresh libraries (no generated captions; labels and the
-photo-policy check run in the writer either way). Ray runs on a local cluster started here unless
+Both runs index the same N Flickr8k photos into fresh libraries (generated captions only with
+``--caption``). Locally everything runs in one process; with Ray the workers decode, encode, caption and
+run the photo policy's pixel checks, and the writer writes (labels and caption checks stay on it). Ray runs on a local cluster started here unless
 ``--address`` names one. Prints one JSON object on stdout.
 
     python benchmarks/bench_ray.py --n 2000 --data ../shared/data/flickr8k
@@ -21,10 +22,10 @@ from pixsearch import Library
 from pixsearch.distributed import RayEngine
 
 
-def _run(lib_dir: Path, photos: list[Path], engine: RayEngine | None) -> dict[str, float]:
+def _run(lib_dir: Path, photos: list[Path], engine: RayEngine | None, caption: bool) -> dict[str, float]:
     with Library.open(lib_dir) as lib:
         t = time.perf_counter()
-        rep = lib.add(photos, generate_captions=False, engine=engine)
+        rep = lib.add(photos, generate_captions=caption, engine=engine)
         wall = time.perf_counter() - t
     return {
         "added": rep.added,
@@ -42,15 +43,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--address", default=None)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--caption", action="store_true", help="generate captions at index time")
     args = ap.parse_args(argv)
     photos = sorted((args.data / "images").glob("*.jpg"))[: args.n]
     if len(photos) < args.n:
         print(f"only {len(photos)} photos under {args.data}/images", file=sys.stderr)
-    out: dict = {"n": len(photos), "cpus": os.cpu_count(), "load_avg_1m_start": round(os.getloadavg()[0], 2)}
+    out: dict = {
+        "n": len(photos),
+        "caption": args.caption,
+        "cpus": os.cpu_count(),
+        "load_avg_1m_start": round(os.getloadavg()[0], 2),
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        out["local"] = _run(Path(tmp) / "local", photos, None)
+        out["local"] = _run(Path(tmp) / "local", photos, None, args.caption)
         eng = RayEngine(args.address, args.workers, 1, args.batch_size)
-        out["ray"] = _run(Path(tmp) / "ray", photos, eng)
+        out["ray"] = _run(Path(tmp) / "ray", photos, eng, args.caption)
     out["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out))
     return 0

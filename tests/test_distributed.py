@@ -19,6 +19,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from conftest import FLICKR8K  # noqa: E402
+
 from pixsearch import Library  # noqa: E402
 from pixsearch.distributed import RETRIES, RayEngine  # noqa: E402
 from pixsearch.enrich import enrichers  # noqa: E402
@@ -191,3 +193,37 @@ def test_cli_engine_ray_and_unreachable_cluster(tmp_path: Path) -> None:
     assert err and err[-1].startswith("error: cannot reach Ray at 127.0.0.1:1"), bad.stderr[-2000:]
     with Library.open(tmp_path / "other") as other:
         assert other.stats()["images"] == 0  # nothing half-done
+
+
+def test_ctrl_c_mid_run_keeps_what_was_committed_and_resumes(tmp_path: Path) -> None:
+    n = 400  # enough batches that the interrupt lands mid-run, not in the last one
+    images = sorted((FLICKR8K / "images").glob("*.jpg"))[:n]
+    if len(images) < n:
+        pytest.skip("needs ../shared/data/flickr8k")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for img in images:
+        (photos / img.name).symlink_to(img)
+    lib = tmp_path / "lib"
+    cmd = [sys.executable, "-m", "pixsearch.cli", "index", str(photos), "-L", str(lib), "--engine", "ray"]
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (lib / "catalog.db").exists():
+            with Library.open(lib, create=False) as seen:
+                if seen.stats()["images"] > 0:
+                    break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("interrupted: what was committed is kept")
+    with Library.open(lib) as again:
+        first = again.stats()["images"]
+        assert 0 < first < n
+        rep = again.add([photos], generate_captions=False, engine=RayEngine(workers=2, batch_size=8))
+        assert (rep.added, rep.unchanged) == (n - first, first)
+        counts = again.catalog.db.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM images").fetchone()
+        assert tuple(counts) == (n, n)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -148,13 +149,15 @@ class RayEngine:
         if self.threads < 1 or self.batch_size < 1 or (self.workers is not None and self.workers < 1):
             raise ConfigError("--engine ray: workers, threads and batch size must be >= 1")
 
-    def _init(self) -> Any:
+    def _init(self) -> tuple[Any, bool]:
+        """Ray, started or joined unless this process already runs one (then: False, leave it be)."""
         try:
             import ray
             import ray.data
         except ImportError as exc:
             raise ConfigError("--engine ray needs Ray: pip install 'pixsearch[ray]'") from exc
-        if not ray.is_initialized():
+        started_here = not ray.is_initialized()
+        if started_here:
             kw: dict[str, Any] = {
                 "include_dashboard": False,
                 "log_to_driver": False,
@@ -175,7 +178,7 @@ class RayEngine:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the CLI draws its own progress from the batches it commits
         logging.getLogger("ray.data").setLevel(logging.ERROR)
-        return ray
+        return ray, started_here
 
     def encode(self, job: EncodeJob, paths: Sequence[str]) -> Iterator[EncodedBatch]:
         """Stream encoded batches (in completion order, not input order) for ``paths``.
@@ -184,22 +187,32 @@ class RayEngine:
         indexes a photo twice; an interrupted run resumes like a local one."""
         if not paths:
             return
-        ray = self._init()
+        ray, started_here = self._init()
+        try:
+            yield from self._encode(ray, job, paths)
+        finally:
+            if started_here and ray.is_initialized():  # a Ray this run started (or joined), it stops
+                ray.shutdown()
+
+    def _encode(self, ray: Any, job: EncodeJob, paths: Sequence[str]) -> Iterator[EncodedBatch]:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         actors = self.workers or max(1, cpus // self.threads)
         # one block per batch: Ray Data hands blocks to actors, so fewer blocks than actors leaves some idle
         blocks = -(-len(paths) // self.batch_size)
         ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
-        ds = ds.map_batches(
-            _Worker,
-            fn_constructor_args=(job, self.threads),
-            batch_size=self.batch_size,
-            batch_format="numpy",
-            concurrency=actors,
-            num_cpus=self.threads,
-            max_restarts=RETRIES,  # a batch that kills its worker every time must not loop forever
-            max_task_retries=RETRIES,
-        )
+        with warnings.catch_warnings():
+            # Ray 2.60 deprecates ray_remote_args with no other way yet to cap an actor's restarts
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+            ds = ds.map_batches(
+                _Worker,
+                fn_constructor_args=(job, self.threads),
+                batch_size=self.batch_size,
+                batch_format="numpy",
+                concurrency=actors,
+                num_cpus=self.threads,
+                max_restarts=RETRIES,  # a batch that kills its worker every time must not loop forever
+                max_task_retries=RETRIES,
+            )
         batches = iter(ds.iter_batches(batch_size=None, batch_format="numpy"))
         while True:
             try:
