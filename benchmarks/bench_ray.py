@@ -2,8 +2,8 @@
 
 Both runs index the same N Flickr8k photos into fresh libraries (generated captions only with
 ``--caption``). Locally everything runs in one process; with Ray the workers decode, encode, caption and
-run the photo policy's pixel checks, and the writer writes (labels and caption checks stay on it). Ray runs on a local cluster started here unless
-``--address`` names one. Prints one JSON object on stdout.
+run the photo policy's pixel checks, and the writer writes (labels and caption checks stay on it). Ray
+runs on a local cluster started here unless ``--address`` names one. Prints one JSON object on stdout.
 
     python benchmarks/bench_ray.py --n 2000 --data ../shared/data/flickr8k
 """
