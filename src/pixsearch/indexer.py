@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,71 +20,16 @@ from .captions_csv import match_captions, read_captions_csv
 from .config import Settings
 from .distributed import EncodeJob, Engine
 from .enrich import Enricher
-from .errors import MediaError, NotFoundError
+from .errors import MediaError
 from .index.catalog import Catalog
 from .index.vectorset import VectorSet
-from .media import content_hash, is_image_path, load_image, read_bytes, thumbnail_bytes
+from .media import content_hash, load_image, read_bytes, thumbnail_bytes
 from .models.backbones import decode_size
 from .models.encoder import HeadsEncoder, JointEncoder
+from .report import IndexReport, Progress
+from .scanning import check_prune_roots, scan, vanished
 
-__all__ = ["IndexReport", "Indexer", "read_captions_csv", "scan"]
-
-Progress = Callable[[int, int], None]
-
-
-@dataclass
-class IndexReport:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    duplicates: int = 0
-    removed: int = 0
-    captions_added: int = 0
-    captions_generated: int = 0  # by the captions enricher (also counted in captions_added)
-    enriched: dict[str, int] = field(default_factory=dict)  # enricher name -> photos it ran on
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    kept: list[tuple[str, str]] = field(default_factory=list)  # reindex: unreadable now, kept (why)
-    warnings: list[str] = field(default_factory=list)
-    interrupted: bool = False
-    # wall seconds: waiting for decode threads, image + caption encoding, SQLite + index writes
-    timings: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "encode": 0.0, "store": 0.0})
-
-    def to_dict(self) -> dict:
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "duplicates": self.duplicates,
-            "removed": self.removed,
-            "captions_added": self.captions_added,
-            "captions_generated": self.captions_generated,
-            "enriched": dict(self.enriched),
-            "failed": [{"path": p, "reason": r} for p, r in self.failed],
-            "kept": [{"path": p, "reason": r} for p, r in self.kept],
-            "warnings": self.warnings,
-            "interrupted": self.interrupted,
-            "timings": {k: round(v, 3) for k, v in self.timings.items()},
-        }
-
-
-def scan(roots: Iterable[Path], report: IndexReport) -> list[Path]:
-    """Image files under ``roots`` (files or directories), absolute, sorted, hidden dirs skipped."""
-    out: set[Path] = set()
-    for root in roots:
-        root = root.expanduser().absolute()
-        if root.is_file():
-            out.add(root)
-        elif root.is_dir():
-            for p in root.rglob("*"):
-                if any(part.startswith(".") for part in p.relative_to(root).parts):
-                    continue
-                if is_image_path(p) and p.is_file():
-                    out.add(p)
-        elif root.exists():
-            report.failed.append((str(root), "not a regular file or folder"))
-        else:
-            report.failed.append((str(root), "no such file or directory"))
-    return sorted(out)
+__all__ = ["IndexReport", "Indexer", "Progress", "read_captions_csv", "scan"]
 
 
 @dataclass
@@ -148,7 +93,7 @@ class Indexer:
         report = IndexReport()
         files = scan(roots, report)
         if prune and not force:
-            self._check_prune_roots(roots, files)
+            check_prune_roots(self.catalog, roots, files)
         if sample is not None and sample < len(files):
             files = sorted(random.Random(seed).sample(files, sample))
         if captions:
@@ -419,32 +364,8 @@ class Indexer:
             self._index_new_captions()
             self.vectors.mark(gen)
 
-    def _check_prune_roots(self, roots: list[Path], files: list[Path]) -> None:
-        for root in roots:
-            r = root.expanduser().absolute()
-            indexed = len(self._under(r))
-            if not indexed:
-                continue
-            if not r.exists():
-                raise NotFoundError(
-                    f"refusing to prune {r}: it does not exist (unmounted disk?) and {indexed} indexed "
-                    "photo(s) are under it; pass --force to forget them"
-                )
-            if r.is_dir() and not any(f.is_relative_to(r) for f in files):
-                raise NotFoundError(
-                    f"refusing to prune {r}: it holds no photos but {indexed} are indexed under it "
-                    "(unmounted disk?); pass --force to forget them"
-                )
-
-    def _under(self, r: Path) -> list[str]:
-        if self.catalog.get_path(str(r)):
-            return [str(r)]
-        return self.catalog.paths_under(str(r).rstrip("/") + "/")
-
     def _prune(self, roots: list[Path], report: IndexReport) -> None:
-        stale = []
-        for root in roots:
-            stale += [p for p in self._under(root.expanduser().absolute()) if not Path(p).is_file()]
+        stale = vanished(self.catalog, roots)
         if not stale:
             return
         with self.catalog.transaction():
