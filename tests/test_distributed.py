@@ -227,3 +227,20 @@ def test_ctrl_c_mid_run_keeps_what_was_committed_and_resumes(tmp_path: Path) -> 
         assert (rep.added, rep.unchanged) == (n - first, first)
         counts = again.catalog.db.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM images").fetchone()
         assert tuple(counts) == (n, n)
+
+
+def test_engine_ray_writes_to_a_milvus_store(tmp_path: Path) -> None:
+    """The two scale-out parts together: Ray encodes, the writer commits to the catalog and Milvus Lite."""
+    pytest.importorskip("milvus_lite")
+    photos = _photos(tmp_path / "photos", 8)
+    lib, spec = str(tmp_path / "lib"), f"milvus-lite:{tmp_path / 'v.db'}"
+    pix = [sys.executable, "-m", "pixsearch.cli"]
+    idx = [*pix, "index", str(photos), "-L", lib, "--store", spec, "--engine", "ray", "--json"]
+    p = subprocess.run(idx, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and json.loads(p.stdout)["added"] == 8, p.stderr[-2000:]
+    p = subprocess.run([*pix, "doctor", "-L", lib, "--json"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr[-2000:]
+    p = subprocess.run(
+        [*pix, "search", "a dog", "-L", lib, "-k", "3", "--json"], capture_output=True, text=True
+    )
+    assert p.returncode == 0 and len(json.loads(p.stdout)["results"]) == 3
