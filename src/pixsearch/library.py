@@ -12,14 +12,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .captions_csv import read_captions_csv
 from .config import Settings, load_settings
-from .distributed import Engine
-from .enrich import enrichers
 from .errors import (
     BlockedError,
     LibraryNotFoundError,
@@ -31,20 +28,21 @@ from .errors import (
 from .index.catalog import Catalog, ImageRow
 from .index.store import opener_for, resolve_store
 from .index.vectorset import IndexSpec, VectorSet
-from .indexer import Indexer, IndexReport, Progress
 from .lock import LibraryLock
 from .matching import BELOW_SHOWN, Description, Matcher, SearchResults, check_threshold
-from .media import content_hash, load_image, read_bytes, thumbnail_bytes
 from .models.backbones import decode_size
 from .models.encoder import HeadsEncoder, JointEncoder, create_encoder, default_encoder_name
 from .models.onnx_runtime import set_threads
 from .models.scorer import MatchScore, PhotoEvidence, check_text
-from .photo_policy import rgb_of_thumbnail
 from .policy import Policy, load_policy
-from .reindex import rebuild
 from .results import CaptionResult, Result
 from .search import Hit, TextSearch
 from .withhold import Enforcer, Withheld
+
+if TYPE_CHECKING:  # the writing side (indexer, engines, enrichers, media) is imported where it is used:
+    # a search in a fresh process never loads it (cold search, README "Quality and speed")
+    from .distributed import Engine
+    from .indexer import IndexReport, Progress
 
 __all__ = ["Library", "Result", "CaptionResult", "Withheld"]
 
@@ -202,6 +200,10 @@ class Library:
         """Index photos; enrichers (generated captions unless turned off, labels, ...) run on new ones and
         redo photos whose enricher models changed. ``prune`` refuses a missing or empty root (unmounted
         disk?) that still has photos indexed under it unless ``force``. Holds the write lock."""
+        from .captions_csv import read_captions_csv
+        from .enrich import enrichers
+        from .indexer import Indexer
+
         caps, warns = read_captions_csv(Path(captions_csv)) if captions_csv else ({}, [])
         base = Path(captions_csv).expanduser().absolute().parent if captions_csv else None
         s = self.settings
@@ -244,6 +246,8 @@ class Library:
         Photos whose file cannot be read now are kept, re-encoded from their stored thumbnail, and listed
         in ``report.kept``. Holds the write lock throughout.
         """
+        from .reindex import rebuild
+
         with self.writing(check_model=False):
             return rebuild(self, model, progress)
 
@@ -371,6 +375,9 @@ class Library:
 
         Files are read through ``media``'s guards (size limit, FIFOs/devices refused), like the indexer.
         """
+        from .media import content_hash, load_image, read_bytes, thumbnail_bytes
+        from .photo_policy import rgb_of_thumbnail
+
         images = self.vectors.view("images")  # falls back to the catalog for a just-committed photo
         if isinstance(image, int):
             self.withhold.ensure_visible(image)  # a flagged photo gives out nothing, whatever names it
@@ -465,6 +472,7 @@ class Library:
         Runs the default captioner on the photo's pixels, through the captioner's own encoder when the
         library's is another one; a photo the region withholds raises BlockedError like any other read.
         """
+        from .media import content_hash, load_image, read_bytes
         from .models.captioner import caption_image
 
         iid: int | None = None

@@ -13,13 +13,16 @@ import math
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING
 
 from .errors import BusyError
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = ["LibraryLock", "LOCK_NAME"]
 
@@ -32,7 +35,19 @@ class LibraryLock:
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
-        self._lock = FileLock(str(self.directory / LOCK_NAME))
+        self._file_lock: FileLock | None = None
+        self._making = threading.Lock()
+
+    @property
+    def _lock(self) -> FileLock:
+        """Made on first use: every Library has a lock, but readers never take it, and importing
+        ``filelock`` is ~10 ms of a cold search. Made once (two would block each other)."""
+        with self._making:
+            if self._file_lock is None:
+                from filelock import FileLock
+
+                self._file_lock = FileLock(str(self.directory / LOCK_NAME))
+            return self._file_lock
 
     @property
     def held(self) -> bool:
@@ -65,6 +80,8 @@ class LibraryLock:
         Raises :class:`BusyError` when another writer holds it past ``wait``. ``on_wait`` is told once,
         with a one-line message, when we start waiting (the CLI prints it).
         """
+        from filelock import Timeout
+
         self.directory.mkdir(parents=True, exist_ok=True)
         first = not self._lock.is_locked
         try:
@@ -88,6 +105,8 @@ class LibraryLock:
     @contextmanager
     def try_hold(self) -> Iterator[bool]:
         """Take the lock only if it is free right now; yields whether we got it (for optional chores)."""
+        from filelock import Timeout
+
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._lock.acquire(timeout=0)

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from .errors import ConfigError, ModelError
-from .policy_text import clean
 
 if TYPE_CHECKING:
     from .policy import QueryVerdict, Topic
@@ -185,6 +184,9 @@ class SemanticCheck:
 
     def scores(self, text: str) -> tuple[float, float]:
         """(best cosine to the prototypes, best cosine to the counter-prototypes) over the windows."""
+        from .policy_text import clean  # here, not at the top: the policy parser imports this module
+        # to validate model names, and a search in an unrestricted region never checks a text
+
         key = clean(text)
         with self._lock:
             hit = self._cache.get(key)

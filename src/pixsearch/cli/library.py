@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from ._common import (
     JsonOpt,
@@ -170,6 +169,8 @@ def describe(
             return
         if gen:
             out.print(f"generated: {gen}", highlight=False)
+        from rich.table import Table
+
         t = Table(title=f"captions for {image}")
         for c in ("match", "caption", "image"):
             t.add_column(c)

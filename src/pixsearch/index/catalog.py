@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -235,6 +236,10 @@ class Catalog:
     def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self.db = db
         self.path = path
+        # Close the connection when the catalog goes, or at exit: a sqlite3 Connection is in a reference
+        # cycle with its own statement cache, so without this only a garbage collection closes it (and
+        # checkpoints the WAL), and the CLI skips the final collections (cli/__init__.py).
+        self._closer = weakref.finalize(self, db.close)
 
     @classmethod
     def open(cls, path: Path, readonly: bool = False) -> Catalog:
@@ -293,7 +298,7 @@ class Catalog:
             self.db.execute("PRAGMA foreign_keys=ON")
 
     def close(self) -> None:
-        self.db.close()
+        self._closer()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -152,7 +152,9 @@ class Scorer:
     name: str
     models: dict[frozenset[str], _Logistic]
     bank_joint: np.ndarray  # (N, joint dim) unit, the bank captions in the joint space
-    bank_text: np.ndarray  # (N, 384) unit, the same captions in MiniLM space
+    # (N, 384) unit, the same captions in MiniLM space; may stay float16 as shipped: a photo reads only its
+    # neighbours' rows, converted when read (the same float32 values; a cold search skips converting 5 M)
+    bank_text: np.ndarray
     card: dict = field(default_factory=dict)
     bank_k: int = BANK_K
 
@@ -190,10 +192,11 @@ class Scorer:
     def pair_signals(
         self, text_minilm: np.ndarray, text_joint: np.ndarray, p: PhotoEvidence, nb: np.ndarray
     ) -> dict[str, float]:
+        near_text = self.bank_text[nb[: max(1, len(nb) // 2)]].astype(np.float32, copy=False)
         s = {
             "dense": float(p.embedding @ text_joint),
             "bank_joint": float((self.bank_joint[nb] @ text_joint).mean()),
-            "bank_text": float((self.bank_text[nb[: max(1, len(nb) // 2)]] @ text_minilm).mean()),
+            "bank_text": float((near_text @ text_minilm).mean()),
         }
         if p.generated is not None:
             s["generated"] = float(p.generated @ text_minilm)
@@ -261,7 +264,7 @@ def load_scorer(name_or_path: str | None = None) -> Scorer:
         name=card.get("name", card_path.stem),
         models=_parse_models(card),
         bank_joint=bank["bank_joint"].astype(np.float32),
-        bank_text=bank["bank_text"].astype(np.float32),
+        bank_text=bank["bank_text"],
         card=card,
         bank_k=int(card.get("bank_k", BANK_K)),
     )

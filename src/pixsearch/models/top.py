@@ -7,6 +7,7 @@ encoder runs them at index time.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -49,7 +50,7 @@ class ImageTop(nn.Module):
         return self.feature_map(mid).mean(dim=(2, 3))
 
 
-def load_top(backbone: ImageBackbone, params: dict[str, np.ndarray]) -> ImageTop:
+def load_top(backbone: ImageBackbone, params: Mapping[str, np.ndarray]) -> ImageTop:
     """An ImageTop with the fine-tuned weights of a phase-2 heads file (``top.*`` tensors)."""
     top = ImageTop(backbone)
     state = {
