@@ -2,11 +2,13 @@
 
 A library is a directory: ``catalog.db`` (the truth) plus derived ANN index files. It remembers the
 encoder it was built with; opening it with another one is an error that names ``pixsearch reindex``.
+The facade keeps the lifecycle, the writes and text search; the work behind some methods lives beside
+it and takes the Library: ``reindex.py`` (re-encoding), ``photo_query.py`` (reads that start from a
+photo), ``health.py`` (stats, doctor), ``matching.py`` (a page's match scores and threshold).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,30 +19,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .config import Settings, load_settings
-from .errors import (
-    BlockedError,
-    LibraryNotFoundError,
-    ModelError,
-    ModelMismatchError,
-    NotFoundError,
-    QueryError,
-)
+from .errors import LibraryNotFoundError, ModelError, ModelMismatchError, QueryError
+from .health import library_checks, library_stats
 from .index.catalog import Catalog, ImageRow
 from .index.store import opener_for, resolve_store
 from .index.vectorset import IndexSpec, VectorSet
 from .lock import LibraryLock
-from .matching import BELOW_SHOWN, Description, Matcher, SearchResults, check_threshold
-from .models.backbones import decode_size
-from .models.encoder import HeadsEncoder, JointEncoder, create_encoder, default_encoder_name
+from .matching import Matcher, check_threshold, match_page
+from .models.encoder import JointEncoder, create_encoder, default_encoder_name
 from .models.onnx_runtime import set_threads
 from .models.scorer import MatchScore, PhotoEvidence, check_text
+from .photo_query import PhotoRef, describe_photo, photo_caption, photo_vector
 from .policy import Policy, load_policy
 from .results import CaptionResult, Result
 from .search import Hit, TextSearch
 from .withhold import Enforcer, Withheld
 
-if TYPE_CHECKING:  # the writing side (indexer, engines, enrichers, media) is imported where it is used:
-    # a search in a fresh process never loads it (cold search, README "Quality and speed")
+if TYPE_CHECKING:  # the writing side (indexer, engines, enrichers) is imported where it is used: a search
+    # in a fresh process never loads it (cold search, README "Quality and speed"); so is media (photo_query)
     from .distributed import Engine
     from .indexer import IndexReport, Progress
 
@@ -321,28 +317,8 @@ class Library:
             raise QueryError("k must be >= 1 and offset >= 0")
         hits = ts.run(query, window, 0, None)
         pending.wait()  # BlockedError: a blocked query's hits are dropped unseen
-        return self._matched(query, hits, k, offset, th)
-
-    def _matched(self, query: str, hits: list[Hit], k: int, offset: int, th: float | None) -> SearchResults:
-        """Attach match scores; apply the threshold; when nothing passes, keep the best few below it."""
-        todo = hits[offset : offset + k] if th is None else hits
-        if not self.matcher.usable:  # no calibrated score for this model: plain results, or say why
-            if th is not None:
-                self.matcher.ensure_usable()
-            return SearchResults(self._results(todo), th)
-        if not todo:
-            return SearchResults([], th)
-        ids = [h.image_id for h in todo]
-        vecs = self.vectors.view("images").get(np.array(ids, dtype=np.int64))
-        scores = self.matcher.score_library(query, ids, vecs)
-        match = {i: m.score for i, m in zip(ids, scores, strict=True)}
-        if th is None:
-            return SearchResults(self._results(todo, match), th)
-        passing = [h for h in todo if match[h.image_id] >= th]
-        if passing:
-            return SearchResults(self._results(passing[offset : offset + k], match), th)
-        best = sorted(todo, key=lambda h: -match[h.image_id])[:BELOW_SHOWN]
-        return SearchResults([], th, self._results(best, match))
+        images = self.vectors.view("images")
+        return match_page(self.matcher, images, query, hits, (k, offset), th, self._results)
 
     @property
     def matcher(self) -> Matcher:
@@ -353,7 +329,7 @@ class Library:
         return self._matcher
 
     @_one_snapshot
-    def score(self, photo: Path | str | bytes | int, text: str, references: bool = True) -> MatchScore:
+    def score(self, photo: PhotoRef, text: str, references: bool = True) -> MatchScore:
         """Contract 4: calibrated probability that a person would say ``text`` describes ``photo``.
 
         A library photo (id, path or identical bytes) uses its stored vector and, with ``references``,
@@ -370,52 +346,13 @@ class Library:
             ev = PhotoEvidence(vec)
         return self.matcher.score_evidence(text, [ev], references)[0]
 
-    def image_vector(self, image: Path | str | bytes | int) -> tuple[np.ndarray, int | None]:
-        """Joint vector for an image id, a library path, or a new file/bytes (encoded on the fly).
-
-        Files are read through ``media``'s guards (size limit, FIFOs/devices refused), like the indexer.
-        """
-        from .media import content_hash, load_image, read_bytes, thumbnail_bytes
-        from .photo_policy import rgb_of_thumbnail
-
-        images = self.vectors.view("images")  # falls back to the catalog for a just-committed photo
-        if isinstance(image, int):
-            self.withhold.ensure_visible(image)  # a flagged photo gives out nothing, whatever names it
-            try:
-                return images.get(np.array([image]))[0], image
-            except KeyError:
-                raise NotFoundError(f"no image with id {image} in the library") from None
-        data: bytes | None = None
-        iid: int | None = None
-        if isinstance(image, bytes):
-            data = image
-        else:
-            path = Path(image).expanduser().absolute()
-            iid = self.catalog.image_for_path(str(path))
-            if iid is None:
-                data = read_bytes(path)
-        if iid is None and data is not None:
-            iid = self.catalog.image_id_for_hash(content_hash(data))
-        if iid is not None:
-            self.withhold.ensure_visible(iid)
-            try:
-                return images.get(np.array([iid]))[0], iid
-            except KeyError:  # removed since we looked it up
-                if data is None:
-                    raise NotFoundError(f"{image!s} is no longer in the library") from None
-        assert data is not None
-        img = load_image(data, draft=decode_size(self.encoder.resolution))
-        arr = self.encoder.preprocess(img)[None]
-        if self.withhold.active:  # a new query photo is checked like an indexed one (withhold.py)
-            feats = self.encoder.encode_image_features(arr)
-            self.withhold.ensure_new_photo(rgb_of_thumbnail(thumbnail_bytes(img)), feats, self.encoder.name)
-            return feats["embedding"][0], None
-        return self.encoder.encode_image_arrays(arr)[0], None
+    def image_vector(self, image: PhotoRef) -> tuple[np.ndarray, int | None]:
+        """Joint vector for an image id, a library path, or a new file/bytes (encoded on the fly), and the
+        photo's library id when it has one (``photo_query.py``)."""
+        return photo_vector(self, image)
 
     @_one_snapshot
-    def similar(
-        self, image: Path | str | bytes | int, k: int = 10, offset: int = 0
-    ) -> list[Result | Withheld]:
+    def similar(self, image: PhotoRef, k: int = 10, offset: int = 0) -> list[Result | Withheld]:
         """Image -> the most similar images in the library (the query image itself excluded)."""
         if k < 1 or offset < 0:
             raise QueryError("k must be >= 1 and offset >= 0")
@@ -429,118 +366,23 @@ class Library:
         return self._results(hits[offset : offset + k])
 
     @_one_snapshot
-    def describe(self, image: Path | str | bytes | int, k: int = 5) -> list[CaptionResult | Withheld]:
-        """Image -> the library's captions that fit it best (joint space), with their images."""
-        if not self.encoder.cross_modal or "caption_joint" not in self.vectors.specs:
-            raise QueryError(
-                f"model {self.encoder.name} has no joint text space; describe needs a trained model"
-            )
-        if k < 1:
-            raise QueryError("k must be >= 1")
-        vec, own = self.image_vector(image)
-        keys, sims = self.vectors.get("caption_joint").search(vec, 3 * k)  # reranked by match below
-        ids = [int(x) for x in keys[0]]
-        owner = self.catalog.caption_owner(ids)
-        rows = self.catalog.images(list(set(owner.values())))
-        texts = {c.id: c.text for r in rows.values() for c in r.captions}
-        res = [
-            CaptionResult(
-                texts[c], float(s), owner[c], rows[owner[c]].paths[0] if rows[owner[c]].paths else ""
-            )
-            for c, s in zip(ids, sims[0].tolist(), strict=True)
-            if c in texts
-        ]
-        if self.matcher.usable:  # rerank the 3k nearest by calibrated match
-            ev = self.matcher.evidence([own], vec[None])[0] if own is not None else PhotoEvidence(vec)
-            ms = self.matcher.score_texts([r.caption for r in res], ev)
-            res = [replace(r, match=m.score) for r, m in zip(res, ms, strict=True)]
-            res = sorted(res, key=lambda r: -(r.match or 0.0))
-        res = res[:k]
-        generated = None
-        with contextlib.suppress(ModelError):  # no captioner shipped: no generated caption
-            try:
-                generated = self.caption(image)
-            except BlockedError:  # a generated caption about a child: the disclaimer instead
-                generated = self.policy.disclaimer
-        w = self.withhold  # a flagged photo's captions, or any caption about a minor -> Withheld
-        masked: list[CaptionResult | Withheld] = w.mask(res, lambda r: r.image_id)
-        return Description(w.mask_texts(masked, lambda r: r.caption), generated)
+    def describe(self, image: PhotoRef, k: int = 5) -> list[CaptionResult | Withheld]:
+        """Image -> the library's captions that fit it best (joint space, reranked by match), with their
+        images, and a generated caption (``.generated``) when a captioner is shipped."""
+        return describe_photo(self, image, k)
 
-    def caption(self, photo: Path | str | bytes | int, beam: int = 3) -> str:
+    def caption(self, photo: PhotoRef, beam: int = 3) -> str:
         """A generated caption for a library photo (id or path) or any image file or bytes.
 
         Runs the default captioner on the photo's pixels, through the captioner's own encoder when the
         library's is another one; a photo the region withholds raises BlockedError like any other read.
         """
-        from .media import content_hash, load_image, read_bytes
-        from .models.captioner import caption_image
-
-        iid: int | None = None
-        if isinstance(photo, int):
-            self.withhold.ensure_visible(photo)
-            rows = self.catalog.images([photo])
-            if photo not in rows or not rows[photo].paths:
-                raise NotFoundError(f"no image with id {photo} in the library")
-            data = read_bytes(Path(rows[photo].paths[0]))
-        else:
-            if isinstance(photo, bytes):
-                data = photo
-            else:
-                path = Path(photo).expanduser().absolute()
-                iid = self.catalog.image_for_path(str(path))
-                data = read_bytes(path)
-            iid = iid if iid is not None else self.catalog.image_id_for_hash(content_hash(data))
-            if iid is not None:
-                self.withhold.ensure_visible(iid)
-        label = None if isinstance(photo, bytes) else str(photo)
-        img = load_image(data, name=label, draft=decode_size(self.encoder.resolution))
-        text = caption_image(img, beam=beam, encoder=self.encoder)
-        self.withhold.ensure_text(text)  # a generated caption about a child is withheld too
-        return text
+        return photo_caption(self, photo, beam)
 
     def stats(self) -> dict[str, Any]:
-        counts = self.catalog.counts()
-        size = 0
-        for f in self.settings.library.iterdir():
-            with contextlib.suppress(OSError):  # a writer's temp file may vanish while we look
-                size += f.stat().st_size if f.is_file() else 0
-        return {
-            "library": str(self.settings.library),
-            "model": self.encoder.name,
-            "cross_modal": self.encoder.cross_modal,
-            "vector_backend": self.settings.vector_backend,
-            "store": self.settings.store or "local",  # local: usearch/exact files in the library dir
-            **counts,
-            "bytes_on_disk": size,
-        }
+        """Counts (images, captions, human/generated captions), model, store, bytes on disk (health.py)."""
+        return library_stats(self)
 
     def doctor(self) -> list[tuple[str, bool, str]]:
         """(check, ok, detail) rows: models load, catalog opens and is sane, indexes match the catalog."""
-        checks: list[tuple[str, bool, str]] = []
-        ok = self.catalog.db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-        checks.append(("catalog integrity", ok, str(self.catalog.path)))
-        try:
-            self.encoder.encode_captions(["a test"])
-            if isinstance(self.encoder, HeadsEncoder):
-                self.encoder.encode_text(["a test"])
-            checks.append(("text model loads", True, self.encoder.name))
-        except Exception as exc:  # doctor reports, it does not raise
-            checks.append(("text model loads", False, str(exc)))
-        try:
-            _ = self.encoder.encode_image_arrays(
-                np.zeros((1, 3, self.encoder.resolution, self.encoder.resolution), dtype=np.float32)
-            )
-            checks.append(("image model loads", True, self.encoder.name))
-        except Exception as exc:
-            checks.append(("image model loads", False, str(exc)))
-        for name, good in self.vectors.consistent().items():
-            checks.append((f"vectors '{name}' match catalog", good, f"{len(self.vectors.get(name))} vectors"))
-        missing = [p for (p,) in self.catalog.db.execute("SELECT path FROM paths") if not Path(p).is_file()]
-        checks.append(
-            (
-                "indexed files present",
-                not missing,
-                f"{len(missing)} missing (run `pixsearch index --prune`)" if missing else "all present",
-            )
-        )
-        return checks
+        return library_checks(self)

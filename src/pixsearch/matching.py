@@ -14,9 +14,9 @@ a library without captions. Every result still carries its match score.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,7 +25,12 @@ from .index.catalog import Catalog, from_blobs
 from .models.encoder import JointEncoder
 from .models.scorer import MatchScore, PhotoEvidence, Scorer, TextCheck, check_text, load_scorer
 
+if TYPE_CHECKING:
+    from .index.vectors import VectorIndex
+    from .search import Hit
+
 __all__ = ["Matcher", "DEFAULT_THRESHOLD", "BELOW_SHOWN", "check_threshold", "SearchResults", "Description"]
+__all__ += ["match_page"]
 
 DEFAULT_THRESHOLD = 0.5
 BELOW_SHOWN = 3  # "best few below the line" when nothing passes
@@ -180,3 +185,40 @@ class Matcher:
             self.scorer.combine(self.scorer.pair_signals(m[i], j[i], photo, nb), c, references)
             for i, c in enumerate(checks)
         ]
+
+
+def match_page(
+    matcher: Matcher,
+    images: VectorIndex,
+    query: str,
+    hits: list[Hit],
+    page: tuple[int, int],
+    threshold: float | None,
+    results: Callable[[list[Hit], dict[int, float] | None], list[Any]],
+) -> SearchResults:
+    """A search page (``page`` = (k, offset)) of fused ``hits`` with match scores attached.
+
+    Without a threshold only the page is scored; with one, every hit given (the search's window) is
+    scored, those reaching it are paged, and when none does the best few below it are kept
+    (``below_threshold``). ``images`` holds the hits' joint vectors; ``results`` turns hits (and their
+    match scores) into the page's items. A model without a calibrated scorer gives plain results, or
+    raises (ensure_usable) when a threshold asks for a score.
+    """
+    k, offset = page
+    todo = hits[offset : offset + k] if threshold is None else hits
+    if not matcher.usable:  # no calibrated score for this model: plain results, or say why
+        if threshold is not None:
+            matcher.ensure_usable()
+        return SearchResults(results(todo, None), threshold)
+    if not todo:
+        return SearchResults([], threshold)
+    ids = [h.image_id for h in todo]
+    scores = matcher.score_library(query, ids, images.get(np.array(ids, dtype=np.int64)))
+    match = {i: m.score for i, m in zip(ids, scores, strict=True)}
+    if threshold is None:
+        return SearchResults(results(todo, match), threshold)
+    passing = [h for h in todo if match[h.image_id] >= threshold]
+    if passing:
+        return SearchResults(results(passing[offset : offset + k], match), threshold)
+    best = sorted(todo, key=lambda h: -match[h.image_id])[:BELOW_SHOWN]
+    return SearchResults([], threshold, results(best, match))
