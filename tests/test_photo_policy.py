@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -254,3 +256,19 @@ def test_new_query_photo_is_checked_too(lib_dir: Path) -> None:
         with pytest.raises(BlockedError):
             view.similar(child, k=2)
         assert len(view.similar(dog, k=2)) == 2
+
+
+def test_face_model_load_keeps_the_terminal_clean_but_not_silent() -> None:
+    """TF Lite's XNNPACK banner (written to fd 2 by C++) is dropped; anything else on fd 2 is kept."""
+    pytest.importorskip("ai_edge_litert")  # the [policy] extra
+    code = (
+        "import os\n"
+        "from pixsearch.faces import FaceAges, _without_xnnpack_banner\n"
+        "FaceAges().load()\n"
+        "with _without_xnnpack_banner():\n"
+        "    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\nreal problem\\n')\n"
+        "print('ok')\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+    assert "XNNPACK" not in p.stderr and p.stderr.strip().splitlines() == ["real problem"]

