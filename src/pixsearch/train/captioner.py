@@ -19,8 +19,8 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,10 @@ import torch
 from ..caption_metrics import caption_scores, tokenize
 from ..errors import DatasetError, PixsearchError
 from ..models.captioner import BOS, PAD, SPECIALS, Vocab, beam_search
+from ._loop import Log, ResumableTrainer, jsonable, plot_epochs
 from .caption_model import CaptionNet, NetConfig, export_onnx
 
 __all__ = ["CaptionTrainConfig", "train_captioner", "build_vocab", "ship_captioner"]
-
-Log = Callable[[dict], None]
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ def encode_captions(s: _Split, vocab: Vocab, max_len: int) -> np.ndarray:
     return tokens
 
 
-class CaptionTrainer:
+class CaptionTrainer(ResumableTrainer):
     def __init__(self, cfg: CaptionTrainConfig, log: Log) -> None:
         from ..models.encoder import create_encoder
 
@@ -145,17 +144,11 @@ class CaptionTrainer:
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.state: dict[str, Any] = {"epoch": 0, "step": 0, "best": -1.0, "best_epoch": -1, "bad_epochs": 0}
 
-    def lr_at(self, step: int) -> float:
-        c = self.cfg
-        if step < c.warmup_steps:
-            return c.lr * (step + 1) / c.warmup_steps
-        p = (step - c.warmup_steps) / max(1, self.total_steps - c.warmup_steps)
-        return c.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+    def module(self) -> torch.nn.Module:
+        return self.net
 
     def batches(self, epoch: int) -> list[np.ndarray]:
-        perm = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.train.names))
-        b = self.cfg.batch_images
-        return [perm[s : s + b] for s in range(0, len(perm), b)]
+        return self.epoch_batches(epoch, len(self.train.names), self.cfg.batch_images)
 
     def step(self, idx: np.ndarray) -> float:
         tok = self.tokens[np.sort(idx)].reshape(-1, self.tokens.shape[-1])
@@ -201,35 +194,6 @@ class CaptionTrainer:
         hyps = self.generate(self.val.spatial, self.cfg.val_beam)
         return {**caption_scores(hyps, self.val.refs), "sample": hyps[:3]}
 
-    # -- checkpoints ---------------------------------------------------------------------------------
-    def save_checkpoint(self, name: str) -> None:
-        from safetensors.torch import save_file
-
-        t = {f"model.{k}": v.detach().clone() for k, v in self.net.state_dict().items()}
-        for pid, st in self.opt.state_dict()["state"].items():
-            for k, v in st.items():
-                t[f"opt.{pid}.{k}"] = torch.as_tensor(v).clone()
-        t["rng"] = torch.get_rng_state()
-        out = self.cfg.out
-        save_file(t, str(out / f"{name}.tmp"))
-        (out / f"{name}.tmp").replace(out / f"{name}.safetensors")
-        (out / f"{name}.json.tmp").write_text(json.dumps(self.state))
-        (out / f"{name}.json.tmp").replace(out / f"{name}.json")
-
-    def load_checkpoint(self, name: str) -> None:
-        from safetensors.torch import load_file
-
-        t = load_file(str(self.cfg.out / f"{name}.safetensors"))
-        self.net.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
-        opt = self.opt.state_dict()
-        for pid in range(sum(len(g["params"]) for g in opt["param_groups"])):
-            keys = [k for k in t if k.startswith(f"opt.{pid}.")]
-            if keys:
-                opt["state"][pid] = {k.split(".", 2)[2]: t[k] for k in keys}
-        self.opt.load_state_dict(opt)
-        torch.set_rng_state(t["rng"])
-        self.state = json.loads((self.cfg.out / f"{name}.json").read_text())
-
     def save_best(self, val: dict) -> None:
         from safetensors.torch import save_file
 
@@ -241,33 +205,16 @@ class CaptionTrainer:
     # -- main loop ------------------------------------------------------------------------------------
     def run(self, resume: bool) -> dict:
         cfg = self.cfg
-        cfg.out.mkdir(parents=True, exist_ok=True)
-        metrics = cfg.out / "metrics.jsonl"
-        if resume and (cfg.out / "last.safetensors").is_file():
-            self.load_checkpoint("last")
-            self.log({"event": "resumed", **self.state})
-        elif metrics.exists():
-            metrics.unlink()
-        (cfg.out / "config.json").write_text(json.dumps(_jsonable(asdict(cfg)), indent=2))
+        metrics = self.start_run(resume)
         (cfg.out / "vocab.json").write_text(self.vocab.to_json(min_count=cfg.min_count))
         start = time.perf_counter()
-        while self.state["epoch"] < cfg.epochs and self.state["bad_epochs"] < cfg.patience:
+        while self.running():
             epoch = self.state["epoch"]
             # running loss of the epoch lives in the checkpointed state: a resumed epoch logs the same mean
             if self.state.get("loss_epoch") != epoch:
                 self.state.update(loss_epoch=epoch, loss_sum=0.0, loss_n=0)
-            for b in self.batches(epoch)[self.state["step"] - epoch * self.steps_per_epoch :]:
-                for g in self.opt.param_groups:
-                    g["lr"] = self.lr_at(self.state["step"])
-                loss = self.step(b)
-                self.state["loss_sum"] += loss
-                self.state["loss_n"] += 1
-                self.state["step"] += 1
-                if self.state["step"] % cfg.checkpoint_every == 0:
-                    self.save_checkpoint("last")
-                self.log({"event": "step", "step": self.state["step"], "total": self.total_steps})
+            self.train_epoch(self.batches(epoch), self._add_loss)
             val = self.validate()
-            self.state["epoch"] = epoch + 1
             row = {
                 "epoch": epoch + 1,
                 "step": self.state["step"],
@@ -276,15 +223,7 @@ class CaptionTrainer:
                 "val": val,
                 "seconds": round(time.perf_counter() - start, 2),
             }
-            with open(metrics, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            if val[cfg.select] > self.state["best"]:
-                self.state.update(best=val[cfg.select], best_epoch=epoch + 1, bad_epochs=0)
-                self.save_best(val)
-            else:
-                self.state["bad_epochs"] += 1
-            self.save_checkpoint("last")
-            self.log({"event": "epoch", **row})
+            self.finish_epoch(metrics, row, val[cfg.select], "best", partial(self.save_best, val))
         plot_caption_metrics(metrics, cfg.out / "metrics.png")
         export = self.export()
         return {
@@ -292,6 +231,10 @@ class CaptionTrainer:
             f"best_{cfg.select}": self.state["best"],
             "export": export,
         }
+
+    def _add_loss(self, loss: float) -> None:
+        self.state["loss_sum"] += loss
+        self.state["loss_n"] += 1
 
     def export(self) -> str:
         """Best epoch -> OUT/export: init/step ONNX (fp16 weights), vocab, card with sha256 of each file."""
@@ -320,7 +263,7 @@ class CaptionTrainer:
                 "train_captions": int((self.tokens[:, :, 0] != PAD).sum()),
             },
             "training": {
-                k: v for k, v in _jsonable(asdict(cfg)).items() if k not in ("net", "data", "out", "encoder")
+                k: v for k, v in jsonable(asdict(cfg)).items() if k not in ("net", "data", "out", "encoder")
             },
             "best_epoch": info.get("epoch"),
             "metrics": {cfg.val_split: val},
@@ -355,34 +298,13 @@ def ship_captioner(run: Path, name: str, dest: Path, metrics: dict | None = None
     return out
 
 
-def _jsonable(d: dict) -> dict:
-    return json.loads(json.dumps(d, default=str))
-
-
 def plot_caption_metrics(metrics: Path, png: Path) -> None:
     """Loss and validation BLEU-4 / CIDEr-D per epoch."""
-    if not metrics.is_file():
-        return
-    import matplotlib
+    plot_epochs(metrics, png, "train loss (label-smoothed CE)", "validation", _caption_curves)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    if not rows:
-        return
-    ep = [r["epoch"] for r in rows]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    a.plot(ep, [r["loss"] for r in rows], marker="o")
-    a.set(title="train loss (label-smoothed CE)", xlabel="epoch")
-    for k in ("bleu1", "bleu4"):
-        b.plot(ep, [r["val"][k] for r in rows], marker=".", label=k)
-    b.plot(ep, [100 * r["val"]["cider"] for r in rows], marker=".", label="CIDEr-D x100")
-    b.set(title="validation", xlabel="epoch")
-    b.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
+def _caption_curves(val: dict) -> dict[str, float]:
+    return {"bleu1": val["bleu1"], "bleu4": val["bleu4"], "CIDEr-D x100": 100 * val["cider"]}
 
 
 def train_captioner(cfg: CaptionTrainConfig, resume: bool = False, log: Log | None = None) -> dict:

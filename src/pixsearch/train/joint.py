@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,11 @@ import torch
 from ..errors import DatasetError, PixsearchError
 from ..evaluate import retrieval_metrics
 from ..models.heads import HeadsConfig
+from ._loop import Log, ResumableTrainer, jsonable, plot_epochs
 from .data import FeatureSet, flipped_image_x, load_features
 from .modules import JointHeads
 
 __all__ = ["TrainConfig", "train_joint", "export_heads"]
-
-Log = Callable[[dict], None]
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ def nn_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits, target)
 
 
-class Trainer:
+class Trainer(ResumableTrainer):
     def __init__(self, cfg: TrainConfig, log: Log) -> None:
         self.cfg = cfg
         self.log = log
@@ -117,16 +116,11 @@ class Trainer:
     def export(self, path: Path, val: dict) -> None:
         export_heads(self.model, self.train, self.cfg, val, path)
 
-    def lr_at(self, step: int) -> float:
-        c = self.cfg
-        if step < c.warmup_steps:
-            return c.lr * (step + 1) / c.warmup_steps
-        p = (step - c.warmup_steps) / max(1, self.total_steps - c.warmup_steps)
-        return c.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+    def module(self) -> torch.nn.Module:
+        return self.model
 
     def batches(self, epoch: int) -> list[np.ndarray]:
-        perm = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.train_x))
-        return [perm[s : s + self.cfg.batch_size] for s in range(0, len(perm), self.cfg.batch_size)]
+        return self.epoch_batches(epoch, len(self.train_x), self.cfg.batch_size)
 
     def step(self, idx: np.ndarray) -> float:
         tr = self.train
@@ -160,62 +154,15 @@ class Trainer:
         txt = self.model.text(torch.from_numpy(v.text_x)).numpy()
         return retrieval_metrics(txt @ img.T, v.caption_image)
 
-    # -- checkpoints ---------------------------------------------------------------------------------
-    def save_checkpoint(self, name: str) -> None:
-        from safetensors.torch import save_file
-
-        tensors = {f"model.{k}": v.detach().clone() for k, v in self.model.state_dict().items()}
-        opt = self.opt.state_dict()
-        for pid, st in opt["state"].items():
-            for k, v in st.items():
-                tensors[f"opt.{pid}.{k}"] = torch.as_tensor(v).clone()
-        tensors["rng"] = torch.get_rng_state()
-        out = self.cfg.out
-        tmp = out / f"{name}.tmp"
-        save_file(tensors, str(tmp))
-        tmp.replace(out / f"{name}.safetensors")
-        (out / f"{name}.json.tmp").write_text(json.dumps(self.state))
-        (out / f"{name}.json.tmp").replace(out / f"{name}.json")
-
-    def load_checkpoint(self, name: str) -> None:
-        from safetensors.torch import load_file
-
-        t = load_file(str(self.cfg.out / f"{name}.safetensors"))
-        self.model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
-        opt = self.opt.state_dict()
-        for pid in range(len(list(self.model.parameters()))):
-            keys = [k for k in t if k.startswith(f"opt.{pid}.")]
-            if keys:
-                opt["state"][pid] = {k.split(".", 2)[2]: t[k] for k in keys}
-        self.opt.load_state_dict(opt)
-        torch.set_rng_state(t["rng"])
-        self.state = json.loads((self.cfg.out / f"{name}.json").read_text())
-
     # -- main loop ------------------------------------------------------------------------------------
     def run(self, resume: bool) -> dict:
         cfg = self.cfg
-        cfg.out.mkdir(parents=True, exist_ok=True)
-        metrics_path = cfg.out / "metrics.jsonl"
-        if resume and (cfg.out / "last.safetensors").is_file():
-            self.load_checkpoint("last")
-            self.log({"event": "resumed", **self.state})
-        elif metrics_path.exists():
-            metrics_path.unlink()
-        (cfg.out / "config.json").write_text(json.dumps(_jsonable(asdict(cfg)), indent=2))
+        metrics_path = self.start_run(resume)
         start = time.perf_counter()
-        while self.state["epoch"] < cfg.epochs and self.state["bad_epochs"] < cfg.patience:
+        while self.running():
             epoch = self.state["epoch"]
-            batches = self.batches(epoch)
-            done_in_epoch = self.state["step"] - epoch * self.steps_per_epoch
-            losses = []
-            for b in batches[done_in_epoch:]:
-                for g in self.opt.param_groups:
-                    g["lr"] = self.lr_at(self.state["step"]) * g.get("lr_scale", 1.0)
-                losses.append(self.step(b))
-                self.state["step"] += 1
-                if self.state["step"] % cfg.checkpoint_every == 0:
-                    self.save_checkpoint("last")
-                self.log({"event": "step", "step": self.state["step"], "total": self.total_steps})
+            losses: list[float] = []
+            self.train_epoch(self.batches(epoch), losses.append)
             val = self.validate()
             row = {
                 "epoch": epoch + 1,
@@ -225,26 +172,14 @@ class Trainer:
                 "val": val,
                 "seconds": round(time.perf_counter() - start, 2),
             }
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            self.state["epoch"] = epoch + 1
-            if val["rsum"] > self.state["best_rsum"]:
-                self.state.update(best_rsum=val["rsum"], best_epoch=epoch + 1, bad_epochs=0)
-                self.export(cfg.out / "best.safetensors", val)
-            else:
-                self.state["bad_epochs"] += 1
-            self.save_checkpoint("last")
-            self.log({"event": "epoch", **row})
+            export = partial(self.export, cfg.out / "best.safetensors", val)
+            self.finish_epoch(metrics_path, row, val["rsum"], "best_rsum", export)
         plot_metrics(metrics_path, cfg.out / "metrics.png")
         return {
             "best_epoch": self.state["best_epoch"],
             "best_rsum": self.state["best_rsum"],
             "out": str(cfg.out),
         }
-
-
-def _jsonable(d: dict) -> dict:
-    return json.loads(json.dumps(d, default=str))
 
 
 def export_heads(
@@ -272,7 +207,7 @@ def export_heads(
             "train_images": int(len(feats.image_x)),
         },
         "training": {
-            k: v for k, v in _jsonable(asdict(cfg)).items() if k not in ("heads", "data", "out", "init")
+            k: v for k, v in jsonable(asdict(cfg)).items() if k not in ("heads", "data", "out", "init")
         },
         "metrics": {cfg.val_split: val},
         "seed": cfg.seed,
@@ -286,28 +221,11 @@ def export_heads(
 
 def plot_metrics(metrics: Path, png: Path) -> None:
     """Loss and validation recall per epoch, so a run can be judged at a glance."""
-    if not metrics.is_file():
-        return
-    import matplotlib
+    plot_epochs(metrics, png, "train loss", "validation recall (%)", _recall_curves)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    if not rows:
-        return
-    ep = [r["epoch"] for r in rows]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    a.plot(ep, [r["loss"] for r in rows], marker="o")
-    a.set(title="train loss", xlabel="epoch")
-    for key in ("t2i", "i2t"):
-        for k in ("R@1", "R@5", "R@10"):
-            b.plot(ep, [r["val"][key][k] for r in rows], marker=".", label=f"{key} {k}")
-    b.set(title="validation recall (%)", xlabel="epoch")
-    b.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
+def _recall_curves(val: dict) -> dict[str, float]:
+    return {f"{key} {k}": val[key][k] for key in ("t2i", "i2t") for k in ("R@1", "R@5", "R@10")}
 
 
 def train_joint(cfg: TrainConfig, resume: bool = False, log: Log | None = None) -> dict:
