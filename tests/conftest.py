@@ -30,18 +30,41 @@ def flickr8k() -> Path:
     return FLICKR8K
 
 
+def gallery_photos(dst: Path, names: list[str]) -> Path:
+    """``dst/photos`` with copies of these gallery photos and ``dst/captions.csv`` with their captions:
+    tests that index, change or break photos do it on their own copies."""
+    (dst / "photos").mkdir(parents=True)
+    for n in names:
+        shutil.copy(GALLERY / "images" / n, dst / "photos" / n)
+    lines = (GALLERY / "captions.csv").read_text().splitlines()
+    keep = [lines[0]] + [ln for ln in lines[1:] if ln.split(",", 1)[0] in set(names)]
+    (dst / "captions.csv").write_text("\n".join(keep) + "\n")
+    return dst
+
+
+def flickr8k_subset(flickr8k: Path, dst: Path, n_train: int, n_val: int) -> Path:
+    """Flickr8k layout in ``dst`` with the first ``n_train``/``n_val`` images of the train/val splits
+    (symlinks), their captions and split files: small enough for training tests, real data all the same."""
+    (dst / "images").mkdir()
+    train = (flickr8k / "train.txt").read_text().split()[:n_train]
+    val = (flickr8k / "val.txt").read_text().split()[:n_val]
+    for n in train + val:
+        os.symlink(flickr8k / "images" / n, dst / "images" / n)
+    keep = set(train + val)
+    lines = (flickr8k / "captions.csv").read_text().splitlines()
+    (dst / "captions.csv").write_text(
+        "\n".join([lines[0]] + [ln for ln in lines[1:] if ln.split(",")[0] in keep])
+    )
+    (dst / "train.txt").write_text("\n".join(train))
+    (dst / "val.txt").write_text("\n".join(val))
+    return dst
+
+
 @pytest.fixture(scope="session")
 def gallery_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """24 gallery photos + their captions CSV in a fresh folder (tests may add files beside them)."""
-    d = tmp_path_factory.mktemp("gallery")
     names = sorted(p.name for p in (GALLERY / "images").glob("*.jpg"))[:24]
-    (d / "photos").mkdir()
-    for n in names:
-        shutil.copy(GALLERY / "images" / n, d / "photos" / n)
-    lines = (GALLERY / "captions.csv").read_text().splitlines()
-    keep = [lines[0]] + [ln for ln in lines[1:] if ln.split(",", 1)[0] in set(names)]
-    (d / "captions.csv").write_text("\n".join(keep) + "\n")
-    return d
+    return gallery_photos(tmp_path_factory.mktemp("gallery"), names)
 
 
 @pytest.fixture(scope="session")

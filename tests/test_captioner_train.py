@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,6 +10,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("torch")
+
+from conftest import flickr8k_subset  # noqa: E402
 
 from pixsearch.errors import DatasetError, ModelMismatchError  # noqa: E402
 from pixsearch.models.captioner import create_captioner  # noqa: E402
@@ -21,20 +22,7 @@ from pixsearch.train.captioner import CaptionTrainConfig, build_vocab, train_cap
 @pytest.fixture(scope="module")
 def tiny(flickr8k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Flickr8k layout: 12 train + 4 val images (symlinks) with their captions and split files."""
-    d = tmp_path_factory.mktemp("tinycap")
-    (d / "images").mkdir()
-    train = (flickr8k / "train.txt").read_text().split()[:12]
-    val = (flickr8k / "val.txt").read_text().split()[:4]
-    for n in train + val:
-        os.symlink(flickr8k / "images" / n, d / "images" / n)
-    keep = set(train + val)
-    lines = (flickr8k / "captions.csv").read_text().splitlines()
-    (d / "captions.csv").write_text(
-        "\n".join([lines[0]] + [ln for ln in lines[1:] if ln.split(",")[0] in keep])
-    )
-    (d / "train.txt").write_text("\n".join(train))
-    (d / "val.txt").write_text("\n".join(val))
-    return d
+    return flickr8k_subset(flickr8k, tmp_path_factory.mktemp("tinycap"), 12, 4)
 
 
 def _cfg(data: Path, out: Path, **kw: object) -> CaptionTrainConfig:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import GALLERY, gallery_photos
 
 from pixsearch import Library
 from pixsearch.errors import BlockedError, ModelError
@@ -23,8 +24,6 @@ from pixsearch.minor_words import caption_mentions_minor, photo_is_positive
 from pixsearch.photo_policy import MinorsClassifier, PhotoChecker, rgb_of_thumbnail
 from pixsearch.withhold import Withheld
 
-ROOT = Path(__file__).resolve().parents[1]
-GALLERY = ROOT / "examples" / "gallery"
 # Chosen by their captions: 3 photos of children (one a baby's face), 3 of dogs, 2 of adults.
 CHILD = ["2060031241_a3ae7a06bb.jpg", "1468389504_c724bdcad0.jpg", "2201192417_d934730fea.jpg"]
 DOGS = ["1319634306_816f21677f.jpg", "1429546659_44cb09cbe2.jpg", "1745110280_0cbff5e273.jpg"]
@@ -36,19 +35,9 @@ def _rgb(name: str):  # the pixels the index-time face check sees: the stored th
     return rgb_of_thumbnail(thumbnail_bytes(load_image(GALLERY / "images" / name, draft=256)))
 
 
-def _photos(dst: Path, names: list[str]) -> Path:
-    (dst / "photos").mkdir(parents=True)
-    for n in names:
-        shutil.copy(GALLERY / "images" / n, dst / "photos" / n)
-    lines = (GALLERY / "captions.csv").read_text().splitlines()
-    keep = [lines[0]] + [ln for ln in lines[1:] if ln.split(",", 1)[0] in set(names)]
-    (dst / "captions.csv").write_text("\n".join(keep) + "\n")
-    return dst
-
-
 @pytest.fixture(scope="module")
 def lib_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = _photos(tmp_path_factory.mktemp("pp"), CHILD + DOGS + ADULTS)
+    d = gallery_photos(tmp_path_factory.mktemp("pp"), CHILD + DOGS + ADULTS)
     with Library.open(d / "lib") as lib:
         rep = lib.add([d / "photos"], captions_csv=d / "captions.csv")
         assert rep.added == 8 and not rep.failed
@@ -119,7 +108,7 @@ def test_broken_face_model_hides_everything_in_restricted_region(
     bad = tmp_path / "models"
     bad.mkdir()  # no model files at all
     monkeypatch.setattr(faces, "age_model_dir", lambda: bad)
-    d = _photos(tmp_path, DOGS[:2])
+    d = gallery_photos(tmp_path, DOGS[:2])
     with Library.open(d / "lib") as lib:
         lib.add([d / "photos"])
         flags = _flags(lib)
@@ -147,7 +136,7 @@ def test_flags_written_at_index_time(lib_dir: Path) -> None:
 def test_flags_recomputed_when_policy_changes(tmp_path: Path) -> None:
     from pixsearch.config import load_settings
 
-    d = _photos(tmp_path, [CHILD[0], DOGS[0]])
+    d = gallery_photos(tmp_path, [CHILD[0], DOGS[0]])
     with Library.open(d / "lib") as lib:
         lib.add([d / "photos"], captions_csv=d / "captions.csv")
         before = _flags(lib)
@@ -219,7 +208,7 @@ def test_eval_policy_photos_keys(tmp_path: Path) -> None:
     from pixsearch.photo_eval import eval_policy_photos
 
     names = CHILD + DOGS[:2]
-    d = _photos(tmp_path, names)
+    d = gallery_photos(tmp_path, names)
     (d / "photos").rename(d / "images")
     (d / "val.txt").write_text("\n".join(names) + "\n")
     res = eval_policy_photos(d, "val")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import flickr8k_subset
 
 from pixsearch.errors import DatasetError, WeightsMismatchError
 from pixsearch.evaluate import eval_retrieval, retrieval_metrics
@@ -40,20 +40,7 @@ def test_retrieval_metrics_known_values() -> None:
 @pytest.fixture(scope="module")
 def tiny_dataset(flickr8k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Flickr8k layout with 160 train and 40 val images (symlinks), captions and splits."""
-    d = tmp_path_factory.mktemp("tiny8k")
-    (d / "images").mkdir()
-    train = (flickr8k / "train.txt").read_text().split()[:160]
-    val = (flickr8k / "val.txt").read_text().split()[:40]
-    for n in train + val:
-        os.symlink(flickr8k / "images" / n, d / "images" / n)
-    keep = set(train + val)
-    lines = (flickr8k / "captions.csv").read_text().splitlines()
-    (d / "captions.csv").write_text(
-        "\n".join([lines[0]] + [ln for ln in lines[1:] if ln.split(",")[0] in keep])
-    )
-    (d / "train.txt").write_text("\n".join(train))
-    (d / "val.txt").write_text("\n".join(val))
-    return d
+    return flickr8k_subset(flickr8k, tmp_path_factory.mktemp("tiny8k"), 160, 40)
 
 
 def _cfg(data: Path, out: Path, **kw: object) -> TrainConfig:
