@@ -12,7 +12,7 @@ import math
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -188,6 +188,32 @@ def progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] |
             bar.update(task, completed=done, total=total, rate=rate)
 
         yield update
+
+
+def trainer_log(
+    prog: Callable[[int, int], None] | None, as_json: bool, lines: Mapping[str, Callable[[dict], str]]
+) -> Callable[[dict], None]:
+    """The ``log`` a ``train ...`` command hands its trainer: feature extraction drives the progress bar,
+    and each event named in ``lines`` prints the line made from it on stderr (never with ``--json``,
+    whose stdout is the summary alone). One place, so every trainer reports the same way."""
+
+    def log(e: dict) -> None:
+        event: str = e.get("event", "")
+        if event == "features" and prog:
+            prog(e["done"], e["total"])
+        elif event in lines and not as_json:
+            err.print(lines[event](e), highlight=False)
+
+    return log
+
+
+def skipped_line(e: dict) -> str:
+    """A photo the trainer could not read (it trains on without it)."""
+    return f"[yellow]skipped[/] {e['reason']}"
+
+
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue exactly from the last checkpoint.")]
+TrainLimitOpt = Annotated[int, typer.Option("--limit", help="Use only the first N train images.")]
 
 
 def open_library(

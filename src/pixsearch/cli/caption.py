@@ -11,8 +11,9 @@ import typer
 from ._common import (
     JsonOpt,
     LibraryOpt,
+    ResumeOpt,
+    TrainLimitOpt,
     app,
-    err,
     errors,
     eval_app,
     fail,
@@ -20,7 +21,9 @@ from ._common import (
     out,
     progress,
     short,
+    skipped_line,
     train_app,
+    trainer_log,
 )
 
 BeamOpt = Annotated[int, typer.Option("--beam", min=1, help="Beam width (clamped to the vocabulary size).")]
@@ -68,9 +71,7 @@ def caption(
 def train_captioner_cmd(
     data: Annotated[Path, typer.Option("--data", help="Dataset dir (Flickr8k layout, or any --data).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Run dir: checkpoints, metrics, export/.")],
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue exactly from the last checkpoint.")
-    ] = False,
+    resume: ResumeOpt = False,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
     batch_images: Annotated[
         int | None, typer.Option("--batch-images", min=1, help="Images per batch.")
@@ -84,7 +85,7 @@ def train_captioner_cmd(
         int | None, typer.Option("--min-count", help="Vocabulary: minimum word count.")
     ] = None,
     select: Annotated[str | None, typer.Option("--select", help="bleu4 or cider.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="Use only the first N train images.")] = 0,
+    limit: TrainLimitOpt = 0,
     val_limit: Annotated[int, typer.Option("--val-limit", help="Validate on the first N images.")] = 0,
     checkpoint_every: Annotated[int | None, typer.Option("--checkpoint-every", min=1)] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -117,22 +118,17 @@ def train_captioner_cmd(
             **{k: v for k, v in given.items() if v is not None},  # type: ignore[arg-type]
         )
         with progress(not as_json, "features") as prog:
-
-            def log(e: dict) -> None:
-                if e.get("event") == "features" and prog:
-                    prog(e["done"], e["total"])
-                elif e.get("event") == "epoch" and not as_json:
-                    v = e["val"]
-                    err.print(
-                        f"epoch {e['epoch']}: loss {e['loss']:.3f}  val BLEU-1/4 {v['bleu1']}/{v['bleu4']}  "
-                        f"CIDEr-D {v['cider']}  e.g. '{v['sample'][0]}'",
-                        highlight=False,
-                    )
-                elif e.get("event") == "skipped" and not as_json:
-                    err.print(f"[yellow]skipped[/] {e['reason']}", highlight=False)
-
-            summary = train_captioner(cfg, resume=resume, log=log)
+            lines = {"epoch": _epoch_line, "skipped": skipped_line}
+            summary = train_captioner(cfg, resume=resume, log=trainer_log(prog, as_json, lines))
         print(json.dumps(summary)) if as_json else out.print(summary)
+
+
+def _epoch_line(e: dict) -> str:
+    v = e["val"]
+    return (
+        f"epoch {e['epoch']}: loss {e['loss']:.3f}  val BLEU-1/4 {v['bleu1']}/{v['bleu4']}  "
+        f"CIDEr-D {v['cider']}  e.g. '{v['sample'][0]}'"
+    )
 
 
 @train_app.command("ship-captioner")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import JsonOpt, ModelOpt, err, errors, out, progress, train_app
+from ._common import JsonOpt, ModelOpt, errors, out, progress, train_app, trainer_log
 
 
 @train_app.command("policy")
@@ -44,12 +44,6 @@ def train_policy_cmd(
             seed=seed,
         )
         with progress(not as_json, "features") as prog:
-
-            def log(e: dict) -> None:
-                if e.get("event") == "features" and prog:
-                    prog(e["done"], e["total"])
-                elif e.get("event") in ("epoch", "best", "data") and not as_json:
-                    err.print(json.dumps(e), highlight=False)
-
-            summary = train_policy(cfg, log=log)
+            lines = {"epoch": json.dumps, "best": json.dumps, "data": json.dumps}
+            summary = train_policy(cfg, log=trainer_log(prog, as_json, lines))
         print(json.dumps(summary)) if as_json else out.print_json(json.dumps(summary))

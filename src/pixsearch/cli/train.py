@@ -10,11 +10,14 @@ import typer
 
 from ._common import (
     JsonOpt,
-    err,
+    ResumeOpt,
+    TrainLimitOpt,
     errors,
     out,
     progress,
+    skipped_line,
     train_app,
+    trainer_log,
 )
 
 
@@ -30,15 +33,13 @@ def train_joint_cmd(
     init: Annotated[
         Path | None, typer.Option("--init", help="Phase 2: phase-1 heads to start from (default OUT/best).")
     ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue exactly from the last checkpoint.")
-    ] = False,
+    resume: ResumeOpt = False,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Default 30 (phase 2: 8).")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=2, help="Default 128.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Default 1e-3 (phase 2: 3e-4).")] = None,
     feature_noise: Annotated[float | None, typer.Option("--feature-noise", help="Default 1.5.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    limit: Annotated[int, typer.Option("--limit", help="Use only the first N train images.")] = 0,
+    limit: TrainLimitOpt = 0,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 200,
     val_split: Annotated[str, typer.Option("--val-split")] = "val",
     train_split: Annotated[str, typer.Option("--train-split")] = "train",
@@ -64,21 +65,17 @@ def train_joint_cmd(
             **base,
         )
         with progress(not as_json, "features") as prog:
-
-            def log(e: dict) -> None:
-                if e.get("event") == "features" and prog:
-                    prog(e["done"], e["total"])
-                elif e.get("event") == "epoch" and not as_json:
-                    v = e["val"]
-                    err.print(
-                        f"epoch {e['epoch']}: loss {e['loss']:.3f}  t2i R@1/5/10 {v['t2i']['R@1']}/"
-                        f"{v['t2i']['R@5']}/{v['t2i']['R@10']}  i2t R@5 {v['i2t']['R@5']}  rsum {v['rsum']}"
-                    )
-                elif e.get("event") == "skipped" and not as_json:
-                    err.print(f"[yellow]skipped[/] {e['reason']}", highlight=False)
-
-            summary = train_joint(cfg, resume=resume, log=log)
+            lines = {"epoch": _epoch_line, "skipped": skipped_line}
+            summary = train_joint(cfg, resume=resume, log=trainer_log(prog, as_json, lines))
         print(json.dumps(summary)) if as_json else out.print(summary)
+
+
+def _epoch_line(e: dict) -> str:
+    v = e["val"]
+    return (
+        f"epoch {e['epoch']}: loss {e['loss']:.3f}  t2i R@1/5/10 {v['t2i']['R@1']}/"
+        f"{v['t2i']['R@5']}/{v['t2i']['R@10']}  i2t R@5 {v['i2t']['R@5']}  rsum {v['rsum']}"
+    )
 
 
 @train_app.command("export")
