@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -27,7 +26,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_vectors import ground_truth, mixture  # noqa: E402
+from _timing import index_search_ms, machine  # noqa: E402
+from bench_vectors import centers_and_queries, ground_truth, mixture  # noqa: E402
 
 STORES = ["usearch:f16", "usearch:i8", "milvus-lite"]
 
@@ -57,10 +57,7 @@ def _children_rss_mib() -> float:
 
 
 def _data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(args.seed)
-    centers = rng.normal(size=(args.clusters, args.dim))
-    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
-    queries = mixture(rng, centers, args.queries, args.spread)
+    centers, queries = centers_and_queries(args.seed, args.clusters, args.dim, args.queries, args.spread)
     base = np.empty((args.n, args.dim), dtype=np.float32)
     step = 100_000
     for s in range(0, args.n, step):  # chunked: the generator's float64 scratch stays small
@@ -70,22 +67,6 @@ def _data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         [ground_truth(base, queries[i : i + 50], args.k) for i in range(0, len(queries), 50)]
     )
     return base, queries, truth
-
-
-def _measure(index: Any, queries: np.ndarray, truth: np.ndarray, k: int, warmup: int) -> dict[str, Any]:
-    for q in queries[:warmup]:
-        index.search(q, k)
-    lat, hits = [], 0
-    for q, want in zip(queries, truth, strict=True):
-        t = time.perf_counter_ns()
-        got, _ = index.search(q, k)
-        lat.append((time.perf_counter_ns() - t) / 1e6)
-        hits += len(np.intersect1d(got[0], want))
-    return {
-        "p50_ms": round(float(np.percentile(lat, 50)), 3),
-        "p99_ms": round(float(np.percentile(lat, 99)), 3),
-        f"recall_at_{k}": round(hits / (len(queries) * k), 4),
-    }
 
 
 def run_one(store: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -119,12 +100,13 @@ def run_one(store: str, args: argparse.Namespace) -> dict[str, Any]:
             # Milvus Lite runs in this process (and any child it starts): count both
             mem = _rss_mib(os.getpid()) + _children_rss_mib() - rss0
             del base
-        res = _measure(index, queries, truth, args.k, args.warmup)
+        res: dict[str, Any] = index_search_ms(index.search, queries, truth, args.k, args.warmup, digits=3)
         if store.startswith("usearch") and args.ef:  # the same graph searched with other beam widths
             res["ef_sweep"] = []
             for ef in args.ef:
                 index._index.expansion_search = ef
-                res["ef_sweep"].append({"expansion_search": ef, **_measure(index, queries, truth, args.k, 0)})
+                swept = index_search_ms(index.search, queries, truth, args.k, 0, digits=3)
+                res["ef_sweep"].append({"expansion_search": ef, **swept})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "store": store,
@@ -175,11 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "dim": args.dim,
         "k": args.k,
         "queries": args.queries,
-        "env": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_avg_1m": round(os.getloadavg()[0], 2),
-        },
+        "env": machine(),
         "results": results,
     }
     print(json.dumps(report))

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _timing import index_search_ms, machine
 
 from pixsearch.index.vectors import UsearchParams, create_index
 
@@ -32,6 +31,17 @@ def mixture(rng: np.random.Generator, centers: np.ndarray, n: int, spread: float
     dim = centers.shape[1]
     x = centers[rng.integers(len(centers), size=n)] + rng.normal(size=(n, dim)) * (spread / np.sqrt(dim))
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def centers_and_queries(
+    seed: int, clusters: int, dim: int, n_queries: int, spread: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mixture's unit centres and the queries drawn from it: a pure function of ``seed``, so every
+    size (and every script that uses this data) searches with the same queries."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(clusters, dim))
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    return centers, mixture(rng, centers, n_queries, spread)
 
 
 def ground_truth(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -54,14 +64,7 @@ def bench_one(
     index = create_index(backend, base.shape[1], dtype, params=params)
     index.add(np.arange(len(base), dtype=np.int64), base)
     build_s = time.perf_counter() - t0
-    for q in queries[:warmup]:
-        index.search(q, k)
-    lat, hits = [], 0
-    for q, want in zip(queries, truth, strict=True):
-        t = time.perf_counter_ns()
-        got, _ = index.search(q, k)
-        lat.append((time.perf_counter_ns() - t) / 1e6)
-        hits += len(np.intersect1d(got[0], want))
+    measured = index_search_ms(index.search, queries, truth, k, warmup, digits=4)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "index"
         index.save(path)
@@ -71,9 +74,7 @@ def bench_one(
         "dtype": dtype,
         "n": len(base),
         "build_s": round(build_s, 3),
-        "p50_ms": round(float(np.percentile(lat, 50)), 4),
-        "p99_ms": round(float(np.percentile(lat, 99)), 4),
-        f"recall_at_{k}": round(hits / (len(queries) * k), 4),
+        **measured,
         "file_mib": round(size / 2**20, 2),
     }
 
@@ -93,20 +94,13 @@ def bench_faiss(
     index.add(base.astype(np.float32))
     build_s = time.perf_counter() - t0
     index.hnsw.efSearch = params.expansion_search
-    lat, hits = [], 0
-    for q, want in zip(queries, truth, strict=True):
-        t = time.perf_counter_ns()
-        _, got = index.search(q[None].astype(np.float32), k)
-        lat.append((time.perf_counter_ns() - t) / 1e6)
-        hits += len(np.intersect1d(got[0], want))
+    rows = queries[:, None].astype(np.float32)  # faiss searches (1, dim) float32 rows
     return {
         "backend": f"faiss-hnsw {faiss.__version__}",
         "dtype": "f32",
         "n": len(base),
         "build_s": round(build_s, 3),
-        "p50_ms": round(float(np.percentile(lat, 50)), 4),
-        "p99_ms": round(float(np.percentile(lat, 99)), 4),
-        f"recall_at_{k}": round(hits / (len(queries) * k), 4),
+        **index_search_ms(index.search, rows, truth, k, warmup=0, digits=4, ids_at=1),
     }
 
 
@@ -130,10 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     params = UsearchParams(args.connectivity, args.expansion_add, args.expansion_search)
     configs = [(c.split(":")[0], c.split(":")[-1]) for c in args.configs]
-    rng = np.random.default_rng(args.seed)
-    centers = rng.normal(size=(args.clusters, args.dim))
-    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
-    queries = mixture(rng, centers, args.queries, args.spread)
+    centers, queries = centers_and_queries(args.seed, args.clusters, args.dim, args.queries, args.spread)
     results = []
     for n in args.sizes:
         base = mixture(np.random.default_rng([args.seed, n]), centers, n, args.spread)
@@ -153,13 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "spread": args.spread,
         "seed": args.seed,
         "usearch_params": asdict(params),
-        "env": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "usearch": usearch.__version__,
-            "cpus": os.cpu_count(),
-            "load_avg_1m": round(os.getloadavg()[0], 2),
-        },
+        "env": machine(numpy=np.__version__, usearch=usearch.__version__),
         "results": results,
     }
     json.dump(report, sys.stdout)
