@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -92,6 +92,18 @@ class Dataset:
         for caption in self.captions:
             out.setdefault(caption.image, []).append(caption)
         return out
+
+    def caption_rows(self, names: Sequence[str]) -> tuple[list[str], list[int]]:
+        """The captions of ``names`` (texts), each with the row of its image in ``names``: the text side of
+        a retrieval set whose image side is ``names`` (the images that decoded), so both stay aligned."""
+        by_img = self.captions_by_image()
+        texts: list[str] = []
+        owner: list[int] = []
+        for j, n in enumerate(names):
+            for c in by_img.get(n, []):
+                texts.append(c.text)
+                owner.append(j)
+        return texts, owner
 
 
 def load_dataset(path: Path | str) -> Dataset:

@@ -75,6 +75,35 @@ class _ShardStore:
             self.rows[k] = (n, r)
 
 
+def _pending(
+    paths: Sequence[Path], store: _ShardStore
+) -> tuple[list[str | None], list[MediaError], dict[str, Path]]:
+    """(content hash per path, None where it can't be read; those errors; hash -> one path for the
+    images the store lacks). Keyed by content, so a copied or renamed image is encoded once."""
+    hashes: list[str | None] = []
+    errors: list[MediaError] = []
+    for p in paths:
+        try:
+            hashes.append(content_hash(Path(p)))
+        except OSError as exc:
+            hashes.append(None)
+            errors.append(MediaError(str(p), f"cannot read: {exc}"))
+    todo: dict[str, Path] = {}
+    for p, h in zip(paths, hashes, strict=True):
+        if h is not None and h not in store and h not in todo:
+            todo[h] = Path(p)
+    return hashes, errors, todo
+
+
+def _encoded(hashes: list[str | None], bad: set[str]) -> tuple[list[str | None], list[str], np.ndarray]:
+    """(hash per path, None where it could not be read or decoded; the hashes that have features; the
+    mask of those rows): the alignment of ``ImageFeatures`` with the caller's paths."""
+    final = [h if (h is not None and h not in bad) else None for h in hashes]
+    good = [h for h in final if h is not None]
+    mask = np.array([h is not None for h in final], dtype=bool)
+    return final, good, mask
+
+
 class ImageFeatures:
     """Feature arrays for a list of images, aligned with it (zeros where ``ok`` is False)."""
 
@@ -121,18 +150,7 @@ class FeatureCache:
         """
         fields = ("mid",) if mid else ("pooled", "logits")
         store = self._store(backbone.fingerprint + ("-mid" if mid else "") + ("-flip" if flip else ""))
-        hashes: list[str | None] = []
-        errors: list[MediaError] = []
-        for p in paths:
-            try:
-                hashes.append(content_hash(Path(p)))
-            except OSError as exc:
-                hashes.append(None)
-                errors.append(MediaError(str(p), f"cannot read: {exc}"))
-        todo: dict[str, Path] = {}
-        for p, h in zip(paths, hashes, strict=True):
-            if h is not None and h not in store and h not in todo:
-                todo[h] = Path(p)
+        hashes, errors, todo = _pending(paths, store)
         todo_keys = list(todo)
         done = len(paths) - len(todo_keys)
         if progress:
@@ -160,9 +178,7 @@ class FeatureCache:
                 progress(done, len(paths))
         if buf_keys:
             store.write(buf_keys, {k: np.concatenate(v) for k, v in buf.items()})
-        final = [h if (h is not None and h not in bad) else None for h in hashes]
-        good = [h for h in final if h is not None]
-        mask = np.array([h is not None for h in final], dtype=bool)
+        final, good, mask = _encoded(hashes, bad)
         result: dict[str, np.ndarray] = {}
         for f in fields:
             got = store.get(good, f) if good else None
@@ -188,18 +204,7 @@ class FeatureCache:
         from .models.backbones import decode_size
 
         store = self._store(f"{encoder.fingerprint}-{field}".replace("|", "_"))
-        hashes: list[str | None] = []
-        errors: list[MediaError] = []
-        for p in paths:
-            try:
-                hashes.append(content_hash(Path(p)))
-            except OSError as exc:
-                hashes.append(None)
-                errors.append(MediaError(str(p), f"cannot read: {exc}"))
-        todo: dict[str, Path] = {}
-        for p, h in zip(paths, hashes, strict=True):
-            if h is not None and h not in store and h not in todo:
-                todo[h] = Path(p)
+        hashes, errors, todo = _pending(paths, store)
         keys = list(todo)
         bad: set[str] = set()
 
@@ -237,9 +242,7 @@ class FeatureCache:
                 done += len(chunk)
                 if progress:
                     progress(done, len(paths))
-        final = [h if (h is not None and h not in bad) else None for h in hashes]
-        good = [h for h in final if h is not None]
-        mask = np.array([h is not None for h in final], dtype=bool)
+        final, good, mask = _encoded(hashes, bad)
         got = store.get(good, field) if good else np.zeros((0, 0), np.float16)
         arr = np.zeros((len(paths), *got.shape[1:]), dtype=np.float16)
         if good:
@@ -282,13 +285,7 @@ def encoded_split(
     f = FeatureCache().encoder_features(encoder, [ds.image_path(n) for n in names], "embedding", progress)
     keep = np.flatnonzero(f.ok)
     names = [names[i] for i in keep]
-    by_img = ds.captions_by_image()
-    texts: list[str] = []
-    owner: list[int] = []
-    for j, n in enumerate(names):
-        for c in by_img.get(n, []):
-            texts.append(c.text)
-            owner.append(j)
+    texts, owner = ds.caption_rows(names)
     if not texts:
         raise DatasetError(f"split {split!r} of {data} has no captions for its images")
     _, joint = encoder.encode_texts(texts)

@@ -47,13 +47,7 @@ def split_features(
             log({"event": "skipped", "reason": str(err)})
     keep = np.flatnonzero(f.ok)
     names = [names[i] for i in keep]
-    by_img = ds.captions_by_image()
-    texts: list[str] = []
-    owner: list[int] = []
-    for j, n in enumerate(names):
-        for c in by_img.get(n, []):
-            texts.append(c.text)
-            owner.append(j)
+    texts, owner = ds.caption_rows(names)
     if not texts:
         raise DatasetError(f"split {split!r} of {data} has no captions for its images")
     emb = cache.text_features(text_backbone(), texts)
