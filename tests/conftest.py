@@ -60,6 +60,15 @@ def flickr8k_subset(flickr8k: Path, dst: Path, n_train: int, n_val: int) -> Path
     return dst
 
 
+def copy_without_index(library: Path, dst: Path) -> Path:
+    """A copy of ``library`` that lost its vector index files (``images.*``): what a crash or a careless
+    cleanup leaves behind, and what opening the library must repair from its catalog."""
+    shutil.copytree(library, dst)
+    for f in dst.glob("images.*"):
+        f.unlink()
+    return dst
+
+
 @pytest.fixture(scope="session")
 def gallery_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """24 gallery photos + their captions CSV in a fresh folder (tests may add files beside them)."""

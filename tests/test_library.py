@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import copy_without_index
 
 from pixsearch import Library, ModelMismatchError, QueryError
 from pixsearch.errors import DatasetError, NotFoundError
@@ -193,11 +194,7 @@ def test_remove_forgets_paths_and_vectors(gallery_subset: Path, tmp_path: Path) 
 
 
 def test_index_repairs_after_lost_index_file(built_library: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "lib"
-    shutil.copytree(built_library, copy)
-    for f in copy.glob("images.*"):
-        f.unlink()
-    with Library.open(copy) as lib:
+    with Library.open(copy_without_index(built_library, tmp_path / "lib")) as lib:
         assert len(lib.vectors.get("images")) == 24
         assert "images" in lib.vectors.repaired
         assert all(lib.vectors.consistent().values())

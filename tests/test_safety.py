@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import copy_without_index
 
 from pixsearch import Library
 from pixsearch.errors import BusyError, ImageTooLargeError, LibraryNotFoundError, MediaError, NotFoundError
@@ -96,10 +97,7 @@ def test_ctrl_c_between_commit_and_index_update_leaves_a_repairable_index(
 
 
 def test_an_interrupted_repair_is_not_registered_or_saved(built_library: Path, tmp_path: Path) -> None:
-    lib_dir = tmp_path / "lib"
-    shutil.copytree(built_library, lib_dir)
-    for f in lib_dir.glob("images.*"):
-        f.unlink()
+    lib_dir = copy_without_index(built_library, tmp_path / "lib")
     with Library.open(lib_dir) as lib:
         real = lib.vectors._catalog_vectors
         state = {"n": 0}
