@@ -56,11 +56,13 @@ def _vectors(lib: Library) -> dict[str, np.ndarray]:
 
 def test_ray_index_matches_local_and_resumes(tmp_path: Path) -> None:
     photos = _photos(tmp_path / "photos", 16)
-    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    broken = [f"0-broken-{i}.jpg" for i in range(4)]  # sorted first: the first batch of 4 is all bad
+    for name in broken:
+        (photos / name).write_bytes(b"not a jpeg")
     eng = RayEngine(workers=2, batch_size=4)
     with Library.open(tmp_path / "ray") as lib:
         rep = lib.add([photos], generate_captions=False, engine=eng)
-        assert rep.added == 16 and [Path(p).name for p, _ in rep.failed] == ["broken.jpg"]
+        assert rep.added == 16 and sorted(Path(p).name for p, _ in rep.failed) == broken
         again = lib.add([photos], generate_captions=False, engine=eng)
         assert (again.added, again.unchanged) == (0, 16)
         n_img = lib.catalog.db.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM images").fetchone()

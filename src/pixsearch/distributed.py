@@ -120,18 +120,22 @@ class _Worker:
             for k, v in zip(out, (p, err, digest, size[0], size[1], thumb), strict=True):
                 out[k].append(v)
         cols: dict[str, Any] = {k: np.array(v, dtype=object) for k, v in out.items()}
-        if not arrays:
-            return cols
+        thumbs = [out["thumb"][i] or None for i in ok]
+        if not arrays:  # every file failed: encode a blank so this block has the columns of the others
+            from PIL import Image
+
+            r = self.encoder.resolution
+            arrays, thumbs = [self.encoder.preprocess(Image.new("RGB", (r, r)))], [None]
         feats = self.encoder.encode_image_features(np.stack(arrays))
         extra: dict[str, np.ndarray] = {}
         for e in self.enrichers:
-            extra.update(e.prepare(feats, [out["thumb"][i] or None for i in ok]))
+            extra.update(e.prepare(feats, thumbs))
         wire = {k: np.asarray(v).astype(_WIRE[k]) for k, v in feats.items() if k in _WIRE}
         for name, f in (wire | extra).items():
             f = np.asarray(f)
             full = np.empty((n, *f.shape[1:]), dtype=f.dtype) if f.dtype == object else None
             full = np.zeros((n, *f.shape[1:]), dtype=f.dtype) if full is None else full
-            full[ok] = f
+            full[ok] = f[: len(ok)]  # (none of the blank's row)
             cols[name] = full
         return cols
 
