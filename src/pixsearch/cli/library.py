@@ -51,14 +51,18 @@ def index(
         ),
     ] = None,
     engine: Annotated[
-        str, typer.Option("--engine", help="local, or ray: decode + encode on a Ray cluster.")
+        str,
+        typer.Option(
+            "--engine", help="local, or ray: decode, encode, caption and check photos on a Ray cluster."
+        ),
     ] = "local",
     address: Annotated[
         str | None,
         typer.Option("--address", help="With --engine ray: 'auto' or ray://HEAD:10001 (default: start one)."),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="With --engine ray: concurrent encoding tasks.")
+        int | None,
+        typer.Option("--workers", min=1, help="With --engine ray: worker actors (default: one per CPU)."),
     ] = None,
     library: LibraryOpt = None,
     model: ModelOpt = None,
