@@ -97,26 +97,23 @@ class _Worker:
             self.enrichers = [e for n, e in built.items() if want.get(n) == e.fingerprint]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        from .media import content_hash, load_image, read_bytes, thumbnail_bytes
+        from .media import read_photo, thumbnail_bytes
         from .models.backbones import decode_size
 
         n = len(batch["path"])
         out: dict[str, list[Any]] = {k: [] for k in _META}
         arrays, ok = [], []
+        draft = decode_size(self.encoder.resolution)
         for i in range(n):
             p = str(batch["path"][i])
-            err, digest, size, thumb = "", "", (0, 0), b""
-            try:
-                data = read_bytes(Path(p))
-                digest = content_hash(data)
-                img = load_image(data, name=p, draft=decode_size(self.encoder.resolution))
+            err, size, thumb = "", (0, 0), b""
+            digest, img = read_photo(Path(p), draft)
+            if isinstance(img, MediaError):
+                err = img.reason
+            else:
                 size, thumb = img.size, thumbnail_bytes(img) or b""
                 arrays.append(self.encoder.preprocess(img))
                 ok.append(i)
-            except MediaError as exc:
-                err = exc.reason
-            except OSError as exc:
-                err = f"cannot read: {exc.strerror or exc}"
             for k, v in zip(out, (p, err, digest, size[0], size[1], thumb), strict=True):
                 out[k].append(v)
         cols: dict[str, Any] = {k: np.array(v, dtype=object) for k, v in out.items()}

@@ -23,7 +23,7 @@ from .enrich import Enricher
 from .errors import MediaError
 from .index.catalog import Catalog
 from .index.vectorset import VectorSet
-from .media import content_hash, load_image, read_bytes, thumbnail_bytes
+from .media import read_photo, thumbnail_bytes
 from .models.backbones import decode_size
 from .models.encoder import HeadsEncoder, JointEncoder
 from .report import IndexReport, Progress
@@ -161,15 +161,10 @@ class Indexer:
         return report
 
     def _decode(self, item: _Item) -> object:
-        try:
-            data = read_bytes(item.path)  # media's guards: size limit, FIFOs and devices refused
-            item.digest = content_hash(data)
-            img = load_image(data, name=str(item.path), draft=decode_size(self.encoder.resolution))
-            return (img.size, self.encoder.preprocess(img), thumbnail_bytes(img))
-        except MediaError as exc:
-            return exc
-        except OSError as exc:
-            return MediaError(str(item.path), f"cannot read: {exc.strerror or exc}")
+        item.digest, img = read_photo(item.path, decode_size(self.encoder.resolution))
+        if isinstance(img, MediaError):
+            return img
+        return (img.size, self.encoder.preprocess(img), thumbnail_bytes(img))
 
     def _batch(
         self,

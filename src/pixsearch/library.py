@@ -222,9 +222,7 @@ class Library:
             with self.catalog.transaction():
                 for p in paths:
                     ap = str(Path(p).expanduser().absolute())
-                    hits = self.catalog.paths_under(ap.rstrip("/") + "/")
-                    hits = [ap] if self.catalog.get_path(ap) else hits
-                    for h in hits:
+                    for h in self.catalog.paths_at(ap):
                         removed += int(self.catalog.remove_path(h))
                 gone_imgs, gone_caps = self.catalog.delete_orphans()
                 gen = self.catalog.bump_generation()

@@ -26,6 +26,7 @@ __all__ = [
     "content_hash",
     "read_bytes",
     "load_image",
+    "read_photo",
     "thumbnail_bytes",
 ]
 
@@ -247,6 +248,23 @@ def _to_8bit_gray(img: Image.Image) -> Image.Image:
         _, hi = cast(tuple[int, int], img.getextrema())
         scale = 1.0 if hi <= 255 else 1 / 256 if hi <= 65535 else 255 / hi
     return img.point(lambda v: v * scale).convert("L")
+
+
+def read_photo(path: Path, draft: int | None = None) -> tuple[str, Image.Image | MediaError]:
+    """(content hash, decoded image or why not) for a file being indexed.
+
+    The hash is returned even when decoding fails: a photo indexed before in a format this install can
+    no longer decode is still recognised by its bytes and kept. Any OS error that escapes the decoder
+    also becomes a MediaError ("cannot read: ..."), so callers report one kind of failure."""
+    digest = ""
+    try:
+        data = read_bytes(path)  # the guards: size limit, FIFOs and devices refused
+        digest = content_hash(data)
+        return digest, load_image(data, name=str(path), draft=draft)
+    except MediaError as exc:
+        return digest, exc
+    except OSError as exc:
+        return digest, MediaError(str(path), f"cannot read: {exc.strerror or exc}")
 
 
 def thumbnail_bytes(img: Image.Image, size: int = 256, quality: int = 80) -> bytes:

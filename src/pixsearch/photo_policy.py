@@ -302,18 +302,19 @@ class PolicyEnricher:
         ids = [int(i) for i in image_ids]
         if not ids:
             return []
-        pixels = [json.loads(str(e)) for e in features[PIXELS]] if PIXELS in features else None
-        thumbs = (
-            {}
-            if pixels is not None
-            else {int(i): t for i, t in catalog._in("SELECT id, thumbnail FROM images WHERE id IN ({})", ids)}
-        )
+        pixels: list[dict[str, Any]] | None = None
+        if PIXELS in features:  # prepared by an engine's worker: no pixels needed here
+            pixels = [json.loads(str(e)) for e in features[PIXELS]]
+            images: list[np.ndarray | None] = [None] * len(ids)
+        else:
+            sql = "SELECT id, thumbnail FROM images WHERE id IN ({})"
+            thumbs = {int(i): t for i, t in catalog._in(sql, ids)}
+            images = [rgb_of_thumbnail(thumbs.get(i)) for i in ids]
         caps: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
         for iid, text, source in catalog._in(
             "SELECT image_id, text, source FROM captions WHERE image_id IN ({}) ORDER BY id", ids
         ):
             caps[int(iid)].append((text, source))
-        images = [None] * len(ids) if pixels is not None else [rgb_of_thumbnail(thumbs.get(i)) for i in ids]
         verdicts = self.checker.check(features, images, [caps[i] for i in ids], pixels)
         catalog.db.executemany(
             "INSERT OR REPLACE INTO flags(image_id, flagged, evidence, policy) VALUES (?, ?, ?, ?)",

@@ -40,18 +40,11 @@ def scan(roots: Iterable[Path], report: IndexReport) -> list[Path]:
     return sorted(out)
 
 
-def indexed_under(catalog: Catalog, r: Path) -> list[str]:
-    """Indexed paths at or under ``r`` (a file or a folder)."""
-    if catalog.get_path(str(r)):
-        return [str(r)]
-    return catalog.paths_under(str(r).rstrip("/") + "/")
-
-
 def check_prune_roots(catalog: Catalog, roots: list[Path], files: list[Path]) -> None:
     """Refuse to prune a root that is missing or holds no photo while photos are indexed under it."""
     for root in roots:
         r = root.expanduser().absolute()
-        indexed = len(indexed_under(catalog, r))
+        indexed = len(catalog.paths_at(str(r)))
         if not indexed:
             continue
         if not r.exists():
@@ -70,5 +63,5 @@ def vanished(catalog: Catalog, roots: list[Path]) -> list[str]:
     """Indexed paths under ``roots`` whose file is gone."""
     out: list[str] = []
     for root in roots:
-        out += [p for p in indexed_under(catalog, root.expanduser().absolute()) if not Path(p).is_file()]
+        out += [p for p in catalog.paths_at(str(root.expanduser().absolute())) if not Path(p).is_file()]
     return out

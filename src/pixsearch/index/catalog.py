@@ -143,6 +143,12 @@ class Catalog:
         ).fetchone()
         return None if row is None else PathRow(*row)
 
+    def paths_at(self, path: str) -> list[str]:
+        """The indexed path ``path`` itself, else every indexed path under it taken as a folder."""
+        if self.get_path(path):
+            return [path]
+        return self.paths_under(path.rstrip("/") + "/")
+
     def paths_under(self, prefix: str) -> list[str]:
         """Paths starting with ``prefix`` (a folder ending in "/"), byte for byte: case-sensitive.
 
