@@ -40,8 +40,8 @@ def unit(rng: np.random.Generator, n: int, d: int, centers: np.ndarray) -> np.nd
 
 
 def build_library(lib_dir: Path, n: int, texts: list[str]) -> dict[str, float]:
-    from pixsearch.index.catalog import Catalog
-    from pixsearch.library import Library
+    from pixsearch.library.facade import Library
+    from pixsearch.storage.catalog import Catalog
 
     t0 = time.perf_counter()
     with Library.open(lib_dir) as lib:

@@ -111,8 +111,8 @@ def check(lib_dir: Path) -> list[str]:
     import numpy as np
 
     from pixsearch import Library
-    from pixsearch.index.vectors import load_index
     from pixsearch.models.encoder import create_encoder
+    from pixsearch.storage.vectors import load_index
 
     problems: list[str] = []
     if not (lib_dir / "catalog.db").is_file():

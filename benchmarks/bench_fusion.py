@@ -24,7 +24,7 @@ from pathlib import Path
 from _timing import warm_search_ms
 
 from pixsearch.config import FusionWeights, load_settings
-from pixsearch.library import Library
+from pixsearch.library.facade import Library
 
 OLD = {"dense": 0.5, "caption": 1.0, "bm25": 0.4}
 

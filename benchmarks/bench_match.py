@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from pixsearch import Library
-from pixsearch.search import TextSearch
+from pixsearch.search.text import TextSearch
 
 QUERIES = [
     "a dog running on the grass",

@@ -34,8 +34,8 @@ from collections.abc import Callable  # noqa: E402
 import numpy as np  # noqa: E402
 import onnxruntime  # noqa: E402, F401
 
-from pixsearch.policy import MINORS, load_policy  # noqa: E402
-from pixsearch.policy_eval import read_queries  # noqa: E402
+from pixsearch.evaluation.policy_queries import read_queries  # noqa: E402
+from pixsearch.policy.rules import MINORS, load_policy  # noqa: E402
 
 
 def timed(fn: Callable[[str], object], queries: list[str], repeat: int = 1) -> dict[str, float]:

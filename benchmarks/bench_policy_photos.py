@@ -39,9 +39,9 @@ def main() -> None:
 
     from pixsearch import Library
     from pixsearch.config import load_settings
-    from pixsearch.datasets import load_dataset
-    from pixsearch.photo_policy import TOPIC, photo_checker, rgb_of_thumbnail
-    from pixsearch.policy import load_policy
+    from pixsearch.corpus.datasets import load_dataset
+    from pixsearch.policy.photo import TOPIC, photo_checker, rgb_of_thumbnail
+    from pixsearch.policy.rules import load_policy
 
     ds = load_dataset(a.data).split(a.split)
     names = list(ds.images)[: a.n]

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from pixsearch import Library
-from pixsearch.distributed import RayEngine
+from pixsearch.indexing.ray_engine import RayEngine
 
 
 def _run(lib_dir: Path, photos: list[Path], engine: RayEngine | None, caption: bool) -> dict[str, float]:

@@ -77,7 +77,7 @@ def run_one(store: str, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         t0 = time.perf_counter()
         if store.startswith("usearch"):
-            from pixsearch.index.vectors import create_index
+            from pixsearch.storage.vectors import create_index
 
             index: Any = create_index("usearch", args.dim, store.split(":")[1])
             index.add(keys, base)
@@ -88,7 +88,7 @@ def run_one(store: str, args: argparse.Namespace) -> dict[str, Any]:
             disk = path.stat().st_size
             del base
         else:
-            from pixsearch.index.milvus import MilvusIndex, parse_store
+            from pixsearch.storage.milvus import MilvusIndex, parse_store
 
             index = MilvusIndex(parse_store(f"milvus-lite:{tmp}/bench.db"), "images", args.dim, "bench|x")
             for s in range(0, len(base), 50_000):

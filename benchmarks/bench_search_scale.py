@@ -35,9 +35,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from pixsearch.config import load_settings
-    from pixsearch.index.catalog import Catalog
-    from pixsearch.library import Library
+    from pixsearch.library.facade import Library
     from pixsearch.models.encoder import create_encoder
+    from pixsearch.storage.catalog import Catalog
 
     enc = create_encoder()
     rng = np.random.default_rng(0)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from _timing import index_search_ms, machine
 
-from pixsearch.index.vectors import UsearchParams, create_index
+from pixsearch.storage.vectors import UsearchParams, create_index
 
 CONFIGS: list[tuple[str, str]] = [("usearch", "f16"), ("usearch", "i8"), ("exact", "f16")]
 

@@ -17,9 +17,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from pixsearch.policy import MINORS, load_policy
-from pixsearch.policy_eval import read_queries
-from pixsearch.policy_semantic import SemanticCheck
+from pixsearch.evaluation.policy_queries import read_queries
+from pixsearch.policy.rules import MINORS, load_policy
+from pixsearch.policy.semantic import SemanticCheck
 
 
 def pr(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:

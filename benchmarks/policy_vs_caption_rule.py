@@ -23,8 +23,8 @@ import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from pixsearch.minor_words import caption_mentions_minor  # noqa: E402
-from pixsearch.policy import MINORS, load_policy  # noqa: E402
+from pixsearch.policy.minor_words import caption_mentions_minor  # noqa: E402
+from pixsearch.policy.rules import MINORS, load_policy  # noqa: E402
 
 
 def main() -> None:

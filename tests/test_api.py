@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from pixsearch.api import create_app
-from pixsearch.api_worker import TOKEN_FILE, ensure_token
-from pixsearch.policy import DISCLAIMER
+from pixsearch.api.app import create_app
+from pixsearch.api.worker import TOKEN_FILE, ensure_token
+from pixsearch.policy.rules import DISCLAIMER
 
 FLAGGED = 3  # the photo the tests flag for the restricted region
 
@@ -323,7 +323,7 @@ def test_add_then_delete(client: TestClient, token: str, lib_dir: Path) -> None:
 
 
 def test_write_while_another_process_writes_is_409(client: TestClient, token: str, lib_dir: Path) -> None:
-    from pixsearch.lock import LibraryLock
+    from pixsearch.storage.lock import LibraryLock
 
     files = {"file": ("b.jpg", _jpeg(_path_of(client, 2), 55))}
     with LibraryLock(lib_dir).hold():  # as `pixsearch index` in another process would

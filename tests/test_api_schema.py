@@ -13,8 +13,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from pixsearch.api import create_app
-from pixsearch.api_worker import ensure_token
+from pixsearch.api.app import create_app
+from pixsearch.api.worker import ensure_token
 from pixsearch.config import Settings
 
 # The app exists at collection time (schemathesis reads its schema then); its library is filled in by the

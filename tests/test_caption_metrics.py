@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pixsearch.caption_metrics import bleu, caption_scores, cider_d, detokenize, tokenize
+from pixsearch.evaluation.captions import bleu, caption_scores, cider_d, detokenize, tokenize
 from pixsearch.models.captioner import BOS, EOS, SPECIALS, beam_search
 
 

@@ -102,7 +102,7 @@ def test_captioner_from_another_encoder_is_refused(tiny: Path, tmp_path: Path) -
     train_captioner(_cfg(tiny, out, epochs=1))
     card_file = out / "export" / "card.json"
     card = json.loads(card_file.read_text())
-    from pixsearch.caption_metrics import eval_caption
+    from pixsearch.evaluation.captions import eval_caption
     from pixsearch.models.encoder import create_encoder
 
     enc = create_encoder()

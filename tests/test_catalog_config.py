@@ -10,7 +10,7 @@ import pytest
 
 from pixsearch.config import FusionWeights, load_settings
 from pixsearch.errors import CatalogError, ConfigError, SchemaVersionError
-from pixsearch.index.catalog import SCHEMA_VERSION, Catalog, fts_query
+from pixsearch.storage.catalog import SCHEMA_VERSION, Catalog, fts_query
 
 
 def _cat(tmp_path: Path) -> Catalog:

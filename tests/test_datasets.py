@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pixsearch.datasets import Caption, Dataset, load_dataset
+from pixsearch.corpus.datasets import Caption, Dataset, load_dataset
 from pixsearch.errors import DatasetError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "seed004"

@@ -22,11 +22,11 @@ ray = pytest.importorskip("ray")
 from conftest import FLICKR8K  # noqa: E402
 
 from pixsearch import Library  # noqa: E402
-from pixsearch.distributed import RETRIES, RayEngine  # noqa: E402
-from pixsearch.enrich import enrichers  # noqa: E402
 from pixsearch.errors import EngineError  # noqa: E402
+from pixsearch.indexing.enrichers.base import enrichers  # noqa: E402
+from pixsearch.indexing.ray_engine import RETRIES, RayEngine  # noqa: E402
 from pixsearch.models.captioner import Captioner  # noqa: E402
-from pixsearch.photo_policy import PhotoChecker  # noqa: E402
+from pixsearch.policy.photo import PhotoChecker  # noqa: E402
 
 _BUSY = "MapBatches(_Worker)).submit"  # Ray Data's actor running a batch
 GALLERY = Path(__file__).resolve().parents[1] / "examples" / "gallery" / "images"

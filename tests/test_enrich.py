@@ -12,9 +12,15 @@ import pytest
 
 from pixsearch import Library
 from pixsearch.config import FusionWeights, load_settings
-from pixsearch.enrich import CaptionsEnricher, Enricher, enrichers
-from pixsearch.indexer import Indexer
-from pixsearch.labels import LabelsEnricher, label_classes, label_search, labels_of, top_labels
+from pixsearch.indexing.enrichers.base import CaptionsEnricher, Enricher, enrichers
+from pixsearch.indexing.enrichers.labels import (
+    LabelsEnricher,
+    label_classes,
+    label_search,
+    labels_of,
+    top_labels,
+)
+from pixsearch.indexing.indexer import Indexer
 
 N = 8
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pixsearch.features import FeatureCache
+from pixsearch.corpus.features import FeatureCache
 from pixsearch.models.backbones import image_backbone, text_backbone
 
 

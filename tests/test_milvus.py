@@ -13,8 +13,8 @@ pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
 from pixsearch.errors import CatalogError, ConfigError, ModelMismatchError  # noqa: E402
-from pixsearch.index.milvus import MilvusIndex, parse_store  # noqa: E402
-from pixsearch.index.vectors import create_index  # noqa: E402
+from pixsearch.storage.milvus import MilvusIndex, parse_store  # noqa: E402
+from pixsearch.storage.vectors import create_index  # noqa: E402
 
 
 def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -84,7 +84,7 @@ def test_persists_across_processes(tmp_path: Path) -> None:
     db = tmp_path / "p.db"
     code = (
         "import numpy as np, sys\n"
-        "from pixsearch.index.milvus import MilvusIndex, parse_store\n"
+        "from pixsearch.storage.milvus import MilvusIndex, parse_store\n"
         f"i = MilvusIndex(parse_store('milvus-lite:{db}'), 'images', 8, 'fp|x')\n"
         "if sys.argv[1] == 'w':\n"
         "    i.add(np.arange(1, 51), np.eye(8, dtype=np.float32)[np.arange(50) % 8] + 0.01); i.save(None)\n"

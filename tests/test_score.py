@@ -13,8 +13,8 @@ from pixsearch import Library
 from pixsearch.cli import app
 from pixsearch.config import load_settings
 from pixsearch.errors import ConfigError, MediaError, QueryError
-from pixsearch.matching import check_threshold
 from pixsearch.models.scorer import check_text, load_scorer
+from pixsearch.search.matching import check_threshold
 
 PHOTO = "1177994172_10d143cb8d.jpg"  # gallery: two boys squirting water guns at each other
 GOOD = "two boys spraying each other with water guns"
@@ -140,7 +140,7 @@ def test_shipped_card_names_its_rows() -> None:
 
 
 def test_eval_score_keys_on_a_tiny_subset(flickr8k: Path) -> None:
-    from pixsearch.score_eval import eval_score
+    from pixsearch.evaluation.match_score import eval_score
 
     res = eval_score(flickr8k, "test", limit=25)
     keys = {

@@ -10,7 +10,7 @@ import pytest
 from conftest import flickr8k_subset
 
 from pixsearch.errors import DatasetError, WeightsMismatchError
-from pixsearch.evaluate import eval_retrieval, retrieval_metrics
+from pixsearch.evaluation.retrieval import eval_retrieval, retrieval_metrics
 from pixsearch.models.heads import load_heads
 from pixsearch.train.joint import TrainConfig, train_joint
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pixsearch.errors import CatalogError, ConfigError, QueryError
-from pixsearch.index.vectors import (
+from pixsearch.storage.vectors import (
     ExactIndex,
     UsearchIndex,
     UsearchParams,
@@ -265,14 +265,14 @@ def test_failed_save_keeps_previous_file(tmp_path: Path) -> None:
 
 
 def test_import_is_cheap() -> None:
-    code = "import sys, pixsearch.index.vectors; print('usearch' in sys.modules)"
+    code = "import sys, pixsearch.storage.vectors; print('usearch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
 
 def test_exact_search_spans_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """The chunked top-k merge must agree with a one-shot scan, ties across chunk borders included."""
-    import pixsearch.index.vectors as mod
+    import pixsearch.storage.vectors as mod
 
     monkeypatch.setattr(mod, "_CHUNK", 64)
     rng = np.random.default_rng(5)

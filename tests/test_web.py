@@ -51,7 +51,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(built_library: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import uvicorn
 
-    from pixsearch.api import create_app
+    from pixsearch.api.app import create_app
 
     lib = tmp_path_factory.mktemp("weblib") / "lib"
     shutil.copytree(built_library, lib)

@@ -8,11 +8,11 @@
 
 # First, before any other native extension: onnxruntime loaded after usearch crashes the process
 # (SIGSEGV in libstdc++'s codecvt during `import onnxruntime`, both 1.30 and 1.32). See onnx_runtime.preload.
-from .models.onnx_runtime import preload as _preload_onnxruntime
+from pixsearch.models.onnx_runtime import preload as _preload_onnxruntime
 
 _preload_onnxruntime()
 
-from .errors import (  # noqa: E402
+from pixsearch.errors import (  # noqa: E402
     CatalogError,
     ConfigError,
     CorruptImageError,
@@ -28,7 +28,7 @@ from .errors import (  # noqa: E402
     UnsupportedFormatError,
     WeightsMismatchError,
 )
-from .library import CaptionResult, Library, Result  # noqa: E402
+from pixsearch.library.facade import CaptionResult, Library, Result  # noqa: E402
 
 __version__ = "0.1.0"
 

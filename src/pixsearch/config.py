@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from pixsearch.errors import ConfigError
 
 __all__ = ["FusionWeights", "Settings", "load_settings", "default_library_dir"]
 
@@ -130,7 +130,7 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
     if "region" in raw and not isinstance(raw["region"], str):
         raise ConfigError(f"region must be a string, got {raw['region']!r}")
     if raw.get("store") is not None:  # a typo fails here, before any model loads
-        from .index.store import canonical_store
+        from pixsearch.storage.store import canonical_store
 
         raw["store"] = canonical_store(str(raw["store"]))
     if raw.get("vector_backend", "usearch") not in ("usearch", "exact"):

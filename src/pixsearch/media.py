@@ -16,7 +16,7 @@ from typing import cast
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .errors import CorruptImageError, ImageTooLargeError, MediaError, UnsupportedFormatError
+from pixsearch.errors import CorruptImageError, ImageTooLargeError, MediaError, UnsupportedFormatError
 
 __all__ = [
     "SUPPORTED_SUFFIXES",

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import gc
 
-from . import caption as _caption  # noqa: F401  (registers commands)
-from . import eval as _eval  # noqa: F401
-from . import library as _library  # noqa: F401
-from . import policy as _policy  # noqa: F401
-from . import policy_train as _policy_train  # noqa: F401
-from . import score as _score  # noqa: F401
-from . import serve as _serve  # noqa: F401
-from . import train as _train  # noqa: F401
-from ._common import app
+from pixsearch.cli import caption as _caption  # noqa: F401  (registers commands)
+from pixsearch.cli import eval as _eval  # noqa: F401
+from pixsearch.cli import library as _library  # noqa: F401
+from pixsearch.cli import policy as _policy  # noqa: F401
+from pixsearch.cli import policy_train as _policy_train  # noqa: F401
+from pixsearch.cli import score as _score  # noqa: F401
+from pixsearch.cli import serve as _serve  # noqa: F401
+from pixsearch.cli import train as _train  # noqa: F401
+from pixsearch.cli._common import app
 
 __all__ = ["app", "main"]
 

@@ -1,5 +1,5 @@
 """``python -m pixsearch.cli``."""
 
-from . import main
+from pixsearch.cli import main
 
 main()

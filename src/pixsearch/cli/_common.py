@@ -20,7 +20,14 @@ from typing import Annotated, Any
 import click
 import typer
 
-from ..errors import BlockedError, BusyError, ModelMismatchError, NotFoundError, PixsearchError, QueryError
+from pixsearch.errors import (
+    BlockedError,
+    BusyError,
+    ModelMismatchError,
+    NotFoundError,
+    PixsearchError,
+    QueryError,
+)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -221,8 +228,8 @@ def open_library(
 ) -> Any:
     """Only ``index`` (and ``serve``) pass ``create=True``: elsewhere a missing library is an error
     ("no library at ..."), never a new empty one. ``wait``: writes wait for another writer (else busy)."""
-    from ..config import load_settings
-    from ..library import Library
+    from pixsearch.config import load_settings
+    from pixsearch.library.facade import Library
 
     settings = load_settings(library=library, model=model, **kw)
     lib = Library.open(settings=settings, create=create)

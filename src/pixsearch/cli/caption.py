@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import (
+from pixsearch.cli._common import (
     JsonOpt,
     LibraryOpt,
     ResumeOpt,
@@ -41,7 +41,7 @@ def caption(
 ) -> None:
     """Write a caption for each photo (files work without a library; ids need one)."""
     with errors():
-        from ..errors import LibraryNotFoundError
+        from pixsearch.errors import LibraryNotFoundError
 
         try:
             lib = open_library(library)
@@ -55,8 +55,8 @@ def caption(
                 photo: str | int = int(p) if p.isdigit() and not Path(p).exists() else p
                 text = lib.caption(photo, beam=beam)
             else:
-                from ..media import load_image
-                from ..models.captioner import caption_image
+                from pixsearch.media import load_image
+                from pixsearch.models.captioner import caption_image
 
                 text = caption_image(load_image(Path(p), draft=256), beam=beam)
             results.append({"path": p, "caption": text})
@@ -95,8 +95,8 @@ def train_captioner_cmd(
     with errors():
         from dataclasses import replace
 
-        from ..train.caption_model import NetConfig
-        from ..train.captioner import CaptionTrainConfig, train_captioner
+        from pixsearch.train.caption_model import NetConfig
+        from pixsearch.train.captioner import CaptionTrainConfig, train_captioner
 
         sizes: dict[str, Any] = {"d": d, "layers": layers, "enc_layers": enc_layers, "dropout": dropout}
         net = replace(NetConfig(), **{k: v for k, v in sizes.items() if v is not None})
@@ -144,9 +144,9 @@ def ship_captioner_cmd(
 ) -> None:
     """Ship a run's exported captioner under NAME (with its model card)."""
     with errors():
-        from ..caption_metrics import eval_caption
-        from ..models.captioner import CAPTIONERS_DIR
-        from ..train.captioner import ship_captioner
+        from pixsearch.evaluation.captions import eval_caption
+        from pixsearch.models.captioner import CAPTIONERS_DIR
+        from pixsearch.train.captioner import ship_captioner
 
         metrics = {}
         if eval_data is not None:
@@ -169,7 +169,7 @@ def eval_caption_cmd(
 ) -> None:
     """BLEU-1..4 (0-100) and CIDEr-D of generated captions against a split's human captions."""
     with errors():
-        from ..caption_metrics import eval_caption
+        from pixsearch.evaluation.captions import eval_caption
 
         with progress(not as_json, "features") as prog:
             res = eval_caption(data, split, captioner, beam, prog)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import (
+from pixsearch.cli._common import (
     JsonOpt,
     ModelOpt,
     errors,
@@ -26,7 +26,7 @@ def eval_retrieval(
 ) -> None:
     """Recall@K / MedR, standard 1K protocol, on a dataset split."""
     with errors():
-        from ..evaluate import eval_retrieval as run
+        from pixsearch.evaluation.retrieval import eval_retrieval as run
 
         res = run(data, split, model)
         print(json.dumps(res)) if as_json else out.print_json(json.dumps(res))

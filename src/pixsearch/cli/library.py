@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import (
+from pixsearch.cli._common import (
     JsonOpt,
     KOpt,
     LibraryOpt,
@@ -77,7 +77,7 @@ def index(
     with errors():
         if engine not in ("local", "ray"):
             fail(f"--engine must be local or ray, not {engine!r}", 2)
-        from ..distributed import RayEngine
+        from pixsearch.indexing.ray_engine import RayEngine
 
         eng = RayEngine(address, workers) if engine == "ray" else None
         lib = open_library(library, model, create=True, wait=wait, store=store)
@@ -231,9 +231,9 @@ def reindex(
     with errors():
         import math
 
-        from ..config import load_settings
-        from ..library import Library
-        from ..models.encoder import create_encoder
+        from pixsearch.config import load_settings
+        from pixsearch.library.facade import Library
+        from pixsearch.models.encoder import create_encoder
 
         settings = load_settings(library=library, store=store)
         lib = Library.open(settings=settings, encoder=create_encoder(model), check_model=False, create=False)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import JsonOpt, ModelOpt, RegionOpt, app, errors, eval_app, fail, out
+from pixsearch.cli._common import JsonOpt, ModelOpt, RegionOpt, app, errors, eval_app, fail, out
 
 policy_app = typer.Typer(no_args_is_help=True, help="Inspect the content policy (regions, query check).")
 app.add_typer(policy_app, name="policy")
@@ -24,8 +24,8 @@ PolicyFileOpt = Annotated[
 
 
 def _policy(policy_file: Path | None, region: str | None = None):  # type: ignore[no-untyped-def]
-    from ..config import load_settings
-    from ..policy import load_policy
+    from pixsearch.config import load_settings
+    from pixsearch.policy.rules import load_policy
 
     return load_policy(load_settings(policy_file=policy_file, region=region))
 
@@ -51,13 +51,13 @@ def eval_policy(
         if (queries is None) == (data is None):
             fail("give exactly one of --queries FILE.csv or --data DIR", 2)
         if queries is not None:
-            from ..policy_eval import eval_policy_queries
+            from pixsearch.evaluation.policy_queries import eval_policy_queries
 
             res = eval_policy_queries(queries, _policy(policy_file), split=split)
         else:
             assert data is not None
             # Photo mode: owned by the photo side of the policy (#10b), in photo_eval.py.
-            from ..photo_eval import eval_policy_photos
+            from pixsearch.evaluation.policy_photos import eval_policy_photos
 
             res = eval_policy_photos(data, split or "val", model)
         print(json.dumps(res, ensure_ascii=False)) if as_json else out.print_json(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import JsonOpt, ModelOpt, errors, out, progress, train_app, trainer_log
+from pixsearch.cli._common import JsonOpt, ModelOpt, errors, out, progress, train_app, trainer_log
 
 
 @train_app.command("policy")
@@ -30,7 +30,7 @@ def train_policy_cmd(
 ) -> None:
     """Train the photo classifier (shows a person under 16?) and calibrate it on val for recall."""
     with errors():
-        from ..train.policy import PolicyTrainConfig, train_policy
+        from pixsearch.train.policy import PolicyTrainConfig, train_policy
 
         cfg = PolicyTrainConfig(
             data=data,

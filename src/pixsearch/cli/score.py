@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import (
+from pixsearch.cli._common import (
     JsonOpt,
     LibraryOpt,
     RegionOpt,
@@ -63,7 +63,7 @@ def train_scorer_cmd(
 ) -> None:
     """Fit the calibrated match score; prints cross-validated figures (grouped by image)."""
     with errors(as_json):
-        from ..train.scorer import ScorerConfig, train_scorer
+        from pixsearch.train.scorer import ScorerConfig, train_scorer
 
         def log(e: dict) -> None:
             if not as_json:
@@ -84,7 +84,7 @@ def eval_score_cmd(
 ) -> None:
     """Agreement of the match score with human judgments (Kendall tau, CLIPScore protocol)."""
     with errors(as_json):
-        from ..score_eval import eval_score
+        from pixsearch.evaluation.match_score import eval_score
 
         res = eval_score(data, split, scorer, limit)
         print(json.dumps(res)) if as_json else out.print_json(json.dumps(res))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import LibraryOpt, StoreOpt, app, err, errors, out
+from pixsearch.cli._common import LibraryOpt, StoreOpt, app, err, errors, out
 
 
 @app.command()
@@ -24,9 +24,9 @@ def serve(
 
     import uvicorn
 
-    from ..api import create_app
-    from ..api_worker import TOKEN_FILE, ensure_token
-    from ..config import load_settings
+    from pixsearch.api.app import create_app
+    from pixsearch.api.worker import TOKEN_FILE, ensure_token
+    from pixsearch.config import load_settings
 
     # Bind first: a port in use fails at once, and the printed URL names the real port (also --port 0).
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import (
+from pixsearch.cli._common import (
     JsonOpt,
     ResumeOpt,
     TrainLimitOpt,
@@ -47,7 +47,7 @@ def train_joint_cmd(
 ) -> None:
     """Train the joint image-text heads on frozen backbone features (phase 2: with the backbone top)."""
     with errors():
-        from ..train.joint import PHASE2, TrainConfig, train_joint
+        from pixsearch.train.joint import PHASE2, TrainConfig, train_joint
 
         given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "feature_noise": feature_noise}
         base: dict[str, Any] = dict(PHASE2) if phase == 2 else {}
@@ -89,8 +89,8 @@ def train_export(
 ) -> None:
     """Ship a run's best heads as a named model (float16 safetensors + model card)."""
     with errors():
-        from ..evaluate import eval_retrieval as run_eval
-        from ..train.ship import ship_heads
+        from pixsearch.evaluation.retrieval import eval_retrieval as run_eval
+        from pixsearch.train.ship import ship_heads
 
         metrics = None
         if test_data is not None:

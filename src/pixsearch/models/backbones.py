@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import MediaError, ModelError
+from pixsearch.errors import MediaError, ModelError
 
 if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-    from .onnx_runtime import OnnxModel
-    from .top import ImageTop
+    from pixsearch.models.onnx_runtime import OnnxModel
+    from pixsearch.models.top import ImageTop
 
 __all__ = [
     "ImageBackbone",
@@ -307,7 +307,7 @@ def image_backbone(name: str = "lite0") -> ImageBackbone:
 
 def text_backbone() -> TextBackbone:
     """The default model's MiniLM (training and evaluation features; one session per process)."""
-    from .encoder import default_text_backbone
+    from pixsearch.models.encoder import default_text_backbone
 
     return default_text_backbone()
 
@@ -326,7 +326,7 @@ def prepared_batches(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from ..media import load_image
+    from pixsearch.media import load_image
 
     def prep(p: Path) -> np.ndarray | MediaError:
         try:

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ModelError, ModelMismatchError
-from .encoder import WEIGHTS_DIR
+from pixsearch.errors import ModelError, ModelMismatchError
+from pixsearch.models.encoder import WEIGHTS_DIR
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -79,7 +79,7 @@ class Vocab:
         return [BOS, *ids, EOS]
 
     def decode(self, ids: list[int] | np.ndarray) -> str:
-        from ..caption_metrics import detokenize
+        from pixsearch.evaluation.captions import detokenize
 
         return detokenize([self.tokens[i] for i in ids if i >= len(SPECIALS)])
 
@@ -316,7 +316,7 @@ def caption_image(img: Image.Image, beam: int = 3, encoder: Any = None, captione
 
 @lru_cache(maxsize=2)
 def _shared_encoder(name: str) -> Any:
-    from .encoder import create_encoder
+    from pixsearch.models.encoder import create_encoder
 
     return create_encoder(name)
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import ModelError
-from .backbones import (
+from pixsearch.errors import ModelError
+from pixsearch.models.backbones import (
     IMAGE_BACKBONES,
     ImageBackbone,
     TextBackbone,
@@ -26,8 +26,8 @@ from .backbones import (
     text_backbone,
     text_fingerprint,
 )
-from .heads import Heads, l2n, load_heads
-from .onnx_runtime import OnnxModel
+from pixsearch.models.heads import Heads, l2n, load_heads
+from pixsearch.models.onnx_runtime import OnnxModel
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -188,7 +188,7 @@ class HeadsEncoder(_Base):
 
     def _top_module(self) -> Any:
         if self._top is None:
-            from .top import load_top
+            from pixsearch.models.top import load_top
 
             self._top = load_top(self.image_backbone, self.heads.params)
         return self._top

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError, WeightsMismatchError
-from .backbones import _erf
+from pixsearch.errors import ModelError, WeightsMismatchError
+from pixsearch.models.backbones import _erf
 
 __all__ = ["HeadsConfig", "Heads", "Float32Params", "load_heads", "imagenet_class_prompts", "l2n"]
 

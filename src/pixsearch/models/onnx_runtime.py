@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..errors import ConfigError, ModelError
+from pixsearch.errors import ConfigError, ModelError
 
 __all__ = [
     "MIN_ORT",

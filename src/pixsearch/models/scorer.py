@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError, QueryError
+from pixsearch.errors import ModelError, QueryError
 
 __all__ = [
     "MatchScore",

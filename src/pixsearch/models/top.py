@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ModelError
-from .backbones import ImageBackbone
+from pixsearch.errors import ModelError
+from pixsearch.models.backbones import ImageBackbone
 
 __all__ = ["ImageTop", "load_top"]
 

@@ -4,6 +4,6 @@ Importing it without the extra is a one-line ModelError that names the install, 
 ``pixsearch train ...`` command says exactly what to do instead of printing an ImportError traceback.
 """
 
-from ..models.backbones import require_train_extra
+from pixsearch.models.backbones import require_train_extra
 
 require_train_extra("pixsearch train")

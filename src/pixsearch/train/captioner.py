@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..caption_metrics import caption_scores, tokenize
-from ..errors import DatasetError, PixsearchError
-from ..models.captioner import BOS, PAD, SPECIALS, Vocab, beam_search
-from ._loop import Log, ResumableTrainer, jsonable, plot_epochs
-from .caption_model import CaptionNet, NetConfig, export_onnx
+from pixsearch.errors import DatasetError, PixsearchError
+from pixsearch.evaluation.captions import caption_scores, tokenize
+from pixsearch.models.captioner import BOS, PAD, SPECIALS, Vocab, beam_search
+from pixsearch.train._loop import Log, ResumableTrainer, jsonable, plot_epochs
+from pixsearch.train.caption_model import CaptionNet, NetConfig, export_onnx
 
 __all__ = ["CaptionTrainConfig", "train_captioner", "build_vocab", "ship_captioner"]
 
@@ -80,9 +80,11 @@ class _Split:
 
 
 def load_split(cfg: CaptionTrainConfig, split: str, limit: int, encoder: Any, log: Log) -> _Split:
-    from ..datasets import load_dataset
-    from ..features import FeatureCache
-    from .data import _resolve_split  # a dataset without split files still trains (stable holdout)
+    from pixsearch.corpus.datasets import load_dataset
+    from pixsearch.corpus.features import FeatureCache
+    from pixsearch.train.data import (
+        _resolve_split,  # a dataset without split files still trains (stable holdout)
+    )
 
     ds = _resolve_split(load_dataset(cfg.data), split)
     by_img = ds.captions_by_image()
@@ -121,7 +123,7 @@ def encode_captions(s: _Split, vocab: Vocab, max_len: int) -> np.ndarray:
 
 class CaptionTrainer(ResumableTrainer):
     def __init__(self, cfg: CaptionTrainConfig, log: Log) -> None:
-        from ..models.encoder import create_encoder
+        from pixsearch.models.encoder import create_encoder
 
         self.cfg, self.log = cfg, log
         threads = int(os.environ.get("PIXSEARCH_THREADS", "0") or 0)

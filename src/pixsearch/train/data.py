@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import Dataset, load_dataset
-from ..errors import DatasetError
-from ..features import FeatureCache
-from ..models.backbones import image_backbone, text_backbone
-from ..models.heads import HeadsConfig, bridge, imagenet_class_prompts
+from pixsearch.corpus.datasets import Dataset, load_dataset
+from pixsearch.corpus.features import FeatureCache
+from pixsearch.errors import DatasetError
+from pixsearch.models.backbones import image_backbone, text_backbone
+from pixsearch.models.heads import HeadsConfig, bridge, imagenet_class_prompts
 
 __all__ = ["FeatureSet", "load_features", "split_features"]
 

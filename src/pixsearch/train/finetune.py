@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ModelError
-from ..features import FeatureCache
-from ..models.backbones import image_backbone
-from ..models.top import ImageTop
-from .joint import Trainer, export_heads
-from .modules import JointHeads
+from pixsearch.corpus.features import FeatureCache
+from pixsearch.errors import ModelError
+from pixsearch.models.backbones import image_backbone
+from pixsearch.models.top import ImageTop
+from pixsearch.train.joint import Trainer, export_heads
+from pixsearch.train.modules import JointHeads
 
 __all__ = ["Phase2Trainer"]
 
@@ -70,7 +70,7 @@ class Phase2Trainer(Trainer):
         self.val_x = self._mid(self.val.images, self.cfg.val_split)
 
     def _mid(self, names: list[str], split: str) -> np.ndarray:
-        from ..datasets import load_dataset
+        from pixsearch.corpus.datasets import load_dataset
 
         ds = load_dataset(self.cfg.data)
         paths = [ds.image_path(n) for n in names]

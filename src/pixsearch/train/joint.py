@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import DatasetError, PixsearchError
-from ..evaluate import retrieval_metrics
-from ..models.heads import HeadsConfig
-from ._loop import Log, ResumableTrainer, jsonable, plot_epochs
-from .data import FeatureSet, flipped_image_x, load_features
-from .modules import JointHeads
+from pixsearch.errors import DatasetError, PixsearchError
+from pixsearch.evaluation.retrieval import retrieval_metrics
+from pixsearch.models.heads import HeadsConfig
+from pixsearch.train._loop import Log, ResumableTrainer, jsonable, plot_epochs
+from pixsearch.train.data import FeatureSet, flipped_image_x, load_features
+from pixsearch.train.modules import JointHeads
 
 __all__ = ["TrainConfig", "train_joint", "export_heads"]
 
@@ -188,7 +188,7 @@ def export_heads(
     """Write the inference file (heads [+ fine-tuned backbone top] + feature statistics) and its card."""
     from safetensors.torch import save_file
 
-    from ..models.backbones import image_fingerprint, text_fingerprint
+    from pixsearch.models.backbones import image_fingerprint, text_fingerprint
 
     tensors = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     tensors["image_mean"] = torch.from_numpy(feats.pooled_mean)
@@ -235,7 +235,7 @@ def train_joint(cfg: TrainConfig, resume: bool = False, log: Log | None = None) 
     if not cfg.data.exists():
         raise DatasetError(f"dataset not found: {cfg.data}")
     if cfg.phase == 2:
-        from .finetune import Phase2Trainer
+        from pixsearch.train.finetune import Phase2Trainer
 
         return Phase2Trainer(cfg, log or (lambda _e: None)).run(resume)
     return Trainer(cfg, log or (lambda _e: None)).run(resume)

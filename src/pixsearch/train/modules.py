@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ..models.heads import HeadsConfig
+from pixsearch.models.heads import HeadsConfig
 
 __all__ = ["ProjectionHead", "JointHeads"]
 

@@ -21,9 +21,9 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..datasets import load_dataset
-from ..errors import DatasetError, MediaError
-from ..minor_words import photo_is_positive
+from pixsearch.corpus.datasets import load_dataset
+from pixsearch.errors import DatasetError, MediaError
+from pixsearch.policy.minor_words import photo_is_positive
 
 __all__ = ["PolicyTrainConfig", "split_pooled", "split_labels", "train_policy", "recall_threshold"]
 
@@ -49,7 +49,7 @@ class PolicyTrainConfig:
 
 def feature_matrix(features: dict[str, np.ndarray], spec: str) -> np.ndarray:
     """``"pooled+embedding"`` -> the named features side by side (the classifier's input)."""
-    from ..photo_policy import feature_matrix as fm
+    from pixsearch.policy.photo import feature_matrix as fm
 
     return fm(features, spec)
 
@@ -73,7 +73,7 @@ def split_pooled(
     the cached last-block inputs run through its fine-tuned top (``pooled_from_mid``, as ``eval
     retrieval`` does), so a second run, or another engineer's run, costs no backbone pass.
     """
-    from ..features import FeatureCache
+    from pixsearch.corpus.features import FeatureCache
 
     ds = load_dataset(data).split(split)
     names = list(ds.images)
@@ -108,9 +108,9 @@ def derived_features(encoder: Any, pooled: np.ndarray) -> dict[str, np.ndarray]:
 
 def thumbnails(data: Path, names: list[str]) -> list[np.ndarray | None]:
     """The RGB pixels the face check sees at index time: the stored thumbnail (JPEG, <= 256 px)."""
-    from ..media import load_image, thumbnail_bytes
-    from ..models.backbones import decode_size
-    from ..photo_policy import rgb_of_thumbnail
+    from pixsearch.media import load_image, thumbnail_bytes
+    from pixsearch.models.backbones import decode_size
+    from pixsearch.policy.photo import rgb_of_thumbnail
 
     ds = load_dataset(data)
     out: list[np.ndarray | None] = []
@@ -218,7 +218,7 @@ def face_signal(data: Path, names: list[str]) -> tuple[np.ndarray, float]:
     decode: fail closed), and seconds per photo of the face check."""
     import time
 
-    from ..faces import FaceAges
+    from pixsearch.policy.faces import FaceAges
 
     fa = FaceAges()
     fa.load()
@@ -255,8 +255,8 @@ def choose_face_rule(
 def train_policy(cfg: PolicyTrainConfig, log: Log | None = None) -> dict:
     from safetensors.numpy import save_file
 
-    from ..models.encoder import create_encoder
-    from ..photo_policy import MinorsClassifier
+    from pixsearch.models.encoder import create_encoder
+    from pixsearch.policy.photo import MinorsClassifier
 
     say: Log = log or (lambda _e: None)
     enc = create_encoder(cfg.model)
@@ -290,7 +290,7 @@ def train_policy(cfg: PolicyTrainConfig, log: Log | None = None) -> dict:
         "encoder": enc.name,
         "encoder_fingerprint": enc.fingerprint,
         "architecture": (f"standardise -> Linear({x.shape[1]},{cfg.hidden}) -> ReLU -> Linear(1) -> sigmoid"),
-        "labels": "pixsearch.minor_words.photo_is_positive over the photo's human captions",
+        "labels": "pixsearch.policy.minor_words.photo_is_positive over the photo's human captions",
         "training": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
         "thresholds": {"combined": 0.5, "face": 1.0, "face_age_limit": None},
         "licence": "trained on Flickr8k (research use); weights: same terms as pixsearch",

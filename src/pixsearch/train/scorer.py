@@ -2,8 +2,8 @@
 
 Recipe (written into the model card):
 
-* Target: :func:`pixsearch.score_eval.aggregate_targets` (expert grades (g-1)/3 and the crowd's share
-  of yes, averaged where a pair has both).
+* Target: :func:`pixsearch.evaluation.match_score.aggregate_targets` (expert grades (g-1)/3 and the
+  crowd's share of yes, averaged where a pair has both).
 * Rows: every judged pair of the judged split (Flickr8k: the test split, the only one with judgments),
   weight ``expert_weight`` when experts graded it, else 1; plus seed 002's true/false pairs (each
   caption with its image, target 1, and with a random other image, target 0) of the judged split's
@@ -29,11 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import load_dataset
-from ..errors import DatasetError
-from ..models.encoder import HeadsEncoder, JointEncoder, create_encoder
-from ..models.scorer import BANK_K, REF_SIGNALS, Scorer, _Logistic, _parse_models
-from ..score_eval import (
+from pixsearch.corpus.datasets import load_dataset
+from pixsearch.errors import DatasetError
+from pixsearch.evaluation.match_score import (
     FOLDS,
     Row,
     _text_vectors,
@@ -45,6 +43,8 @@ from ..score_eval import (
     row_signals,
     true_false_pairs,
 )
+from pixsearch.models.encoder import HeadsEncoder, JointEncoder, create_encoder
+from pixsearch.models.scorer import BANK_K, REF_SIGNALS, Scorer, _Logistic, _parse_models
 
 __all__ = ["ScorerConfig", "train_scorer", "cross_validated", "generated_captions", "fit_models"]
 
@@ -188,7 +188,7 @@ def generated_captions(feats: dict[str, np.ndarray], encoder: JointEncoder, scor
     if scorer is not None and not any("generated" in m for m in scorer.models):
         return {}
     try:
-        from ..models.captioner import create_captioner
+        from pixsearch.models.captioner import create_captioner
 
         cap = create_captioner()
         cap.check_encoder(encoder)

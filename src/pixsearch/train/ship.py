@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
-from ..models.backbones import TextBackbone, minilm_dir, require_train_extra
-from ..models.encoder import WEIGHTS_DIR
+from pixsearch.errors import ModelError
+from pixsearch.models.backbones import TextBackbone, minilm_dir, require_train_extra
+from pixsearch.models.encoder import WEIGHTS_DIR
 
 __all__ = ["ship_heads", "export_onnx", "PARITY"]
 
@@ -55,8 +55,8 @@ def ship_heads(
 
 def _probe_pixels(enc: object, photos: list[Path] | None, n: int = 16) -> np.ndarray:
     """Preprocessed pixels of up to ``n`` real photos (random pixels only when none are given)."""
-    from ..media import load_image
-    from ..models.backbones import decode_size
+    from pixsearch.media import load_image
+    from pixsearch.models.backbones import decode_size
 
     res = getattr(enc, "resolution", 224)
     arrays = []
@@ -82,9 +82,9 @@ def _reference_text(enc: object, texts: list[str]) -> dict[str, np.ndarray]:
 def export_onnx(weights: Path, probe_photos: list[Path] | None = None) -> dict:
     """Write ``NAME.image.onnx`` + ``NAME.text.onnx`` beside ``weights`` and record them in its card."""
     require_train_extra("ONNX export")
-    from ..models.encoder import HeadsEncoder
-    from ..models.onnx_export import describe, export_image, export_text
-    from ..models.onnx_runtime import OnnxModel
+    from pixsearch.models.encoder import HeadsEncoder
+    from pixsearch.models.onnx_runtime import OnnxModel
+    from pixsearch.train.onnx_export import describe, export_image, export_text
 
     card_file = weights.with_suffix(".json")
     card = json.loads(card_file.read_text())

@@ -1,0 +1,39 @@
+"""Request parameters shared by the REST routes: validated at the edge so bad input is a 422, never a 500."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import File, Path, Query, UploadFile
+
+from pixsearch.api.errors import ApiError
+
+__all__ = ["MAX_ID", "PhotoId", "K", "Offset", "Region", "Threshold", "Upload", "read_upload"]
+
+MAX_ID = 2**63 - 1  # SQLite's integer range: larger ids cannot exist (and would overflow the driver)
+
+PhotoId = Annotated[int, Path(ge=1, le=MAX_ID, description="Catalog id of the photo.")]
+K = Annotated[int, Query(ge=1, le=100, description="Number of results.")]
+Offset = Annotated[int, Query(ge=0, le=10_000, description="Results to skip (paging).")]
+Region = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[a-z][a-z0-9_-]{0,31}$",
+        description="Content-policy region (default, restricted, ...); the server's when omitted.",
+    ),
+]
+Threshold = Annotated[
+    float | None,
+    Query(ge=0.0, le=1.0, allow_inf_nan=False, description="Drop results whose match is below."),
+]
+Upload = Annotated[UploadFile, File(description="A photo (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC).")]
+
+
+async def read_upload(file: UploadFile, limit: int) -> bytes:
+    """The upload's bytes; 413 past ``limit`` (read at most limit + 1 bytes), 422 when empty."""
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, "too_large", f"upload is over the {limit // 2**20} MiB limit")
+    if not data:
+        raise ApiError(422, "bad_image", "the uploaded file is empty")
+    return data

@@ -1,0 +1,97 @@
+"""Evaluation metrics and the ``pixsearch eval`` tasks: numbers first, JSON out.
+
+``retrieval_metrics`` is the one tested implementation of Recall@K / MedR that training (per-epoch
+validation) and ``pixsearch eval retrieval`` share, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pixsearch.errors import ModelError
+
+__all__ = ["retrieval_metrics", "rank_of_first_hit", "eval_retrieval"]
+
+KS = (1, 5, 10)
+
+
+def rank_of_first_hit(sim: np.ndarray, positives: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """1-based rank of the best-ranked positive for each query row of ``sim`` (queries x items).
+
+    Ties count against the query: every non-positive item scoring at least as high as the best positive
+    ranks above it. Otherwise a collapsed model (all scores equal) would score R@1 = 100.
+    """
+    ranks = np.empty(sim.shape[0], dtype=np.int64)
+    for q in range(sim.shape[0]):
+        pos = np.atleast_1d(positives[q])
+        best = sim[q, pos].max()
+        others = np.ones(sim.shape[1], dtype=bool)
+        others[pos] = False
+        ranks[q] = int((sim[q][others] >= best).sum()) + 1
+    return ranks
+
+
+def _summary(ranks: np.ndarray) -> dict[str, float]:
+    out = {f"R@{k}": round(float((ranks <= k).mean() * 100.0), 2) for k in KS}
+    out["MedR"] = float(np.median(ranks))
+    return out
+
+
+def retrieval_metrics(sim_t2i: np.ndarray, caption_image: np.ndarray) -> dict:
+    """Standard 1K protocol from one similarity matrix.
+
+    ``sim_t2i`` is (captions x images); ``caption_image[c]`` is the column of caption c's image.
+    t2i: each caption ranks the images. i2t: each image ranks all captions, a hit is any of its own.
+    Recalls are percentages; ``rsum`` adds the six recalls.
+    """
+    caption_image = np.asarray(caption_image)
+    n_img = sim_t2i.shape[1]
+    t2i = _summary(rank_of_first_hit(sim_t2i, caption_image))
+    owned = [np.flatnonzero(caption_image == i) for i in range(n_img)]
+    i2t = _summary(rank_of_first_hit(sim_t2i.T, owned))
+    rsum = sum(t2i[f"R@{k}"] + i2t[f"R@{k}"] for k in KS)
+    return {
+        "images": int(n_img),
+        "captions": int(sim_t2i.shape[0]),
+        "t2i": t2i,
+        "i2t": i2t,
+        "rsum": round(rsum, 2),
+    }
+
+
+def eval_retrieval(data: Path, split: str, model: str | None = None) -> dict:
+    """``pixsearch eval retrieval``: encode the split (features cached), rank, score."""
+    from pixsearch.models.encoder import HeadsEncoder, OnnxEncoder, create_encoder
+
+    enc = create_encoder(model)
+    if not isinstance(enc, HeadsEncoder):
+        raise ModelError(f"model {enc.name} has no joint text space to evaluate")
+    if isinstance(enc, OnnxEncoder):  # a shipped model: evaluate the ONNX path users run, no torch
+        from pixsearch.corpus.features import encoded_split
+
+        names, img, txt, owner = encoded_split(enc, Path(data), split)
+        return {"model": enc.name, "split": split, **_metrics(names, img, txt, owner)}
+    from pixsearch.train.data import split_features
+
+    names, pooled, logits, emb, owner = split_features(Path(data), split, enc.backbone_name)
+    if enc.has_top:  # phase 2: the cached pooled features predate the fine-tuned top
+        from pixsearch.corpus.datasets import load_dataset
+        from pixsearch.corpus.features import FeatureCache
+
+        ds = load_dataset(Path(data))
+        f = FeatureCache().image_features(enc.image_backbone, [ds.image_path(n) for n in names], mid=True)
+        pooled = enc.pooled_from_mid(f.mid)
+    img = enc.image_from_features(pooled, logits)
+    txt = enc.text_from_embeddings(emb)
+    return {"model": enc.name, "split": split, **_metrics(names, img, txt, owner)}
+
+
+def _metrics(names: list[str], img: np.ndarray, txt: np.ndarray, owner: np.ndarray) -> dict:
+    has_caps = np.isin(np.arange(len(names)), owner)
+    keep = np.flatnonzero(has_caps)
+    remap = -np.ones(len(names), dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    return retrieval_metrics(txt @ img[keep].T, remap[owner])

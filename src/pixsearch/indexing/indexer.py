@@ -1,0 +1,372 @@
+"""Indexing: walk paths, skip what is unchanged, encode what is new, commit in batches.
+
+Incremental (size + mtime first, then content hash), deduplicating (same bytes under two paths are one
+image), resumable (each batch is one transaction; an interrupted run loses at most the batch in flight)
+and forgiving (a bad file is reported with its reason and the rest goes on).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pixsearch.config import Settings
+from pixsearch.errors import MediaError
+from pixsearch.indexing.captions_csv import match_captions, read_captions_csv
+from pixsearch.indexing.enrichers.base import Enricher
+from pixsearch.indexing.ray_engine import EncodeJob, Engine
+from pixsearch.indexing.report import IndexReport, Progress
+from pixsearch.indexing.scan import check_prune_roots, scan, vanished
+from pixsearch.media import read_photo, thumbnail_bytes
+from pixsearch.models.backbones import decode_size
+from pixsearch.models.encoder import HeadsEncoder, JointEncoder
+from pixsearch.storage.catalog import Catalog
+from pixsearch.storage.vectorset import VectorSet
+
+__all__ = ["IndexReport", "Indexer", "Progress", "read_captions_csv", "scan"]
+
+
+@dataclass
+class _Item:
+    path: Path
+    size: int
+    mtime_ns: int
+    digest: str = ""
+
+
+class Indexer:
+    def __init__(
+        self,
+        catalog: Catalog,
+        vectors: VectorSet,
+        encoder: JointEncoder,
+        batch_size: int = 32,
+        enrichers: Sequence[Enricher] = (),
+        engine: Engine | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.vectors = vectors
+        self.encoder = encoder
+        self.batch_size = batch_size
+        self.enrichers = list(enrichers)
+        self.engine = engine  # None: decode and encode here; else e.g. distributed.RayEngine
+        self.settings = settings  # how an engine's workers build the same enrichers as ours
+        self._pending_caps: list = []
+
+    def caption_rows(self, texts: list[str]) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
+        if not texts:
+            return []
+        if isinstance(self.encoder, HeadsEncoder):  # MiniLM + joint vectors from one forward pass
+            emb, joint = self.encoder.encode_texts(texts)
+        else:
+            emb, joint = self.encoder.encode_captions(texts), None
+        return [(t, "human", emb[i], None if joint is None else joint[i]) for i, t in enumerate(texts)]
+
+    def _add_captions(self, image_id: int, rows: list, report: IndexReport) -> None:
+        new = self.catalog.add_captions(image_id, rows)
+        report.captions_added += len(new)
+        self._pending_caps.append(new)
+
+    def run(
+        self,
+        roots: list[Path],
+        captions: dict[str, list[str]] | None = None,
+        sample: int | None = None,
+        seed: int = 0,
+        prune: bool = False,
+        progress: Progress | None = None,
+        *,
+        force: bool = False,
+        captions_base: Path | None = None,
+    ) -> IndexReport:
+        """Index ``roots``. ``captions`` maps CSV keys (relative paths or file names, resolved against
+        ``captions_base`` and the roots) to texts. ``prune`` forgets vanished files under the roots, but
+        refuses a root that is missing or holds no photo while the library has some under it (an
+        unmounted disk must not wipe a library) unless ``force``."""
+        report = IndexReport()
+        files = scan(roots, report)
+        if prune and not force:
+            check_prune_roots(self.catalog, roots, files)
+        if sample is not None and sample < len(files):
+            files = sorted(random.Random(seed).sample(files, sample))
+        if captions:
+            bases = [captions_base] if captions_base else []
+            bases += [r.expanduser().absolute() for r in roots if r.is_dir()]
+            names = {str(p) for p in files} | set(self.catalog.all_paths())
+            captions, warns = match_captions(captions, names, bases)
+            report.warnings += warns
+        todo: list[_Item] = []
+        for p in files:
+            try:
+                st = p.stat()
+            except OSError as exc:
+                report.failed.append((str(p), f"cannot stat: {exc.strerror or exc}"))
+                continue
+            row = self.catalog.get_path(str(p))
+            if row is not None and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns:
+                report.unchanged += 1
+            else:
+                todo.append(_Item(p, st.st_size, st.st_mtime_ns))
+        done = report.unchanged
+        total = len(files)
+        if progress:
+            progress(done, total)
+        batches = [todo[s : s + self.batch_size] for s in range(0, len(todo), self.batch_size)]
+        # Decode threads work one batch ahead: Pillow releases the GIL, so batch i+1 decodes on one core
+        # while batch i is encoded.
+        pool = ThreadPoolExecutor(max_workers=2)
+        try:
+            if self.engine is not None:
+                batches = []  # the engine encodes elsewhere (e.g. a Ray cluster); this process only writes
+                by_path = {str(it.path): it for it in todo}
+                job = EncodeJob(
+                    self.encoder.name, self.settings, tuple((e.name, e.fingerprint) for e in self.enrichers)
+                )
+                for enc in self.engine.encode(job, list(by_path)):
+                    part = [by_path[p] for p in enc.paths]
+                    for it in part:
+                        it.digest = enc.digests[str(it.path)]
+                    decoded = [enc.decoded[str(it.path)] for it in part]
+                    self._batch(part, decoded, captions or {}, report, enc.features)
+                    done += len(part)
+                    if progress:
+                        progress(done, total)
+            ahead = [pool.submit(self._decode, it) for it in batches[0]] if batches else []
+            for b, batch in enumerate(batches):
+                current = ahead
+                if b + 1 < len(batches):
+                    ahead = [pool.submit(self._decode, it) for it in batches[b + 1]]
+                self._batch(batch, current, captions or {}, report)
+                done += len(batch)
+                if progress:
+                    progress(done, total)
+            if prune:
+                self._prune(roots, report)
+            if captions:
+                self._attach_captions(captions, report)
+            if self.enrichers:
+                self._redo_stale(report, pool)
+        except KeyboardInterrupt:
+            report.interrupted = True
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.vectors.save()
+        return report
+
+    def _decode(self, item: _Item) -> object:
+        item.digest, img = read_photo(item.path, decode_size(self.encoder.resolution))
+        if isinstance(img, MediaError):
+            return img
+        return (img.size, self.encoder.preprocess(img), thumbnail_bytes(img))
+
+    def _batch(
+        self,
+        batch: list[_Item],
+        decoded: list[Future],
+        captions: dict[str, list[str]],
+        report: IndexReport,
+        pre: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    ) -> None:
+        """Commit one batch; ``pre`` holds features an engine already computed (path -> name -> row)."""
+        new: list[tuple[_Item, tuple]] = []
+        known: list[_Item] = []
+        t0 = time.perf_counter()
+        for it, fut in zip(batch, decoded, strict=True):
+            res = fut.result()
+            if isinstance(res, MediaError):
+                if self.catalog.image_id_for_hash(it.digest) is not None and it.digest:
+                    known.append(it)  # a format we cannot decode now but indexed before: keep
+                else:
+                    report.failed.append((str(it.path), res.reason))
+            elif self.catalog.image_id_for_hash(it.digest) is not None or any(
+                it.digest == n.digest for n, _ in new
+            ):
+                known.append(it)
+            else:
+                new.append((it, res))  # type: ignore[arg-type]
+        t1 = time.perf_counter()
+        feats: dict[str, np.ndarray] | None
+        if new and pre is not None:  # encoded by an engine's workers: gather this batch's rows
+            feats = {k: np.stack([pre[str(it.path)][k] for it, _ in new]) for k in pre[str(new[0][0].path)]}
+        else:
+            feats = self.encoder.encode_image_features(np.stack([r[1] for _, r in new])) if new else None
+        vecs = None if feats is None else feats["embedding"]
+        # All captions of the batch in one encoder call: per-image calls of 5 texts waste most of the time.
+        cap_texts = {it.digest: captions[str(it.path)] for it, _ in new if str(it.path) in captions}
+        flat = self.caption_rows([t for ts in cap_texts.values() for t in ts])
+        cap_rows: dict[str, list] = {}
+        for d, ts in cap_texts.items():
+            cap_rows[d], flat = flat[: len(ts)], flat[len(ts) :]
+        t2 = time.perf_counter()
+        self._pending_caps = []
+        added_imgs: list[int] = []
+        enrich_before = sum(report.timings.get(e.name, 0.0) for e in self.enrichers)
+        with self.catalog.transaction():
+            for j, (it, (size, _arr, thumb)) in enumerate(new):
+                assert vecs is not None
+                iid = self.catalog.add_image(it.digest, size[0], size[1], thumb, vecs[j])
+                added_imgs.append(iid)
+                was = self.catalog.get_path(str(it.path))
+                self.catalog.set_path(str(it.path), iid, it.size, it.mtime_ns)
+                if was is None:
+                    report.added += 1
+                else:
+                    report.updated += 1
+                    self._carry_captions(was.image_id, iid)
+                if it.digest in cap_rows:
+                    self._add_captions(iid, cap_rows[it.digest], report)
+            if feats is not None:
+                self._enrich({e.name: added_imgs for e in self.enrichers}, added_imgs, feats, report)
+            for it in known:
+                known_id = self.catalog.image_id_for_hash(it.digest)
+                assert known_id is not None
+                was = self.catalog.get_path(str(it.path))
+                self.catalog.set_path(str(it.path), known_id, it.size, it.mtime_ns)
+                if was is None:
+                    report.duplicates += 1
+                elif was.image_id != known_id:
+                    report.updated += 1
+                    self._carry_captions(was.image_id, known_id)
+                else:
+                    report.unchanged += 1  # touched (mtime) but same bytes
+            gone_imgs, gone_caps = self.catalog.delete_orphans()
+            gen = self.catalog.bump_generation()
+        # Catalog committed first; the in-memory indexes follow, and only then say which generation they
+        # reflect (a Ctrl-C in between leaves them stamped older, so they are repaired, never trusted).
+        self.vectors.forget(gone_imgs, gone_caps)
+        if vecs is not None:
+            self.vectors.add("images", added_imgs, vecs)
+        self._index_new_captions()
+        self.vectors.mark(gen)
+        t3 = time.perf_counter()
+        report.timings["decode"] += t1 - t0
+        report.timings["encode"] += t2 - t1
+        enrich_s = sum(report.timings.get(e.name, 0.0) for e in self.enrichers) - enrich_before
+        report.timings["store"] += t3 - t2 - enrich_s
+
+    def _enrich(
+        self,
+        todo: Mapping[str, list[int]],
+        ids: list[int],
+        feats: Mapping[str, np.ndarray],
+        report: IndexReport,
+    ) -> list[int]:
+        """Run each enricher on its share of ``ids`` (row i of ``feats`` is ``ids[i]``), inside the
+        caller's transaction; returns generated caption ids it replaced (to drop from the indexes)."""
+        pos = {iid: j for j, iid in enumerate(ids)}
+        before = self._generated_ids(ids)
+        for e in self.enrichers:
+            sub = [i for i in todo.get(e.name, []) if i in pos]
+            if not sub:
+                continue
+            t = time.perf_counter()
+            rows = [pos[i] for i in sub]
+            new = e.enrich(self.catalog, sub, {k: np.asarray(v)[rows] for k, v in feats.items()})
+            report.captions_generated += len(new)
+            report.captions_added += len(new)
+            report.enriched[e.name] = report.enriched.get(e.name, 0) + len(sub)
+            report.timings[e.name] = report.timings.get(e.name, 0.0) + time.perf_counter() - t
+            self._pending_caps.append(new)
+        return sorted(set(before) - set(self._generated_ids(ids)))
+
+    def _generated_ids(self, image_ids: list[int]) -> list[int]:
+        rows = self.catalog._in(
+            "SELECT id FROM captions WHERE source = 'generated' AND image_id IN ({})", image_ids
+        )
+        return [int(r[0]) for r in rows]
+
+    def _redo_stale(self, report: IndexReport, pool: ThreadPoolExecutor) -> None:
+        """Photos an enricher has not done at its current fingerprint: decode again, recompute (the
+        photo's vector is kept; only the enrichers' output changes)."""
+        stale = {e.name: set(e.stale_ids(self.catalog)) for e in self.enrichers}
+        ids = sorted(set().union(*stale.values()))
+        for s in range(0, len(ids), self.batch_size):
+            chunk = ids[s : s + self.batch_size]
+            path_of = {
+                int(i): p
+                for i, p in self.catalog._in(
+                    "SELECT image_id, MIN(path) FROM paths WHERE image_id IN ({}) GROUP BY image_id", chunk
+                )
+            }
+            t0 = time.perf_counter()
+            futs = {
+                i: pool.submit(self._decode, _Item(Path(path_of[i]), 0, 0)) for i in chunk if i in path_of
+            }
+            ok, arrays = [], []
+            for i, fut in futs.items():
+                res = fut.result()
+                if isinstance(res, MediaError):
+                    report.warnings.append(f"cannot redo {path_of[i]} for new models: {res.reason}")
+                else:
+                    ok.append(i)
+                    arrays.append(res[1])  # type: ignore[index]
+            if not ok:
+                continue
+            t1 = time.perf_counter()
+            feats = self.encoder.encode_image_features(np.stack(arrays))
+            t2 = time.perf_counter()
+            todo = {n: [i for i in ok if i in st] for n, st in stale.items()}
+            with self.catalog.transaction():
+                gone = self._enrich(todo, ok, feats, report)
+                gen = self.catalog.bump_generation()
+            self.vectors.forget([], gone)
+            self._index_new_captions()
+            self.vectors.mark(gen)
+            report.timings["decode"] += t1 - t0
+            report.timings["encode"] += t2 - t1
+
+    def _index_new_captions(self) -> None:
+        for new_ids in self._pending_caps:
+            if not new_ids:
+                continue
+            keys, emb = self.catalog.caption_vectors(self.encoder.caption_dim, new_ids)
+            self.vectors.add("captions", keys.tolist(), emb)
+            if "caption_joint" in self.vectors.specs:
+                jk, jv = self.catalog.caption_vectors(self.encoder.dim, new_ids, "joint")
+                self.vectors.add("caption_joint", jk.tolist(), jv)
+        self._pending_caps = []
+
+    def _carry_captions(self, old_image: int, new_image: int) -> None:
+        """A path now shows other bytes (the photo was edited): what people wrote about it stays."""
+        self._pending_caps.append(self.catalog.copy_human_captions(old_image, new_image))
+
+    def _attach_captions(self, captions: dict[str, list[str]], report: IndexReport) -> None:
+        """Captions (by photo path) for photos indexed earlier; only texts a photo lacks are encoded, in
+        large batches (one encoder call per few hundred texts, not per photo)."""
+        todo: list[tuple[int, str]] = []
+        for path, texts in captions.items():
+            iid = self.catalog.image_for_path(path)
+            if iid is None:
+                continue  # failed to index: reported with its reason
+            have = self.catalog.caption_texts(iid)
+            todo += [(iid, t) for t in dict.fromkeys(texts) if t not in have]
+        todo = list(dict.fromkeys(todo))
+        for s in range(0, len(todo), 256):
+            chunk = todo[s : s + 256]
+            rows = self.caption_rows([t for _, t in chunk])
+            self._pending_caps = []
+            with self.catalog.transaction():
+                for (iid, _), row in zip(chunk, rows, strict=True):
+                    self._add_captions(iid, [row], report)
+                gen = self.catalog.bump_generation()
+            self._index_new_captions()
+            self.vectors.mark(gen)
+
+    def _prune(self, roots: list[Path], report: IndexReport) -> None:
+        stale = vanished(self.catalog, roots)
+        if not stale:
+            return
+        with self.catalog.transaction():
+            for p in stale:
+                report.removed += int(self.catalog.remove_path(p))
+            gone_imgs, gone_caps = self.catalog.delete_orphans()
+            gen = self.catalog.bump_generation()
+        self.vectors.forget(gone_imgs, gone_caps)
+        self.vectors.mark(gen)

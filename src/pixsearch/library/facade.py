@@ -1,0 +1,386 @@
+"""Library: the one facade the CLI, the REST API and Python users call.
+
+A library is a directory: ``catalog.db`` (the truth) plus derived ANN index files. It remembers the
+encoder it was built with; opening it with another one is an error that names ``pixsearch reindex``.
+The facade keeps the lifecycle, the writes and text search; the work behind some methods lives beside
+it and takes the Library: ``reindex.py`` (re-encoding), ``photo_query.py`` (reads that start from a
+photo), ``health.py`` (stats, doctor), ``matching.py`` (a page's match scores and threshold).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pixsearch.config import Settings, load_settings
+from pixsearch.errors import LibraryNotFoundError, ModelError, ModelMismatchError, QueryError
+from pixsearch.library.health import library_checks, library_stats
+from pixsearch.library.photo import PhotoRef, describe_photo, photo_caption, photo_vector
+from pixsearch.models.encoder import JointEncoder, create_encoder, default_encoder_name
+from pixsearch.models.onnx_runtime import set_threads
+from pixsearch.models.scorer import MatchScore, PhotoEvidence, check_text
+from pixsearch.policy.enforcement import Enforcer, Withheld
+from pixsearch.policy.rules import Policy, load_policy
+from pixsearch.results import CaptionResult, Result
+from pixsearch.search.matching import Matcher, check_threshold, match_page
+from pixsearch.search.text import Hit, TextSearch
+from pixsearch.storage.catalog import Catalog, ImageRow
+from pixsearch.storage.lock import LibraryLock
+from pixsearch.storage.store import opener_for, resolve_store
+from pixsearch.storage.vectorset import IndexSpec, VectorSet
+
+if TYPE_CHECKING:  # the writing side (indexer, engines, enrichers) is imported where it is used: a search
+    # in a fresh process never loads it (cold search, README "Quality and speed"); so is media (photo_query)
+    from pixsearch.indexing.indexer import IndexReport, Progress
+    from pixsearch.indexing.ray_engine import Engine
+
+__all__ = ["Library", "Result", "CaptionResult", "Withheld"]
+
+MATCH_WINDOW = 200  # fused candidates a thresholded search scores at most
+
+
+def _one_snapshot(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a read (search, similar, describe, score) in one SQLite read transaction: its index catch-up,
+    candidate lookups and result rows all see the same committed state, never a writer's later commit
+    (which could delete a photo between finding it and scoring it)."""
+
+    @functools.wraps(fn)
+    def read(self: Library, *args: Any, **kwargs: Any) -> Any:
+        with self.catalog.snapshot():
+            return fn(self, *args, **kwargs)
+
+    return read
+
+
+class Library:
+    def __init__(self, settings: Settings, catalog: Catalog, encoder: JointEncoder) -> None:
+        self.settings = settings
+        set_threads(settings.threads)  # ONNX Runtime sessions are built lazily, after this
+        self.catalog = catalog
+        self.encoder = encoder
+        self.policy: Policy = load_policy(settings)  # the region's content policy: bad region -> error now
+        self.lock = LibraryLock(settings.library)
+        self.lock_wait = 0.0  # seconds a write waits for another writer (math.inf: for ever; CLI --wait)
+        self.on_wait: Callable[[str], None] | None = None  # told once when a write starts waiting
+        self.vectors = self._vector_set()
+
+    def _vector_set(self) -> VectorSet:
+        enc, s = self.encoder, self.settings
+        specs = [IndexSpec("images", enc.dim), IndexSpec("captions", enc.caption_dim)]
+        if enc.cross_modal:
+            specs.append(IndexSpec("caption_joint", enc.dim))
+        return VectorSet(
+            s.library,
+            self.catalog,
+            specs,
+            enc.fingerprint,
+            s.vector_backend,
+            s.vector_dtype,
+            self.lock,
+            opener_for(s, enc.fingerprint),  # the library's own files, or Milvus (index/store.py)
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: Path | str | None = None,
+        settings: Settings | None = None,
+        encoder: JointEncoder | None = None,
+        check_model: bool = True,
+        create: bool = True,
+    ) -> Library:
+        """Open (creating if needed) a library. The model is the library's own unless one is named.
+
+        ``check_model=False`` is for ``reindex`` only: it opens a library built with another (or a
+        no longer installed) model so that it can be re-encoded. ``create=False`` (read-only commands)
+        refuses a directory without a catalog instead of creating an empty library there: a mistyped
+        ``-L`` or an unmounted disk must not look like an empty library.
+        """
+        s = settings or load_settings(library=Path(path).expanduser() if path else None)
+        if path is not None:
+            s = replace(s, library=Path(path).expanduser())
+        if not create and not (s.library / "catalog.db").is_file():
+            raise LibraryNotFoundError(f"no library at {s.library} (`pixsearch index` creates one)")
+        catalog = Catalog.open(s.library / "catalog.db")
+        stored_name = catalog.get_meta("encoder")
+        stored_fp = catalog.get_meta("encoder_fingerprint")
+        try:  # the recorded store unless one is asked for; another one only for reindex (it moves them)
+            s = resolve_store(s, catalog, moving=not check_model)
+        except BaseException:
+            catalog.close()
+            raise
+        if encoder is None:
+            try:
+                encoder = create_encoder(s.model or stored_name)
+            except ModelError as exc:
+                catalog.close()
+                if s.model is None and stored_name:
+                    raise ModelMismatchError(
+                        f"library {s.library} was built with model {stored_name}, which is not installed; "
+                        f"run `pixsearch reindex` to re-encode it with {default_encoder_name()}"
+                    ) from exc
+                raise
+        if not check_model:
+            return cls(s, catalog, encoder)
+        has_data = not catalog.is_empty()
+        if stored_fp is not None and stored_fp != encoder.fingerprint and has_data:
+            catalog.close()
+            raise ModelMismatchError(
+                f"library {s.library} was built with model {stored_name} ({stored_fp.split('|')[0]}), not "
+                f"{encoder.name} ({encoder.fingerprint.split('|')[0]}); "
+                f"run `pixsearch reindex --model {encoder.name}`"
+            )
+        new_store = s.store is not None and catalog.get_meta("store") != s.store
+        if (stored_fp != encoder.fingerprint or new_store) and create:
+            try:
+                with LibraryLock(s.library).hold(), catalog.transaction():
+                    catalog.set_meta("encoder", encoder.name)
+                    catalog.set_meta("encoder_fingerprint", encoder.fingerprint)
+                    if new_store and s.store is not None:  # later commands without --store use it
+                        catalog.set_meta("store", s.store)
+            except BaseException:
+                catalog.close()
+                raise
+        return cls(s, catalog, encoder)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def writing(self, wait: float | None = None, check_model: bool = True) -> Iterator[None]:
+        """Hold the library's write lock (one writer per library, across processes); nests.
+
+        Every write goes through here: ``add``, ``remove``, ``reindex`` and the REST server's writes.
+        Another writer makes it raise :class:`~pixsearch.errors.BusyError` at once, or after ``wait``
+        seconds (default ``self.lock_wait``; ``math.inf`` waits for ever). On entry the open vector
+        indexes catch up with what earlier writers committed; on exit the caller has saved them.
+        """
+        outer = not self.vectors.writer
+        with self.lock.hold(self.lock_wait if wait is None else wait, self.on_wait):
+            if not outer:
+                yield
+                return
+            self.vectors.sync(check_model)  # off for reindex: changing the model is its job
+            self.vectors.writer = True
+            try:
+                yield
+            finally:
+                self.vectors.writer = False
+
+    # -- writing ------------------------------------------------------------------------------------
+    def add(
+        self,
+        paths: Sequence[Path | str],
+        captions_csv: Path | str | None = None,
+        sample: int | None = None,
+        seed: int = 0,
+        prune: bool = False,
+        progress: Progress | None = None,
+        generate_captions: bool | None = None,
+        force: bool = False,
+        engine: Engine | None = None,
+    ) -> IndexReport:
+        """Index photos; enrichers (generated captions unless turned off, labels, ...) run on new ones and
+        redo photos whose enricher models changed. ``prune`` refuses a missing or empty root (unmounted
+        disk?) that still has photos indexed under it unless ``force``. Holds the write lock."""
+        from pixsearch.indexing.captions_csv import read_captions_csv
+        from pixsearch.indexing.enrichers.base import enrichers
+        from pixsearch.indexing.indexer import Indexer
+
+        caps, warns = read_captions_csv(Path(captions_csv)) if captions_csv else ({}, [])
+        base = Path(captions_csv).expanduser().absolute().parent if captions_csv else None
+        s = self.settings
+        if generate_captions is not None:
+            s = replace(s, generate_captions=generate_captions)
+        with self.writing():
+            report = Indexer(
+                self.catalog, self.vectors, self.encoder, s.batch_size, enrichers(s, self.encoder), engine, s
+            ).run(
+                [Path(p) for p in paths], caps, sample, seed, prune, progress, force=force, captions_base=base
+            )
+        report.warnings[:0] = warns
+        return report
+
+    def remove(self, paths: Sequence[Path | str]) -> int:
+        """Forget paths (files, or folders: everything under them); images no path points at any more
+        go too. Paths match exactly, case included. Holds the write lock."""
+        removed = 0
+        with self.writing():
+            with self.catalog.transaction():
+                for p in paths:
+                    ap = str(Path(p).expanduser().absolute())
+                    for h in self.catalog.paths_at(ap):
+                        removed += int(self.catalog.remove_path(h))
+                gone_imgs, gone_caps = self.catalog.delete_orphans()
+                gen = self.catalog.bump_generation()
+            self.vectors.forget(gone_imgs, gone_caps)
+            self.vectors.mark(gen)
+            self.vectors.save()
+        return removed
+
+    def reindex(self, model: str | None = None, progress: Progress | None = None) -> IndexReport:
+        """Re-encode every image and caption with ``model`` (default: the encoder this Library holds).
+
+        Builds a complete new catalog beside the old one (``.reindex/``, itself incremental, so a crash
+        resumes there) and swaps it in as one SQLite transaction on the live catalog (the backup API, not a
+        rename: readers with the catalog open keep a valid WAL and see the old library or the new one).
+        Photos whose file cannot be read now are kept, re-encoded from their stored thumbnail, and listed
+        in ``report.kept``. Holds the write lock throughout.
+        """
+        from pixsearch.library.reindex import rebuild
+
+        with self.writing(check_model=False):
+            return rebuild(self, model, progress)
+
+    # -- reading ------------------------------------------------------------------------------------
+    def _results(self, hits: list[Hit], match: dict[int, float] | None = None) -> list[Result | Withheld]:
+        rows = self.catalog.images([h.image_id for h in hits])
+        caps = {c.id: c.text for r in rows.values() for c in r.captions}
+        res = [
+            self._result(rows[h.image_id], h.score, h.scores, caps.get(h.caption_id or -1))
+            for h in hits
+            if h.image_id in rows
+        ]
+        if match:
+            res = [replace(r, match=match.get(r.image_id)) for r in res]
+        return self.withhold.mask(res, lambda r: r.image_id)  # flagged photos -> Withheld
+
+    @staticmethod
+    def _result(r: ImageRow, score: float, scores: dict[str, float], matched: str | None) -> Result:
+        return Result(
+            r.id, score, r.paths, tuple(c.text for c in r.captions), scores, matched, r.width, r.height
+        )
+
+    # -- content policy (policy.py) ----------------------------------------------------------------
+    def with_region(self, region: str | None) -> Library:
+        """This library seen from another policy region (the REST API's per-request ``region``).
+
+        Shares catalog, encoder and indexes with ``self`` (close only the original); only the policy
+        differs. An unknown region is a ConfigError.
+        """
+        if region is None or region == self.policy.region.name:
+            return self
+        other = object.__new__(Library)
+        other.__dict__.update(self.__dict__)
+        other.policy = self.policy.with_region(region)
+        other.settings = replace(self.settings, region=region)
+        return other
+
+    def check_query(self, text: str) -> None:
+        """Raise BlockedError (carrying the disclaimer) when the region forbids ``text``. Every method
+        that takes a user's text calls it first (search, score, search by caption); free in a region
+        that restricts nothing."""
+        self.policy.ensure_allowed(text)
+
+    @property
+    def withhold(self) -> Enforcer:
+        """The photo side's enforcement for this region (withhold.py, the one place that hides)."""
+        return Enforcer(self.catalog, self.policy)
+
+    def check_photo(self, image_id: int) -> None:
+        """BlockedError when the region withholds this photo: its file, thumbnail, captions, score."""
+        self.withhold.ensure_visible(image_id)
+
+    @_one_snapshot
+    def search(
+        self, query: str, k: int = 10, offset: int = 0, threshold: float | None = None
+    ) -> list[Result | Withheld]:
+        """Text -> images, fusing joint-space, caption-semantic and BM25 scores."""
+        pending = self.policy.start_check(query)  # rules now, the semantic model beside the search
+        ts = TextSearch(
+            self.catalog,
+            self.encoder,
+            self.vectors.view("images"),  # catalog-backed: a photo committed a moment ago is no KeyError
+            self.vectors.view("captions"),
+            self.settings.weights,
+        )
+        th = check_threshold(self.settings.threshold if threshold is None else threshold)
+        # The threshold applies to the calibrated match score, computed only for the page (or, with a
+        # threshold, for the top fused candidates the cut needs: at most MATCH_WINDOW).
+        window = offset + k if th is None else min(max(2 * (offset + k), 20), MATCH_WINDOW)
+        if k < 1 or offset < 0:
+            raise QueryError("k must be >= 1 and offset >= 0")
+        hits = ts.run(query, window, 0, None)
+        pending.wait()  # BlockedError: a blocked query's hits are dropped unseen
+        images = self.vectors.view("images")
+        return match_page(self.matcher, images, query, hits, (k, offset), th, self._results)
+
+    @property
+    def matcher(self) -> Matcher:
+        """The calibrated match scorer over this library's catalog (built on first use)."""
+        m = getattr(self, "_matcher", None)
+        if m is None or m.catalog is not self.catalog or m.encoder is not self.encoder:  # reindexed
+            self._matcher = Matcher(self.catalog, self.encoder)
+        return self._matcher
+
+    @_one_snapshot
+    def score(self, photo: PhotoRef, text: str, references: bool = True) -> MatchScore:
+        """Contract 4: calibrated probability that a person would say ``text`` describes ``photo``.
+
+        A library photo (id, path or identical bytes) uses its stored vector and, with ``references``,
+        its human captions; any other photo is decoded and encoded (pixels only). Empty text is a
+        QueryError; an undecodable photo a MediaError; see models/scorer.py for long/other-language text.
+        """
+        self.check_query(text)
+        check_text(text)
+        self.matcher.ensure_usable()
+        vec, iid = self.image_vector(photo)
+        if iid is not None:
+            ev = self.matcher.evidence([iid], vec[None])[0]
+        else:
+            ev = PhotoEvidence(vec)
+        return self.matcher.score_evidence(text, [ev], references)[0]
+
+    def image_vector(self, image: PhotoRef) -> tuple[np.ndarray, int | None]:
+        """Joint vector for an image id, a library path, or a new file/bytes (encoded on the fly), and the
+        photo's library id when it has one (``photo_query.py``)."""
+        return photo_vector(self, image)
+
+    @_one_snapshot
+    def similar(self, image: PhotoRef, k: int = 10, offset: int = 0) -> list[Result | Withheld]:
+        """Image -> the most similar images in the library (the query image itself excluded)."""
+        if k < 1 or offset < 0:
+            raise QueryError("k must be >= 1 and offset >= 0")
+        vec, own = self.image_vector(image)
+        keys, sims = self.vectors.get("images").search(vec, k + offset + 1)
+        hits = [
+            Hit(int(i), float(s), {"dense": float(s)})
+            for i, s in zip(keys[0], sims[0], strict=True)
+            if int(i) != own
+        ]
+        return self._results(hits[offset : offset + k])
+
+    @_one_snapshot
+    def describe(self, image: PhotoRef, k: int = 5) -> list[CaptionResult | Withheld]:
+        """Image -> the library's captions that fit it best (joint space, reranked by match), with their
+        images, and a generated caption (``.generated``) when a captioner is shipped."""
+        return describe_photo(self, image, k)
+
+    def caption(self, photo: PhotoRef, beam: int = 3) -> str:
+        """A generated caption for a library photo (id or path) or any image file or bytes.
+
+        Runs the default captioner on the photo's pixels, through the captioner's own encoder when the
+        library's is another one; a photo the region withholds raises BlockedError like any other read.
+        """
+        return photo_caption(self, photo, beam)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts (images, captions, human/generated captions), model, store, bytes on disk (health.py)."""
+        return library_stats(self)
+
+    def doctor(self) -> list[tuple[str, bool, str]]:
+        """(check, ok, detail) rows: models load, catalog opens and is sane, indexes match the catalog."""
+        return library_checks(self)

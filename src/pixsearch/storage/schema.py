@@ -1,0 +1,231 @@
+"""The catalog's SQLite schema: the migration scripts, and opening a catalog file at the current version.
+
+Why apart from ``catalog.py``: the scripts are history (append only, never edited: every released catalog
+replays them from its version), the queries are not. Schema changes are one-step migrations keyed by
+``PRAGMA user_version``; a catalog with a newer schema than ours is refused, never touched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from pixsearch.errors import CatalogError, SchemaVersionError
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "connect"]
+
+_V1 = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE images(
+    id INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    added_at REAL NOT NULL,
+    thumbnail BLOB,
+    vector BLOB NOT NULL
+);
+CREATE TABLE paths(
+    path TEXT PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL
+);
+CREATE INDEX paths_image ON paths(image_id);
+CREATE TABLE captions(
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('human', 'generated')),
+    embedding BLOB NOT NULL,
+    joint BLOB,
+    UNIQUE(image_id, text)
+);
+CREATE INDEX captions_image ON captions(image_id);
+CREATE VIRTUAL TABLE captions_fts USING fts5(
+    text, content='captions', content_rowid='id', tokenize='porter unicode61'
+);
+CREATE TRIGGER captions_ai AFTER INSERT ON captions BEGIN
+    INSERT INTO captions_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER captions_ad AFTER DELETE ON captions BEGIN
+    INSERT INTO captions_fts(captions_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+"""
+
+# v2: what photos get besides human captions. ``captions.model`` names the generator of a generated
+# caption (regenerated when it changes); ``labels`` are ImageNet classes above a calibrated confidence;
+# ``flags`` are the content policy's verdict per photo with its evidence (recomputed when ``policy``, the
+# fingerprint of the policy and its models, changes).
+_V2 = """
+ALTER TABLE captions ADD COLUMN model TEXT;
+CREATE TABLE labels(
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    score REAL NOT NULL,
+    model TEXT NOT NULL,
+    PRIMARY KEY (image_id, label)
+);
+CREATE TABLE flags(
+    image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    flagged INTEGER NOT NULL,
+    evidence TEXT NOT NULL,
+    policy TEXT NOT NULL
+);
+"""
+
+# v3 (enrichers, enrich.py): ``labels`` gets a stable integer id and a ``words`` column (the class's names
+# and hypernyms, e.g. "golden retriever dog") indexed by FTS5 so labels are searchable as words (v2's
+# labels table was never written by a release, so it is recreated); ``enrichments`` records which
+# enricher ran on which photo at which fingerprint (an image that got no label above the threshold is
+# still done; a changed model makes it stale).
+_V3 = """
+DROP TABLE labels;
+CREATE TABLE labels(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    words TEXT NOT NULL,
+    score REAL NOT NULL,
+    model TEXT NOT NULL,
+    UNIQUE(image_id, label)
+);
+CREATE INDEX labels_image ON labels(image_id);
+CREATE VIRTUAL TABLE labels_fts USING fts5(
+    words, content='labels', content_rowid='id', tokenize='porter unicode61'
+);
+CREATE TRIGGER labels_ai AFTER INSERT ON labels BEGIN
+    INSERT INTO labels_fts(rowid, words) VALUES (new.id, new.words);
+END;
+CREATE TRIGGER labels_ad AFTER DELETE ON labels BEGIN
+    INSERT INTO labels_fts(labels_fts, rowid, words) VALUES ('delete', old.id, old.words);
+END;
+CREATE TABLE enrichments(
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    PRIMARY KEY (image_id, name)
+) WITHOUT ROWID;
+CREATE INDEX enrichments_name ON enrichments(name, fingerprint);
+"""
+
+# v4: ids are never reused. Without AUTOINCREMENT SQLite hands the highest id out again after it was
+# deleted, but the vector index files (a cache keyed by id) assume a key always means the same content.
+# The tables are rebuilt (SQLite cannot add AUTOINCREMENT in place) with foreign keys off (see _migrate),
+# ids kept, so index files, FTS rowids and rows that point at images stay valid. ``catalog_id`` names this
+# catalog's lifetime: ``reindex`` swaps in a new one, and vector files stamped with another id are rebuilt.
+_V4 = """
+CREATE TABLE images_v4(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash TEXT NOT NULL UNIQUE,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    added_at REAL NOT NULL,
+    thumbnail BLOB,
+    vector BLOB NOT NULL
+);
+INSERT INTO images_v4(id, hash, width, height, added_at, thumbnail, vector)
+    SELECT id, hash, width, height, added_at, thumbnail, vector FROM images;
+DROP TABLE images;
+ALTER TABLE images_v4 RENAME TO images;
+CREATE TABLE captions_v4(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('human', 'generated')),
+    embedding BLOB NOT NULL,
+    joint BLOB,
+    model TEXT,
+    UNIQUE(image_id, text)
+);
+INSERT INTO captions_v4(id, image_id, text, source, embedding, joint, model)
+    SELECT id, image_id, text, source, embedding, joint, model FROM captions;
+DROP TABLE captions;
+ALTER TABLE captions_v4 RENAME TO captions;
+CREATE INDEX captions_image ON captions(image_id);
+CREATE TRIGGER captions_ai AFTER INSERT ON captions BEGIN
+    INSERT INTO captions_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER captions_ad AFTER DELETE ON captions BEGIN
+    INSERT INTO captions_fts(captions_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+INSERT OR IGNORE INTO meta(key, value) VALUES ('catalog_id', lower(hex(randomblob(16))));
+"""
+
+# MIGRATIONS[v] is the SQL script that upgrades a catalog at user_version v to v + 1. Append only.
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4}
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """A connection to the catalog file at ``path``, migrated to ``SCHEMA_VERSION`` (created if missing,
+    unless ``readonly``). A newer schema is a SchemaVersionError; an unreadable file a CatalogError."""
+    try:
+        if readonly:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise CatalogError(f"{path}: not a pixsearch catalog or corrupt ({exc})") from exc
+    try:
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{path} was written by a newer pixsearch (schema {version}, "
+                f"this one knows {SCHEMA_VERSION}); "
+                "upgrade pixsearch"
+            )
+        if version < SCHEMA_VERSION:
+            if readonly:
+                raise CatalogError(f"{path}: schema {version} needs migrating; open it writable once")
+            _migrate(db, path, version)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:
+    # Each step is one BEGIN IMMEDIATE transaction run statement by statement (executescript would
+    # commit early): a failed step rolls back whole and the catalog stays at the last good version, and
+    # the version is re-read under the write lock, so two processes opening an old catalog at once
+    # migrate it once. Foreign keys are off while tables are rebuilt (a DROP would cascade otherwise).
+    db.execute("PRAGMA foreign_keys=OFF")
+    try:
+        while version < SCHEMA_VERSION:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                version = int(db.execute("PRAGMA user_version").fetchone()[0])
+                if version < SCHEMA_VERSION:
+                    for stmt in _statements(MIGRATIONS[version]):
+                        db.execute(stmt)
+                    bad = db.execute("PRAGMA foreign_key_check").fetchone()
+                    if bad is not None:
+                        raise sqlite3.IntegrityError(f"foreign key check failed on {bad[0]}")
+                    db.execute(f"PRAGMA user_version={version + 1}")
+                    version += 1
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                why = f"migration to schema {version + 1} failed ({exc})"
+                raise CatalogError(f"{path}: {why}") from exc
+    finally:
+        db.execute("PRAGMA foreign_keys=ON")
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script into statements (SQLite's own completeness test keeps triggers whole)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+    if buf.strip():
+        yield buf.strip()
