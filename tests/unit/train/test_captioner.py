@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conftest import flickr8k_subset  # noqa: E402
+from tests.conftest import flickr8k_subset  # noqa: E402
 
 from pixsearch.errors import DatasetError, ModelMismatchError  # noqa: E402
 from pixsearch.models.captioner import create_captioner  # noqa: E402

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import flickr8k_subset
+from tests.conftest import flickr8k_subset
 
 from pixsearch.errors import DatasetError, WeightsMismatchError
 from pixsearch.evaluation.retrieval import eval_retrieval, retrieval_metrics

@@ -13,9 +13,9 @@ import pytest
 from pixsearch.corpus.datasets import Caption, Dataset, load_dataset
 from pixsearch.errors import DatasetError
 
-FIXTURE = Path(__file__).parent / "fixtures" / "seed004"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "seed004"
 FLICKR8K = Path(
-    os.environ.get("PIXSEARCH_FLICKR8K", Path(__file__).resolve().parents[2] / "shared/data/flickr8k")
+    os.environ.get("PIXSEARCH_FLICKR8K", Path(__file__).resolve().parents[4] / "shared/data/flickr8k")
 )
 
 
@@ -263,7 +263,7 @@ def test_dataset_pickles_for_worker_processes() -> None:
 
 
 def test_example_gallery_is_a_clean_dataset_of_val_images() -> None:
-    gallery = load_dataset(Path(__file__).resolve().parents[1] / "examples" / "gallery")
+    gallery = load_dataset(Path(__file__).resolve().parents[3] / "examples" / "gallery")
     assert gallery.warnings == () and list(gallery.splits) == ["all"]
     assert len(gallery.images) == 100 and len(gallery.captions) == 500
     assert {len(caps) for caps in gallery.captions_by_image().values()} == {5}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import GALLERY, gallery_photos
+from tests.conftest import GALLERY, gallery_photos
 
 from pixsearch import Library
 from pixsearch.errors import BlockedError, ModelError

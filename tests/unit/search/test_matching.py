@@ -17,7 +17,7 @@ from pixsearch.errors import DatasetError
 from pixsearch.evaluation.natural_queries import load_queries, natural_query_metrics, relevant_sets
 from pixsearch.search.text import calibrated, fuse
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 W = {"dense": 0.5, "caption": 1.0, "bm25": 0.2, "generated": 0.5, "label": 1.0}
 
 

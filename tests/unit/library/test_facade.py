@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import copy_without_index
+from tests.conftest import copy_without_index
 
 from pixsearch import Library, ModelMismatchError, QueryError
 from pixsearch.errors import DatasetError, NotFoundError

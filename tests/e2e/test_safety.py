@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import copy_without_index
+from tests.conftest import copy_without_index
 
 from pixsearch import Library
 from pixsearch.errors import BusyError, ImageTooLargeError, LibraryNotFoundError, MediaError, NotFoundError

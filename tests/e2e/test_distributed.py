@@ -19,7 +19,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from conftest import FLICKR8K  # noqa: E402
+from tests.conftest import FLICKR8K  # noqa: E402
 
 from pixsearch import Library  # noqa: E402
 from pixsearch.errors import EngineError  # noqa: E402
@@ -29,7 +29,7 @@ from pixsearch.models.captioner import Captioner  # noqa: E402
 from pixsearch.policy.photo import PhotoChecker  # noqa: E402
 
 _BUSY = "MapBatches(_Worker)).submit"  # Ray Data's actor running a batch
-GALLERY = Path(__file__).resolve().parents[1] / "examples" / "gallery" / "images"
+GALLERY = Path(__file__).resolve().parents[2] / "examples" / "gallery" / "images"
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -15,7 +15,7 @@ from pixsearch.errors import BlockedError, ConfigError, ModelError
 from pixsearch.policy.rules import DISCLAIMER, MINORS, load_policy
 from pixsearch.policy.text import find_ages, normalize
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 QUERIES = ROOT / "tests" / "data" / "policy_queries.csv"
 HOLDOUT = ROOT / "tests" / "data" / "policy_queries_holdout.csv"
 

@@ -30,7 +30,7 @@ ARGS = [
     "--disable-sync",
 ]
 DISCLAIMER = "This image is unavailable in your country in compliance with local laws."
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
