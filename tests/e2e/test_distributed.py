@@ -19,14 +19,13 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from tests.conftest import FLICKR8K  # noqa: E402
-
 from pixsearch import Library  # noqa: E402
 from pixsearch.errors import EngineError  # noqa: E402
 from pixsearch.indexing.enrichers.base import enrichers  # noqa: E402
 from pixsearch.indexing.ray_engine import RETRIES, RayEngine  # noqa: E402
 from pixsearch.models.captioner import Captioner  # noqa: E402
 from pixsearch.policy.photo import PhotoChecker  # noqa: E402
+from tests.conftest import FLICKR8K  # noqa: E402
 
 _BUSY = "MapBatches(_Worker)).submit"  # Ray Data's actor running a batch
 GALLERY = Path(__file__).resolve().parents[2] / "examples" / "gallery" / "images"

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import copy_without_index
 
 from pixsearch import Library
 from pixsearch.errors import BusyError, ImageTooLargeError, LibraryNotFoundError, MediaError, NotFoundError
 from pixsearch.evaluation.retrieval import rank_of_first_hit, retrieval_metrics
 from pixsearch.storage.catalog import Catalog
 from pixsearch.storage.vectorset import VectorSet
+from tests.conftest import copy_without_index
 
 PIX = [sys.executable, "-m", "pixsearch.cli"]
 _ENCODERS: dict = {}

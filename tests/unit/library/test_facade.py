@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import copy_without_index
 
 from pixsearch import Library, ModelMismatchError, QueryError
 from pixsearch.errors import DatasetError, NotFoundError
 from pixsearch.models.encoder import RawEncoder
+from tests.conftest import copy_without_index
 
 
 def copy_photos(gallery_subset: Path, dst: Path, n: int) -> Path:

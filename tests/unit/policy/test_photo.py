@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import GALLERY, gallery_photos
 
 from pixsearch import Library
 from pixsearch.errors import BlockedError, ModelError
@@ -23,6 +22,7 @@ from pixsearch.policy.enforcement import Withheld
 from pixsearch.policy.faces import FaceAges
 from pixsearch.policy.minor_words import caption_mentions_minor, photo_is_positive
 from pixsearch.policy.photo import MinorsClassifier, PhotoChecker, rgb_of_thumbnail
+from tests.conftest import GALLERY, gallery_photos
 
 # Chosen by their captions: 3 photos of children (one a baby's face), 3 of dogs, 2 of adults.
 CHILD = ["2060031241_a3ae7a06bb.jpg", "1468389504_c724bdcad0.jpg", "2201192417_d934730fea.jpg"]

@@ -11,12 +11,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from tests.conftest import flickr8k_subset  # noqa: E402
-
 from pixsearch.errors import DatasetError, ModelMismatchError  # noqa: E402
 from pixsearch.models.captioner import create_captioner  # noqa: E402
 from pixsearch.train.caption_model import NetConfig  # noqa: E402
 from pixsearch.train.captioner import CaptionTrainConfig, build_vocab, train_captioner  # noqa: E402
+from tests.conftest import flickr8k_subset  # noqa: E402
 
 
 @pytest.fixture(scope="module")

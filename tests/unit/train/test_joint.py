@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import flickr8k_subset
 
 from pixsearch.errors import DatasetError, WeightsMismatchError
 from pixsearch.evaluation.retrieval import eval_retrieval, retrieval_metrics
 from pixsearch.models.heads import load_heads
 from pixsearch.train.joint import TrainConfig, train_joint
+from tests.conftest import flickr8k_subset
 
 
 def test_retrieval_metrics_known_values() -> None:
