@@ -40,8 +40,7 @@ def unit(rng: np.random.Generator, n: int, d: int, centers: np.ndarray) -> np.nd
 
 
 def build_library(lib_dir: Path, n: int, texts: list[str]) -> dict[str, float]:
-    from pixsearch.library.facade import Library
-    from pixsearch.storage.catalog import Catalog
+    from pixsearch import Library
 
     t0 = time.perf_counter()
     with Library.open(lib_dir) as lib:
@@ -49,20 +48,20 @@ def build_library(lib_dir: Path, n: int, texts: list[str]) -> dict[str, float]:
         enc = lib.encoder
     t_real = time.perf_counter() - t0
     rng = np.random.default_rng(0)
-    cat = Catalog.open(lib_dir / "catalog.db")
     m = n - rep.added
     img_c = rng.normal(size=(200, enc.dim)).astype(np.float32)
     cap_c = rng.normal(size=(200, enc.caption_dim)).astype(np.float32)
     iv, cv = unit(rng, m, enc.dim, img_c), unit(rng, m, enc.caption_dim, cap_c)
     jv = unit(rng, m, enc.dim, img_c) if enc.cross_modal else None
-    with cat.transaction():
+    # Synthetic rows go straight into the catalog; the next open rebuilds the vector indexes from it.
+    with Library.open(lib_dir) as lib, lib.catalog.transaction():
+        cat = lib.catalog
         for j in range(m):
             i = cat.add_image(f"synthetic{j}", 500, 375, None, iv[j])
             cat.set_path(f"/synthetic/{j}.jpg", i, 1, 1)
             joint = None if jv is None else jv[j]
             cat.add_captions(i, [(f"{texts[j % len(texts)]} #{j}", "human", cv[j], joint)])
         cat.bump_generation()
-    cat.close()
     with Library.open(lib_dir) as lib:
         lib.search("warm up")  # build and save the ANN indexes once, outside the timed rounds
     total = time.perf_counter() - t0

@@ -13,7 +13,7 @@ the final library equals one built by a single run.
 
     python benchmarks/bench_faults.py --runs 200 --seed 1            # JSON on stdout
     python benchmarks/bench_faults.py --concurrent 60                 # the 60-second concurrency check
-The tests (tests/test_faults.py) run short versions of both.
+The tests (tests/e2e/test_faults.py) run short versions of both.
 """
 
 from __future__ import annotations
@@ -322,8 +322,7 @@ def run_faults(runs: int, seed: int, n_photos: int, work: Path, max_delay: float
 # -- concurrency ----------------------------------------------------------------------------------------
 READER = r"""
 import json, random, sys, time
-from pixsearch import Library
-from pixsearch.errors import NotFoundError
+from pixsearch import Library, NotFoundError
 lib_dir, seconds = sys.argv[1], float(sys.argv[2])
 n, gone, errors, t_end = 0, 0, [], time.time() + seconds
 with Library.open(lib_dir, create=False) as lib:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from _timing import warm_search_ms
 
+from pixsearch import Library
 from pixsearch.config import FusionWeights, load_settings
-from pixsearch.library.facade import Library
 
 OLD = {"dense": 0.5, "caption": 1.0, "bm25": 0.4}
 

@@ -21,9 +21,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from pixsearch import Library
 from pixsearch.config import FusionWeights, load_settings
 from pixsearch.evaluation.natural_queries import load_queries, natural_query_metrics, relevant_sets
-from pixsearch.library.facade import Library
 
 QUERIES = Path(__file__).resolve().parents[1] / "tests" / "data" / "natural_queries.json"
 

@@ -40,8 +40,9 @@ def main() -> None:
     from pixsearch import Library
     from pixsearch.config import load_settings
     from pixsearch.corpus.datasets import load_dataset
-    from pixsearch.policy.photo import TOPIC, photo_checker, rgb_of_thumbnail
+    from pixsearch.policy.photo import photo_checker, rgb_of_thumbnail
     from pixsearch.policy.rules import load_policy
+    from pixsearch.policy.verdicts import MINORS
 
     ds = load_dataset(a.data).split(a.split)
     names = list(ds.images)[: a.n]
@@ -63,8 +64,10 @@ def main() -> None:
             rep = lib.add([work / "photos"], captions_csv=work / "captions.csv")
             wall = time.perf_counter() - t
             per = {k: round(v / len(names) * 1000, 2) for k, v in rep.timings.items()}
-            flagged = lib.catalog.db.execute("SELECT SUM(flagged), COUNT(*) FROM flags").fetchone()
-            rows = lib.catalog.db.execute(
+            flagged = lib.catalog.connection_for_tests().execute(
+                "SELECT SUM(flagged), COUNT(*) FROM flags"
+            ).fetchone()
+            rows = lib.catalog.connection_for_tests().execute(
                 "SELECT i.thumbnail, GROUP_CONCAT(c.text, '\x1f') FROM images i "
                 "LEFT JOIN captions c ON c.image_id = i.id GROUP BY i.id ORDER BY i.id"
             ).fetchall()
@@ -84,12 +87,12 @@ def main() -> None:
             parts["faces_ms"] = (time.perf_counter() - t) / len(rows) * 1000
             parts["faces_per_photo"] = n_faces / len(rows)
         if checker.policy is not None:
-            checker.policy.check_text("warm up", TOPIC)
+            checker.policy.check_text("warm up", MINORS)
             t = time.perf_counter()
             n_caps = sum(len(c) for c in caps)
             for cs in caps:
                 for c in cs:
-                    checker.policy.check_text(c, TOPIC)
+                    checker.policy.check_text(c, MINORS)
             parts["captions_ms"] = (time.perf_counter() - t) / len(rows) * 1000
             parts["captions_per_photo"] = n_caps / len(rows)
         print(

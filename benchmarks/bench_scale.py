@@ -88,7 +88,8 @@ def run_one(store: str, args: argparse.Namespace) -> dict[str, Any]:
             disk = path.stat().st_size
             del base
         else:
-            from pixsearch.storage.milvus import MilvusIndex, parse_store
+            from pixsearch.config import parse_store
+            from pixsearch.storage.milvus import MilvusIndex
 
             index = MilvusIndex(parse_store(f"milvus-lite:{tmp}/bench.db"), "images", args.dim, "bench|x")
             for s in range(0, len(base), 50_000):

@@ -34,24 +34,22 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the synthetic library (path on stderr)")
     args = ap.parse_args()
 
+    from pixsearch import Library
     from pixsearch.config import load_settings
-    from pixsearch.library.facade import Library
-    from pixsearch.models.encoder import create_encoder
-    from pixsearch.storage.catalog import Catalog
 
-    enc = create_encoder()
     rng = np.random.default_rng(0)
     texts = (ROOT / "examples" / "gallery" / "captions.csv").read_text().splitlines()[1:]
     texts = [t.split(",", 1)[1] for t in texts]
     lib_dir = Path(tempfile.mkdtemp(prefix="pixscale-"))
-    cat = Catalog.open(lib_dir / "catalog.db")
+    # A new library records the default model; synthetic rows go straight into its catalog and the
+    # timed open below builds the vector indexes from it.
+    filling = Library.open(lib_dir)
+    enc, cat = filling.encoder, filling.catalog
     t0 = time.perf_counter()
     img_c = rng.normal(size=(200, enc.dim)).astype(np.float32)
     cap_c = rng.normal(size=(200, enc.caption_dim)).astype(np.float32)
     step = 10_000
     with cat.transaction():
-        cat.set_meta("encoder", enc.name)
-        cat.set_meta("encoder_fingerprint", enc.fingerprint)
         for s in range(0, args.n, step):
             m = min(step, args.n - s)
             iv = unit(rng, m, enc.dim, img_c)
@@ -72,7 +70,7 @@ def main() -> None:
                     ],
                 )
         cat.bump_generation()
-    cat.close()
+    filling.close()
     t_fill = time.perf_counter() - t0
 
     settings = load_settings(library=lib_dir, vector_backend=args.backend)

@@ -13,11 +13,15 @@ from pixsearch.models.onnx_runtime import preload as _preload_onnxruntime
 _preload_onnxruntime()
 
 from pixsearch.errors import (  # noqa: E402
+    BlockedError,
+    BusyError,
     CatalogError,
     ConfigError,
     CorruptImageError,
     DatasetError,
+    EngineError,
     ImageTooLargeError,
+    LibraryNotFoundError,
     MediaError,
     ModelError,
     ModelMismatchError,
@@ -28,7 +32,9 @@ from pixsearch.errors import (  # noqa: E402
     UnsupportedFormatError,
     WeightsMismatchError,
 )
-from pixsearch.library.facade import CaptionResult, Library, Result  # noqa: E402
+from pixsearch.indexing.report import IndexReport  # noqa: E402
+from pixsearch.library.facade import Library  # noqa: E402
+from pixsearch.results import CaptionResult, Description, Result, SearchResults, Withheld  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -36,6 +42,10 @@ __all__ = [
     "Library",
     "Result",
     "CaptionResult",
+    "SearchResults",
+    "Description",
+    "Withheld",
+    "IndexReport",
     "PixsearchError",
     "ConfigError",
     "MediaError",
@@ -50,5 +60,9 @@ __all__ = [
     "DatasetError",
     "QueryError",
     "NotFoundError",
+    "LibraryNotFoundError",
+    "BusyError",
+    "BlockedError",
+    "EngineError",
     "__version__",
 ]

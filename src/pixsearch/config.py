@@ -7,6 +7,7 @@ Precedence, lowest to highest: defaults < ``$XDG_CONFIG_HOME/pixsearch/config.to
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -16,6 +17,10 @@ from typing import Any
 from pixsearch.errors import ConfigError
 
 __all__ = ["FusionWeights", "Settings", "load_settings", "default_library_dir"]
+__all__ += ["LOCAL", "MilvusStore", "canonical_store", "parse_store"]
+
+LOCAL = "local"  # --store local: usearch / exact files in the library dir (the default)
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,52 @@ class Settings:
     generate_captions: bool = False  # index time: caption photos that have none (enrich.py); --caption
     captioner: str | None = None  # captioner name or folder (PIXSEARCH_CAPTIONER); None: the shipped default
     policy_file: Path | None = None  # user policy TOML merged over the shipped one (policy.py)
-    store: str | None = None  # milvus-lite:PATH.db or milvus://HOST:PORT/COLL (index/store.py); None: files
+    store: str | None = None  # milvus-lite:PATH.db or milvus://HOST:PORT/COLL (storage/store.py); None: files
+
+
+@dataclass(frozen=True)
+class MilvusStore:
+    """Where a library's vectors live in Milvus: a client URI and a collection-name prefix."""
+
+    uri: str
+    collection: str
+    lite: bool
+    token: str = ""
+
+    def __str__(self) -> str:
+        return f"milvus-lite:{self.uri}" if self.lite else f"{self.uri} ({self.collection})"
+
+
+def parse_store(spec: str, env: dict[str, str] | None = None) -> MilvusStore:
+    """``milvus-lite:PATH.db`` or ``milvus://HOST:PORT/COLLECTION`` (anything else: ConfigError)."""
+    env = dict(os.environ) if env is None else env
+    if spec.startswith("milvus-lite:"):
+        path = Path(spec.removeprefix("milvus-lite:")).expanduser().absolute()
+        if path.suffix != ".db":
+            raise ConfigError(f"--store {spec}: Milvus Lite needs a file name ending in .db")
+        return MilvusStore(str(path), "pixsearch", lite=True)
+    m = re.fullmatch(r"milvus(\+https)?://([^/:]+)(?::(\d+))?/([^/]+)", spec)
+    if not m:
+        raise ConfigError(f"--store {spec!r}: expected milvus-lite:PATH.db or milvus://HOST:PORT/COLLECTION")
+    scheme = "https" if m.group(1) else "http"
+    coll = m.group(4)
+    if not _NAME.match(coll):
+        raise ConfigError(f"--store {spec}: collection names are letters, digits and _")
+    uri = f"{scheme}://{m.group(2)}:{m.group(3) or 19530}"
+    return MilvusStore(uri, coll, lite=False, token=env.get("PIXSEARCH_MILVUS_TOKEN", ""))
+
+
+def canonical_store(spec: str) -> str:
+    """One spelling per store (absolute Lite path, explicit port), so the recorded store compares equal
+    however the user typed it; ``local`` names the library's own files (to move back with ``reindex``).
+    Raises ConfigError for anything else."""
+    if spec.strip() == LOCAL:
+        return LOCAL
+    s = parse_store(spec.strip(), env={})
+    if s.lite:
+        return f"milvus-lite:{s.uri}"
+    scheme = "milvus+https" if s.uri.startswith("https://") else "milvus"
+    return f"{scheme}://{s.uri.split('://', 1)[1]}/{s.collection}"
 
 
 def default_library_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -130,8 +180,6 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
     if "region" in raw and not isinstance(raw["region"], str):
         raise ConfigError(f"region must be a string, got {raw['region']!r}")
     if raw.get("store") is not None:  # a typo fails here, before any model loads
-        from pixsearch.storage.store import canonical_store
-
         raw["store"] = canonical_store(str(raw["store"]))
     if raw.get("vector_backend", "usearch") not in ("usearch", "exact"):
         raise ConfigError(f"vector_backend must be usearch or exact, got {raw['vector_backend']!r}")

@@ -1,12 +1,24 @@
 """What the Library returns: ranked photos and captions, each able to turn itself into JSON for the CLI
-and the REST API (one shape for both)."""
+and the REST API (one shape for both); a photo the region's content policy withholds is a
+:class:`Withheld` in its place. Also the one check of a page request (``k``, ``offset``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
-__all__ = ["Result", "CaptionResult"]
+from pixsearch.errors import QueryError
+
+__all__ = ["CaptionResult", "Description", "PhotoCaption", "PhotoInfo", "Result", "SearchResults", "Withheld"]
+__all__ += ["AddedPhoto", "DeletedPhoto", "check_page"]
+
+
+def check_page(k: int, offset: int = 0) -> None:
+    """QueryError unless ``k >= 1`` and ``offset >= 0``: every paged read (search, similar) checks here."""
+    if k < 1 or offset < 0:
+        raise QueryError("k must be >= 1 and offset >= 0")
 
 
 @dataclass(frozen=True)
@@ -59,4 +71,116 @@ class CaptionResult:
             "image_id": self.image_id,
             "path": self.path,
             **({} if self.match is None else {"match": round(self.match, 4)}),  # absent: not scored
+        }
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """A result the active region forbids: only the disclaimer is given out (no id, path, caption or
+    score). It stands where the photo or caption would have been, so a page keeps its length."""
+
+    disclaimer: str
+
+    # Attributes result printers read, empty so a table row shows nothing about the photo.
+    score: float = 0.0
+    path: str = ""
+    captions: tuple[str, ...] = ()
+    matched_caption: str | None = None
+    caption: str = ""
+    withheld: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"withheld": True, "disclaimer": self.disclaimer}
+
+
+class SearchResults(list[Result | Withheld]):
+    """A page of ``Library.search`` results, best first. With a match threshold that nothing passed,
+    the page is empty, ``no_confident_match`` is True and ``below_threshold`` holds the best few
+    (marked as such by every front end). A list, so a page compares and iterates like one."""
+
+    def __init__(
+        self,
+        items: Iterable[Result | Withheld] = (),
+        threshold: float | None = None,
+        below: Iterable[Result | Withheld] = (),
+    ) -> None:
+        super().__init__(items)
+        self.threshold = threshold
+        self.below_threshold: list[Result | Withheld] = list(below)
+        self.no_confident_match = bool(threshold is not None and not self and self.below_threshold)
+
+
+class Description(list[CaptionResult | Withheld]):
+    """``Library.describe``'s captions, best first, plus the generated caption (``generated``) when a
+    captioner is shipped."""
+
+    def __init__(self, items: Iterable[CaptionResult | Withheld] = (), generated: str | None = None) -> None:
+        super().__init__(items)
+        self.generated = generated
+
+
+@dataclass(frozen=True)
+class PhotoCaption:
+    """One caption of a photo's record: who wrote it (``source``: human or generated) and with what."""
+
+    id: int
+    text: str
+    source: str
+    model: str | None  # the captioner of a generated caption; None for a human one
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "source": self.source, "model": self.model}
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    """A library photo's record (``Library.photo_info``): its paths, size, captions and labels."""
+
+    image_id: int
+    paths: tuple[str, ...]
+    width: int
+    height: int
+    added_at: float | None  # Unix time it was first indexed
+    captions: tuple[PhotoCaption | Withheld, ...]  # a caption the region withholds: its disclaimer
+    labels: tuple[tuple[str, float], ...]  # (label, probability), most probable first
+
+    @property
+    def path(self) -> str:
+        return self.paths[0] if self.paths else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image_id": self.image_id,
+            "name": PurePath(self.path).name,
+            "path": self.path,
+            "paths": list(self.paths),
+            "width": self.width,
+            "height": self.height,
+            "added_at": self.added_at,
+            "captions": [c.to_dict() for c in self.captions],
+            "labels": [{"label": lb, "score": round(float(s), 4)} for lb, s in self.labels],
+        }
+
+
+@dataclass(frozen=True)
+class AddedPhoto:
+    """A photo given as bytes (``Library.add_photo``): its id, and whether it was new to the library."""
+
+    image_id: int | None
+    added: bool
+
+
+@dataclass(frozen=True)
+class DeletedPhoto:
+    """What ``Library.delete_photo`` did: paths forgotten, stored upload files deleted."""
+
+    image_id: int
+    paths_removed: int
+    files_deleted: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image_id": self.image_id,
+            "paths_removed": self.paths_removed,
+            "files_deleted": self.files_deleted,
         }

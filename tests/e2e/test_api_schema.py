@@ -42,6 +42,7 @@ def error_is_json(ctx, response, case) -> None:  # type: ignore[no-untyped-def]
         assert isinstance(err["code"], str) and err["code"] and isinstance(err["message"], str), body
 
 
+@pytest.mark.slow  # schema fuzzing: ~20 s
 @schema.parametrize()
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_server_errors(case) -> None:  # type: ignore[no-untyped-def]

@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # a local Ray cluster per module: ~95 s
 
 from pixsearch import Library  # noqa: E402
 from pixsearch.errors import EngineError  # noqa: E402
-from pixsearch.indexing.enrichers.base import enrichers  # noqa: E402
+from pixsearch.indexing.enrichers.registry import enrichers  # noqa: E402
 from pixsearch.indexing.ray_engine import RETRIES, RayEngine  # noqa: E402
 from pixsearch.models.captioner import Captioner  # noqa: E402
 from pixsearch.policy.photo import PhotoChecker  # noqa: E402
@@ -46,7 +47,9 @@ def _photos(dst: Path, n: int) -> Path:
 
 
 def _vectors(lib: Library) -> dict[str, np.ndarray]:
-    rows = lib.catalog.db.execute("SELECT p.path, i.id FROM paths p JOIN images i ON i.id = p.image_id")
+    rows = lib.catalog.connection_for_tests().execute(
+        "SELECT p.path, i.id FROM paths p JOIN images i ON i.id = p.image_id"
+    )
     by_path = {Path(p).name: iid for p, iid in rows}
     keys, vecs = lib.catalog.image_vectors(lib.encoder.dim)
     at = {int(k): v for k, v in zip(keys, vecs, strict=True)}
@@ -64,7 +67,9 @@ def test_ray_index_matches_local_and_resumes(tmp_path: Path) -> None:
         assert rep.added == 16 and sorted(Path(p).name for p, _ in rep.failed) == broken
         again = lib.add([photos], generate_captions=False, engine=eng)
         assert (again.added, again.unchanged) == (0, 16)
-        n_img = lib.catalog.db.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM images").fetchone()
+        n_img = lib.catalog.connection_for_tests().execute(
+            "SELECT COUNT(*), COUNT(DISTINCT hash) FROM images"
+        ).fetchone()
         assert tuple(n_img) == (16, 16)
         ray_vecs = _vectors(lib)
         hits = lib.search("a dog", k=3)
@@ -103,8 +108,10 @@ def test_worker_killed_mid_batch_loses_and_repeats_nothing(tmp_path: Path) -> No
     try:
         with Library.open(tmp_path / "lib") as lib:
             rep = lib.add([photos], generate_captions=False, engine=RayEngine(workers=2, batch_size=4))
-            counts = lib.catalog.db.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM images").fetchone()
-            n_paths = lib.catalog.db.execute("SELECT COUNT(*) FROM paths").fetchone()[0]
+            counts = lib.catalog.connection_for_tests().execute(
+                "SELECT COUNT(*), COUNT(DISTINCT hash) FROM images"
+            ).fetchone()
+            n_paths = lib.catalog.connection_for_tests().execute("SELECT COUNT(*) FROM paths").fetchone()[0]
     finally:
         stop.set()
         hunter.join()
@@ -132,7 +139,9 @@ def test_batch_that_keeps_killing_workers_stops_with_an_error_and_resumes(tmp_pa
         rep = lib.add([photos], generate_captions=False, engine=RayEngine(workers=2, batch_size=4))
         assert rep.added == 16
         assert tuple(
-            lib.catalog.db.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM images").fetchone()
+            lib.catalog.connection_for_tests().execute(
+                "SELECT COUNT(*), COUNT(DISTINCT hash) FROM images"
+            ).fetchone()
         ) == (
             16,
             16,
@@ -143,12 +152,12 @@ def _outputs(lib: Library) -> tuple[dict[str, list[str]], dict[str, tuple[int, l
     """Per file name: generated captions, and (flagged, reasons) of the photo policy."""
     caps: dict[str, list[str]] = {}
     flags: dict[str, tuple[int, list[str]]] = {}
-    for path, text in lib.catalog.db.execute(
+    for path, text in lib.catalog.connection_for_tests().execute(
         "SELECT p.path, c.text FROM captions c JOIN paths p ON p.image_id = c.image_id "
         "WHERE c.source = 'generated' ORDER BY c.id"
     ):
         caps.setdefault(Path(path).name, []).append(text)
-    for path, flagged, ev in lib.catalog.db.execute(
+    for path, flagged, ev in lib.catalog.connection_for_tests().execute(
         "SELECT p.path, f.flagged, f.evidence FROM flags f JOIN paths p ON p.image_id = f.image_id"
     ):
         flags[Path(path).name] = (flagged, sorted(json.loads(ev)["reasons"]))
@@ -226,7 +235,9 @@ def test_ctrl_c_mid_run_keeps_what_was_committed_and_resumes(tmp_path: Path) -> 
         assert 0 < first < n
         rep = again.add([photos], generate_captions=False, engine=RayEngine(workers=2, batch_size=8))
         assert (rep.added, rep.unchanged) == (n - first, first)
-        counts = again.catalog.db.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM images").fetchone()
+        counts = again.catalog.connection_for_tests().execute(
+            "SELECT COUNT(*), COUNT(DISTINCT hash) FROM images"
+        ).fetchone()
         assert tuple(counts) == (n, n)
 
 

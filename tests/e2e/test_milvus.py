@@ -21,9 +21,12 @@ import pytest
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
+pytestmark = pytest.mark.slow  # Milvus Lite server processes: ~60 s
+
 from pixsearch import Library  # noqa: E402
+from pixsearch.config import parse_store  # noqa: E402
 from pixsearch.errors import ModelMismatchError  # noqa: E402
-from pixsearch.storage.milvus import MilvusIndex, _client, parse_store  # noqa: E402
+from pixsearch.storage.milvus import MilvusIndex, _client  # noqa: E402
 
 PIX = [sys.executable, "-m", "pixsearch.cli"]
 N = 16  # photos: enough for a top-10 that can differ, small enough for CI on 2 cores

@@ -407,10 +407,11 @@ def test_os_errors_are_one_line_and_reindex_interruption_exits_130(
 # -- 9: big deletes -----------------------------------------------------------------------------------
 def test_delete_orphans_past_sqlite_variable_limit(tmp_path: Path) -> None:
     cat = Catalog.open(tmp_path / "catalog.db")
-    cat.db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # SQLite's default before 3.32
+    db = cat.connection_for_tests()
+    db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # SQLite's default before 3.32
     blob = np.zeros(4, np.float16).tobytes()
     with cat.transaction():
-        cat.db.executemany(
+        db.executemany(
             "INSERT INTO images(hash, width, height, added_at, vector) VALUES (?, 1, 1, 0, ?)",
             ((f"h{i}", blob) for i in range(2_500)),
         )

@@ -32,10 +32,13 @@ ARGS = [
 DISCLAIMER = "This image is unavailable in your country in compliance with local laws."
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+pytestmark = [
+    pytest.mark.slow,  # a real chromium against a real server: ~30 s
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -33,34 +33,10 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}, **extra}
 
 
-# Most specific first: the first isinstance match wins. Names of classes other engineers are adding
-# (BlockedError, a busy/lock error) are looked up by name so this module imports before they land.
-_TABLE: list[tuple[str, int, str]] = [
-    ("BlockedError", 451, "blocked"),
-    ("NotFoundError", 404, "not_found"),
-    ("QueryError", 400, "bad_query"),
-    ("UnsupportedFormatError", 415, "unsupported_media_type"),
-    ("ImageTooLargeError", 413, "too_large"),
-    ("CorruptImageError", 422, "bad_image"),
-    ("MediaError", 422, "bad_image"),
-    ("LockedError", 409, "busy"),
-    ("BusyError", 409, "busy"),
-    ("LibraryBusyError", 409, "busy"),
-    ("ModelMismatchError", 503, "model_mismatch"),
-    ("ModelError", 503, "model_unavailable"),
-    ("SchemaVersionError", 503, "catalog_unavailable"),
-    ("CatalogError", 503, "catalog_unavailable"),
-    ("ConfigError", 400, "bad_setting"),
-    ("DatasetError", 400, "bad_dataset"),
-    ("PixsearchError", 400, "error"),
-]
-
-
 def status_for(exc: Exception) -> tuple[int, str]:
-    for name, status, code in _TABLE:
-        cls = getattr(E, name, None)
-        if isinstance(cls, type) and isinstance(exc, cls):
-            return status, code
+    """(HTTP status, stable code) of an error: a pixsearch error's own (errors.py), else a bug's."""
+    if isinstance(exc, E.PixsearchError):
+        return exc.http_status, exc.code
     return 500, "internal"
 
 
@@ -80,9 +56,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(E.PixsearchError)
     async def _pixsearch(_: Request, exc: E.PixsearchError) -> JSONResponse:
         status, code = status_for(exc)
-        if code == "blocked":
-            disclaimer = str(getattr(exc, "disclaimer", "") or exc)
-            return JSONResponse(error_body(code, disclaimer, disclaimer=disclaimer), status_code=451)
+        if isinstance(exc, E.BlockedError):
+            disclaimer = exc.disclaimer or str(exc)
+            return JSONResponse(error_body(code, disclaimer, disclaimer=disclaimer), status_code=status)
         msg = str(exc)
         if isinstance(exc, E.MediaError):
             msg = exc.reason  # the path is a temp name or "<upload>": say what is wrong with the photo

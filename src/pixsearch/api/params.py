@@ -8,13 +8,18 @@ from fastapi import File, Path, Query, UploadFile
 
 from pixsearch.api.errors import ApiError
 
-__all__ = ["MAX_ID", "PhotoId", "K", "Offset", "Region", "Threshold", "Upload", "read_upload"]
+__all__ = ["MAX_ID", "MAX_K", "MAX_OFFSET", "PhotoId", "K", "Offset", "Region", "Threshold", "Upload"]
+__all__ += ["read_upload"]
 
 MAX_ID = 2**63 - 1  # SQLite's integer range: larger ids cannot exist (and would overflow the driver)
+# A page's bounds at the API (a query parameter or a form field): the Library checks k >= 1, offset >= 0
+# itself; the API also caps them, so one request cannot ask for an unbounded amount of work.
+MAX_K = 100
+MAX_OFFSET = 10_000
 
 PhotoId = Annotated[int, Path(ge=1, le=MAX_ID, description="Catalog id of the photo.")]
-K = Annotated[int, Query(ge=1, le=100, description="Number of results.")]
-Offset = Annotated[int, Query(ge=0, le=10_000, description="Results to skip (paging).")]
+K = Annotated[int, Query(ge=1, le=MAX_K, description="Number of results.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip (paging).")]
 Region = Annotated[
     str | None,
     Query(

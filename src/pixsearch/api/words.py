@@ -1,63 +1,65 @@
-"""REST routes for the words the models write about a photo: caption and match score.
+"""REST routes for the words about a photo: the library's captions that fit it (describe), a caption
+written by pixsearch's captioner, and the match score of a text.
 
-They are registered only when the Library offers the feature (``Library.caption``, ``Library.score``),
+Caption and score routes are registered only when their model ships with this install (``features()``),
 so the API and its OpenAPI schema never advertise an endpoint that cannot answer.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Query
 
-from pixsearch.api import photos
 from pixsearch.api.params import PhotoId, Region, Upload, read_upload
 from pixsearch.api.worker import LibraryWorker
 from pixsearch.library.facade import Library
+from pixsearch.results import CaptionResult, Withheld
 
-__all__ = ["add_optional_routes", "as_dict", "features"]
+__all__ = ["add_describe_routes", "add_word_routes", "features"]
 
 Beam = Annotated[int, Query(ge=1, le=8, description="Beam width of the caption search.")]
 Text = Annotated[str, Query(min_length=1, max_length=500, description="The text to score against.")]
 
 
-def as_dict(obj: Any) -> dict[str, Any]:
-    if hasattr(obj, "to_dict"):
-        return dict(obj.to_dict())
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    return {"value": obj}
-
-
-def _call(lib: Library, region: str | None, method: str, *args: Any, **kw: Any) -> Any:
-    """``lib.<method>`` as seen from ``region`` (methods other engineers add: looked up by name)."""
-    return getattr(lib.with_region(region), method)(*args, **kw)
-
-
 def features() -> dict[str, bool]:
-    """What this install can answer: each needs its Library method and its shipped model file."""
-    caption = callable(getattr(Library, "caption", None))
-    if caption:
-        try:
-            from pixsearch.models.captioner import available_captioners
+    """What this install can answer: each needs its shipped model file."""
+    from pixsearch.models.captioner import available_captioners
+    from pixsearch.models.scorer import DEFAULT_SCORER
+    from pixsearch.models.shipped import SCORERS_DIR
 
-            caption = bool(available_captioners())
-        except Exception:  # an install without the captioner module or its runtime
-            caption = False
-    score = callable(getattr(Library, "score", None))
-    if score:
-        try:
-            from pixsearch.models.scorer import DEFAULT_SCORER, WEIGHTS_DIR
-
-            score = (WEIGHTS_DIR / f"{DEFAULT_SCORER}.json").is_file()
-        except Exception:
-            score = False
-    return {"caption": caption, "score": score}
+    return {
+        "caption": bool(available_captioners()),
+        "score": (SCORERS_DIR / f"{DEFAULT_SCORER}.json").is_file(),
+    }
 
 
-def add_optional_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> dict[str, bool]:
-    """Register the routes of the features this install has; returns ``features()``."""
+def add_describe_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> None:
+    @app.get("/api/photos/{image_id}/describe", tags=["words"])
+    async def describe_photo(
+        image_id: PhotoId, k: Annotated[int, Query(ge=1, le=50)] = 5, region: Region = None
+    ) -> Any:
+        """The library's captions that fit this photo best."""
+
+        def run(lib: Library) -> list[CaptionResult | Withheld]:
+            view = lib.with_region(region)
+            view.ensure_photo(image_id)
+            return view.describe(image_id, k)
+
+        return {"image_id": image_id, "results": [c.to_dict() for c in await worker.run(run)]}
+
+    @app.post("/api/describe", tags=["words"])
+    async def describe_upload(
+        file: Upload, k: Annotated[int, Form(ge=1, le=50)] = 5, region: Region = None
+    ) -> Any:
+        """The library's captions that fit an uploaded photo best."""
+        data = await read_upload(file, limit)
+        res = await worker.run(lambda lib: lib.with_region(region).describe(data, k))
+        return {"results": [c.to_dict() for c in res]}
+
+
+def add_word_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> dict[str, bool]:
+    """Register the caption and score routes this install has; returns ``features()``."""
     have = features()
     if have["caption"]:
 
@@ -66,8 +68,9 @@ def add_optional_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> dict
             """A caption written by pixsearch's captioner for this photo."""
 
             def run(lib: Library) -> str:
-                photos.guard(lib.with_region(region), image_id)
-                return str(_call(lib, region, "caption", image_id, beam=beam))
+                view = lib.with_region(region)
+                view.ensure_photo(image_id)
+                return view.caption(image_id, beam=beam)
 
             return {"image_id": image_id, "caption": await worker.run(run)}
 
@@ -77,7 +80,7 @@ def add_optional_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> dict
         ) -> dict[str, Any]:
             """A caption for an uploaded photo (not stored)."""
             data = await read_upload(file, limit)
-            text = await worker.run(lambda lib: str(_call(lib, region, "caption", data, beam=beam)))
+            text = await worker.run(lambda lib: lib.with_region(region).caption(data, beam=beam))
             return {"caption": text}
 
     if have["score"]:
@@ -87,8 +90,9 @@ def add_optional_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> dict
             """How well ``text`` fits this photo, 0..1 (calibrated)."""
 
             def run(lib: Library) -> dict[str, Any]:
-                photos.guard(lib.with_region(region), image_id)
-                return as_dict(_call(lib, region, "score", image_id, text))
+                view = lib.with_region(region)
+                view.ensure_photo(image_id)
+                return view.score(image_id, text).to_dict()
 
             return {"image_id": image_id, "text": text, **(await worker.run(run))}
 
@@ -98,7 +102,7 @@ def add_optional_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> dict
         ) -> dict[str, Any]:
             """How well ``text`` fits an uploaded photo, 0..1."""
             data = await read_upload(file, limit)
-            out = await worker.run(lambda lib: as_dict(_call(lib, region, "score", data, text)))
+            out = await worker.run(lambda lib: lib.with_region(region).score(data, text).to_dict())
             return {"text": text, **out}
 
     return have

@@ -62,12 +62,7 @@ class LibraryWorker:
         gen = lib.catalog.get_meta("vectors_gen")
         if gen == self._gen:
             return
-        refresh = getattr(lib.vectors, "refresh", None)
-        if callable(refresh):
-            refresh()
-        else:  # in-memory diff against the catalog, as VectorSet's own repair does, without saving
-            for name, idx in list(lib.vectors._open.items()):
-                lib.vectors._repair(name, idx)
+        lib.vectors.refresh()  # in memory only: the index files are the writer's to save
         self._gen = gen
 
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any]) -> T:

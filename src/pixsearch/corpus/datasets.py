@@ -1,4 +1,4 @@
-"""Caption datasets from disk: the Flickr8k dataset dir, the seed-004 layout and a plain CSV + folder.
+"""Caption datasets from disk: the Flickr8k dataset dir, the judged-pairs layout and a plain CSV + folder.
 
 Loading is CSV parsing plus one directory listing per image folder, never an image decode, so the trainer
 and evaluator can load 8k images in well under a second. Rows we cannot use are dropped and summed up in
@@ -59,7 +59,7 @@ class Dataset:
     splits: Mapping[str, tuple[str, ...]] = field(hash=False)
     judgments: tuple[Judgment, ...]
     warnings: tuple[str, ...]
-    # Images that do not live in image_dir (seed-004 test_images/, a plain CSV's own folder).
+    # Images that do not live in image_dir (the judged-pairs layout's test_images/, a plain CSV's own folder).
     locations: Mapping[str, Path] = field(default_factory=dict, hash=False, repr=False)
 
     @cached_property
@@ -118,7 +118,7 @@ def load_dataset(path: Path | str) -> Dataset:
     if (path / "captions.csv").is_file():
         return _load_flickr(path)
     if (path / "train_dataset.csv").is_file():
-        return _load_seed004(path)
+        return _load_judged_pairs(path)
     csvs = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
     if len(csvs) > 1:
         csvs = [p for p in csvs if _has_caption_header(p)]
@@ -129,7 +129,7 @@ def load_dataset(path: Path | str) -> Dataset:
         return _load_plain(csvs[0])
     raise DatasetError(
         f"{path}: no dataset found; expected captions.csv + images/ (Flickr8k layout), "
-        "train_dataset.csv + train_images/ (seed-004 layout), or one CSV with an image,caption header"
+        "train_dataset.csv + train_images/ (judged-pairs layout), or one CSV with an image,caption header"
     )
 
 
@@ -339,12 +339,15 @@ def _load_plain(csv_path: Path) -> Dataset:
     return _assemble(root, folders[0], disk, captions, {}, [], warn)
 
 
-def _load_seed004(root: Path) -> Dataset:
-    """Seed 004 ships annotated pairs, not captions: a row's ``image`` is the picture that was judged and
-    ``query_id`` (``OTHER.jpg#k``) names the picture the text describes, so captions come from query ids."""
+def _load_judged_pairs(root: Path) -> Dataset:
+    """The judged-pairs layout holds annotated pairs, not captions: a row's ``image`` is the picture that
+    was judged and ``query_id`` (``OTHER.jpg#k``) names the picture the text describes, so captions come
+    from query ids."""
     train_dir, test_dir = root / "train_images", root / "test_images"
     if not train_dir.is_dir():
-        raise DatasetError(f"{root}: seed-004 layout needs a train_images/ folder next to train_dataset.csv")
+        raise DatasetError(
+            f"{root}: the judged-pairs layout needs a train_images/ folder next to train_dataset.csv"
+        )
     disk, warn = _locate([train_dir, test_dir]), _Warnings()
     captions: dict[str, Caption] = {}
 

@@ -1,4 +1,4 @@
-"""Backbone feature cache for training and evaluation (seed 003's phase 1).
+"""Backbone feature cache for training and evaluation (the heads train on cached features).
 
 Features are keyed by *content hash* + backbone fingerprint, so a renamed or copied image is never encoded
 twice and a different backbone never reads stale features. Shards are safetensors files written every
@@ -12,13 +12,16 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pixsearch.errors import MediaError
 from pixsearch.media import content_hash
 from pixsearch.models.backbones import ImageBackbone, TextBackbone, prepared_batches
+
+if TYPE_CHECKING:
+    from pixsearch.models.encoder import JointEncoder
 
 __all__ = ["FeatureCache", "default_cache_dir", "ImageFeatures"]
 
@@ -190,7 +193,11 @@ class FeatureCache:
         return ImageFeatures(final, result, errors)
 
     def encoder_features(
-        self, encoder: Any, paths: Sequence[Path], field: str = "spatial", progress: Progress | None = None
+        self,
+        encoder: JointEncoder,
+        paths: Sequence[Path],
+        field: str = "spatial",
+        progress: Progress | None = None,
     ) -> ImageFeatures:
         """One output of ``encoder.encode_image_features`` per image (float16), cached by content hash +
         *encoder* fingerprint (e.g. ``spatial`` for the captioner: it depends on the fine-tuned top).
@@ -269,7 +276,7 @@ class FeatureCache:
 
 
 def encoded_split(
-    encoder: Any, data: Path, split: str, progress: Progress | None = None
+    encoder: JointEncoder, data: Path, split: str, progress: Progress | None = None
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """(image names, image embeddings, caption joint vectors, caption -> image row) of a dataset split,
     encoded end to end by a run-time encoder (ONNX: what a library stores), images cached by content hash.

@@ -1,8 +1,7 @@
 """Caption metrics as the coco-caption scorer defines them (pure Python, no Java), and ``eval caption``.
 
-* Tokens: lowercased, punctuation removed, clitics split the PTB way (``man's`` -> ``man 's``,
-  ``don't`` -> ``do n't``), hyphenated words kept whole (``t-shirt``). The captioner is trained on the
-  same tokens, so what it writes is scored exactly as it was learned.
+* Tokens: :func:`pixsearch.models.vocab.tokenize`, the captioner's own tokenizer (lowercased, no
+  punctuation, PTB clitics), so what it writes is scored exactly as it was learned.
 * BLEU-1..4: corpus BLEU with clipped n-gram counts against all references and the brevity penalty from
   the reference length closest to each hypothesis (coco-caption's ``option='closest'``), on 0-100.
 * CIDEr-D: TF-IDF n-gram vectors (n = 1..4, document frequencies from the evaluated references), clipped
@@ -13,28 +12,15 @@
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["tokenize", "detokenize", "bleu", "cider_d", "caption_scores", "eval_caption"]
+from pixsearch.models.vocab import tokenize
 
-_CLITIC = re.compile(r"([a-z0-9])(n't|'s|'re|'ve|'ll|'d|'m)\b")
-_TOKEN = re.compile(r"n't|'[a-z]+|[a-z0-9]+(?:[-.&][a-z0-9]+)*")
+__all__ = ["bleu", "cider_d", "caption_scores", "eval_caption"]
 
 Ngrams = Counter[tuple[str, ...]]
-
-
-def tokenize(text: str) -> list[str]:
-    """Lowercased word tokens without punctuation (see the module docstring)."""
-    return _TOKEN.findall(_CLITIC.sub(r"\1 \2", text.lower()))
-
-
-def detokenize(tokens: Sequence[str]) -> str:
-    """Readable text whose :func:`tokenize` gives back ``tokens`` (clitics re-attached)."""
-    out = " ".join(tokens)
-    return re.sub(r" (n't|'[a-z]+)\b", r"\1", out)
 
 
 def _ngrams(words: Sequence[str], n: int = 4) -> Ngrams:

@@ -14,14 +14,48 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["eval_policy_photos"]
+from pixsearch.corpus.datasets import load_dataset
+from pixsearch.errors import DatasetError, MediaError
+
+__all__ = ["eval_policy_photos", "split_labels", "thumbnails"]
+
+
+def split_labels(data: Path, split: str) -> tuple[list[str], np.ndarray]:
+    """(image names, positive or not) of a split, by ``minor_words.photo_is_positive`` on its captions."""
+    from pixsearch.policy.minor_words import photo_is_positive
+
+    ds = load_dataset(data).split(split)
+    by = ds.captions_by_image()
+    names = list(ds.images)
+    if not names:
+        raise DatasetError(f"split {split!r} of {data} has no images")
+    y = np.array([photo_is_positive(c.text for c in by.get(n, [])) for n in names], dtype=bool)
+    return names, y
+
+
+def thumbnails(data: Path, names: list[str]) -> list[np.ndarray | None]:
+    """The RGB pixels the face check sees at index time: the stored thumbnail (JPEG, <= 256 px)."""
+    from pixsearch.media import load_image, thumbnail_bytes
+    from pixsearch.models.backbones import decode_size
+    from pixsearch.policy.photo import rgb_of_thumbnail
+
+    ds = load_dataset(data)
+    out: list[np.ndarray | None] = []
+    for n in names:
+        try:
+            out.append(
+                rgb_of_thumbnail(thumbnail_bytes(load_image(ds.image_path(n), draft=decode_size(224))))
+            )
+        except MediaError:
+            out.append(None)
+    return out
 
 
 def eval_policy_photos(data: Path | str, split: str = "val", model: str | None = None) -> dict[str, Any]:
+    from pixsearch.corpus.splits import derived_features, split_pooled
     from pixsearch.models.encoder import create_encoder
     from pixsearch.policy.faces import FaceAges
     from pixsearch.policy.photo import MinorsClassifier, PhotoChecker
-    from pixsearch.train.policy import derived_features, split_labels, split_pooled, thumbnails
 
     data = Path(data)
     enc = create_encoder(model)

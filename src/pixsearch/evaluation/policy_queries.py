@@ -3,7 +3,7 @@
 The CSV has a header ``query,blocked`` (more columns, e.g. ``split`` or ``note``, are ignored);
 ``blocked`` is 1/0 (or true/false, yes/no). Every query is judged by the topic's checker directly, so
 the result does not depend on the region a user happens to run in. The photo half of ``pixsearch eval
-policy`` (``--data DIR --split SPLIT``) lives in ``photo_eval.py`` (photo side of the policy).
+policy`` (``--data DIR --split SPLIT``) lives in ``policy_photos.py``.
 """
 
 from __future__ import annotations

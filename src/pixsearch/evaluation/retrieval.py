@@ -64,18 +64,17 @@ def retrieval_metrics(sim_t2i: np.ndarray, caption_image: np.ndarray) -> dict:
 
 def eval_retrieval(data: Path, split: str, model: str | None = None) -> dict:
     """``pixsearch eval retrieval``: encode the split (features cached), rank, score."""
-    from pixsearch.models.encoder import HeadsEncoder, OnnxEncoder, create_encoder
+    from pixsearch.corpus.splits import split_features
+    from pixsearch.models.encoder import create_encoder
 
     enc = create_encoder(model)
-    if not isinstance(enc, HeadsEncoder):
+    if not enc.cross_modal:
         raise ModelError(f"model {enc.name} has no joint text space to evaluate")
-    if isinstance(enc, OnnxEncoder):  # a shipped model: evaluate the ONNX path users run, no torch
+    if enc.runs_on_onnx:  # a shipped model: evaluate the ONNX path users run, no torch
         from pixsearch.corpus.features import encoded_split
 
         names, img, txt, owner = encoded_split(enc, Path(data), split)
         return {"model": enc.name, "split": split, **_metrics(names, img, txt, owner)}
-    from pixsearch.train.data import split_features
-
     names, pooled, logits, emb, owner = split_features(Path(data), split, enc.backbone_name)
     if enc.has_top:  # phase 2: the cached pooled features predate the fine-tuned top
         from pixsearch.corpus.datasets import load_dataset

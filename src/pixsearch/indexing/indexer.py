@@ -18,18 +18,16 @@ import numpy as np
 
 from pixsearch.config import Settings
 from pixsearch.errors import MediaError
-from pixsearch.indexing.captions_csv import match_captions, read_captions_csv
+from pixsearch.indexing.captions_csv import match_captions
+from pixsearch.indexing.engine import Decoded, EncodeJob, Engine, LocalEngine, decode
 from pixsearch.indexing.enrichers.base import Enricher
-from pixsearch.indexing.ray_engine import EncodeJob, Engine
 from pixsearch.indexing.report import IndexReport, Progress
 from pixsearch.indexing.scan import check_prune_roots, scan, vanished
-from pixsearch.media import read_photo, thumbnail_bytes
-from pixsearch.models.backbones import decode_size
-from pixsearch.models.encoder import HeadsEncoder, JointEncoder
+from pixsearch.models.encoder import JointEncoder
 from pixsearch.storage.catalog import Catalog
 from pixsearch.storage.vectorset import VectorSet
 
-__all__ = ["IndexReport", "Indexer", "Progress", "read_captions_csv", "scan"]
+__all__ = ["Indexer"]
 
 
 @dataclass
@@ -56,14 +54,15 @@ class Indexer:
         self.encoder = encoder
         self.batch_size = batch_size
         self.enrichers = list(enrichers)
-        self.engine = engine  # None: decode and encode here; else e.g. distributed.RayEngine
+        # Where photos are read (and maybe encoded): here by default, or e.g. on a Ray cluster
+        self.engine: Engine = LocalEngine(encoder, batch_size) if engine is None else engine
         self.settings = settings  # how an engine's workers build the same enrichers as ours
         self._pending_caps: list = []
 
     def caption_rows(self, texts: list[str]) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
         if not texts:
             return []
-        if isinstance(self.encoder, HeadsEncoder):  # MiniLM + joint vectors from one forward pass
+        if self.encoder.cross_modal:  # MiniLM + joint vectors from one forward pass
             emb, joint = self.encoder.encode_texts(texts)
         else:
             emb, joint = self.encoder.encode_captions(texts), None
@@ -118,33 +117,17 @@ class Indexer:
         total = len(files)
         if progress:
             progress(done, total)
-        batches = [todo[s : s + self.batch_size] for s in range(0, len(todo), self.batch_size)]
-        # Decode threads work one batch ahead: Pillow releases the GIL, so batch i+1 decodes on one core
-        # while batch i is encoded.
-        pool = ThreadPoolExecutor(max_workers=2)
+        by_path = {str(it.path): it for it in todo}
+        enrichers = tuple((e.name, e.fingerprint) for e in self.enrichers)
+        job = EncodeJob(self.encoder.name, self.settings, enrichers)
+        pool = ThreadPoolExecutor(max_workers=2)  # decodes photos that enrichers redo
+        stream = self.engine.encode(job, list(by_path))
         try:
-            if self.engine is not None:
-                batches = []  # the engine encodes elsewhere (e.g. a Ray cluster); this process only writes
-                by_path = {str(it.path): it for it in todo}
-                job = EncodeJob(
-                    self.encoder.name, self.settings, tuple((e.name, e.fingerprint) for e in self.enrichers)
-                )
-                for enc in self.engine.encode(job, list(by_path)):
-                    part = [by_path[p] for p in enc.paths]
-                    for it in part:
-                        it.digest = enc.digests[str(it.path)]
-                    decoded = [enc.decoded[str(it.path)] for it in part]
-                    self._batch(part, decoded, captions or {}, report, enc.features)
-                    done += len(part)
-                    if progress:
-                        progress(done, total)
-            ahead = [pool.submit(self._decode, it) for it in batches[0]] if batches else []
-            for b, batch in enumerate(batches):
-                current = ahead
-                if b + 1 < len(batches):
-                    ahead = [pool.submit(self._decode, it) for it in batches[b + 1]]
-                self._batch(batch, current, captions or {}, report)
-                done += len(batch)
+            for enc in stream:  # the engine reads (and maybe encodes); this process is the one writer
+                part = [by_path[p] for p in enc.paths]
+                decoded = [enc.decoded[str(it.path)] for it in part]
+                self._batch(part, decoded, enc.digests, captions or {}, report, enc.features)
+                done += len(part)
                 if progress:
                     progress(done, total)
             if prune:
@@ -156,20 +139,20 @@ class Indexer:
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
+            stream.close()  # an engine stops its work (threads, a Ray it started) here
             pool.shutdown(wait=True, cancel_futures=True)
             self.vectors.save()
         return report
 
-    def _decode(self, item: _Item) -> object:
-        item.digest, img = read_photo(item.path, decode_size(self.encoder.resolution))
-        if isinstance(img, MediaError):
-            return img
-        return (img.size, self.encoder.preprocess(img), thumbnail_bytes(img))
+    def _decode(self, item: _Item) -> Decoded:
+        item.digest, res = decode(self.encoder, item.path)
+        return res
 
     def _batch(
         self,
         batch: list[_Item],
-        decoded: list[Future],
+        decoded: list[Future[Decoded]],
+        digests: Mapping[str, str],
         captions: dict[str, list[str]],
         report: IndexReport,
         pre: Mapping[str, Mapping[str, np.ndarray]] | None = None,
@@ -180,6 +163,7 @@ class Indexer:
         t0 = time.perf_counter()
         for it, fut in zip(batch, decoded, strict=True):
             res = fut.result()
+            it.digest = digests[str(it.path)]
             if isinstance(res, MediaError):
                 if self.catalog.image_id_for_hash(it.digest) is not None and it.digest:
                     known.append(it)  # a format we cannot decode now but indexed before: keep
@@ -261,7 +245,7 @@ class Indexer:
         """Run each enricher on its share of ``ids`` (row i of ``feats`` is ``ids[i]``), inside the
         caller's transaction; returns generated caption ids it replaced (to drop from the indexes)."""
         pos = {iid: j for j, iid in enumerate(ids)}
-        before = self._generated_ids(ids)
+        before = self.catalog.generated_caption_ids(ids)
         for e in self.enrichers:
             sub = [i for i in todo.get(e.name, []) if i in pos]
             if not sub:
@@ -274,13 +258,7 @@ class Indexer:
             report.enriched[e.name] = report.enriched.get(e.name, 0) + len(sub)
             report.timings[e.name] = report.timings.get(e.name, 0.0) + time.perf_counter() - t
             self._pending_caps.append(new)
-        return sorted(set(before) - set(self._generated_ids(ids)))
-
-    def _generated_ids(self, image_ids: list[int]) -> list[int]:
-        rows = self.catalog._in(
-            "SELECT id FROM captions WHERE source = 'generated' AND image_id IN ({})", image_ids
-        )
-        return [int(r[0]) for r in rows]
+        return sorted(set(before) - set(self.catalog.generated_caption_ids(ids)))
 
     def _redo_stale(self, report: IndexReport, pool: ThreadPoolExecutor) -> None:
         """Photos an enricher has not done at its current fingerprint: decode again, recompute (the
@@ -289,24 +267,20 @@ class Indexer:
         ids = sorted(set().union(*stale.values()))
         for s in range(0, len(ids), self.batch_size):
             chunk = ids[s : s + self.batch_size]
-            path_of = {
-                int(i): p
-                for i, p in self.catalog._in(
-                    "SELECT image_id, MIN(path) FROM paths WHERE image_id IN ({}) GROUP BY image_id", chunk
-                )
-            }
+            path_of = self.catalog.first_paths(chunk)
             t0 = time.perf_counter()
             futs = {
                 i: pool.submit(self._decode, _Item(Path(path_of[i]), 0, 0)) for i in chunk if i in path_of
             }
-            ok, arrays = [], []
+            ok: list[int] = []
+            arrays: list[np.ndarray] = []
             for i, fut in futs.items():
                 res = fut.result()
                 if isinstance(res, MediaError):
                     report.warnings.append(f"cannot redo {path_of[i]} for new models: {res.reason}")
-                else:
+                elif res[1] is not None:  # always: decoded here, never by an engine
                     ok.append(i)
-                    arrays.append(res[1])  # type: ignore[index]
+                    arrays.append(res[1])
             if not ok:
                 continue
             t1 = time.perf_counter()

@@ -19,20 +19,18 @@ import logging
 import os
 import socket
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from pixsearch.errors import ConfigError, EngineError, MediaError
+from pixsearch.indexing.engine import Decoded, EncodedBatch, EncodeJob
 
-if TYPE_CHECKING:
-    from pixsearch.config import Settings
-
-__all__ = ["Engine", "EncodeJob", "RayEngine", "EncodedBatch"]
+__all__ = ["RETRIES", "RayEngine"]
 
 # Features a worker sends back, and the dtype on the wire: the 7x7 map is the bulk (250 KB an image in
 # float32), so it travels as float16 and is widened again here.
@@ -52,34 +50,6 @@ def _check_reachable(address: str) -> None:
         raise ConfigError(f"cannot reach Ray at {address}: {exc.strerror or exc}") from exc
 
 
-@dataclass(frozen=True)
-class EncodeJob:
-    """What workers need to do the writer's work: its model and the enrichers it runs.
-
-    ``enrichers`` are (name, fingerprint) pairs; a worker prepares an enricher only if it builds the same
-    one from ``settings`` (another pixsearch or model files on a node: the writer computes it instead)."""
-
-    model: str
-    settings: Settings | None = None
-    enrichers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class EncodedBatch:
-    """What the indexer's writer needs for a batch: per path, a decode result and its features."""
-
-    paths: list[str]
-    decoded: dict[str, Future]  # path -> Future of ((w, h), None, thumbnail) or MediaError, as _decode gives
-    digests: dict[str, str]
-    features: dict[str, dict[str, np.ndarray]]  # path -> feature (or enricher column) name -> row
-
-
-class Engine(Protocol):
-    """Where photos are decoded and encoded when not in the indexing process itself."""
-
-    def encode(self, job: EncodeJob, paths: Sequence[str]) -> Iterator[EncodedBatch]: ...
-
-
 class _Worker:
     """A Ray Data actor: builds the encoder and the enrichers once, then decodes + encodes batches."""
 
@@ -90,7 +60,7 @@ class _Worker:
         self.encoder = create_encoder(job.model)
         self.enrichers: list[Any] = []
         if job.settings is not None and job.enrichers:
-            from pixsearch.indexing.enrichers.base import enrichers
+            from pixsearch.indexing.enrichers.registry import enrichers
 
             built = {e.name: e for e in enrichers(job.settings, self.encoder)}
             want = dict(job.enrichers)
@@ -139,7 +109,8 @@ class _Worker:
 
 @dataclass(frozen=True)
 class RayEngine:
-    """``--engine ray``: where the cluster is and how to split the work."""
+    """``--engine ray``: where the cluster is and how to split the work. An :class:`Engine` whose batches
+    come encoded (with the enrichers' worker-side columns), in completion order."""
 
     address: str | None = None  # None: start a local Ray on this machine; "auto": join the running one
     workers: int | None = None  # actors; default: the cluster's CPUs / threads
@@ -181,7 +152,7 @@ class RayEngine:
         logging.getLogger("ray.data").setLevel(logging.ERROR)
         return ray, started_here
 
-    def encode(self, job: EncodeJob, paths: Sequence[str]) -> Iterator[EncodedBatch]:
+    def encode(self, job: EncodeJob, paths: Sequence[str]) -> Generator[EncodedBatch, None, None]:
         """Stream encoded batches (in completion order, not input order) for ``paths``.
 
         Whatever fails, a batch is committed only once and keyed by content hash, so a rerun never
@@ -231,11 +202,11 @@ class RayEngine:
 
 def _to_batch(cols: dict[str, np.ndarray]) -> EncodedBatch:
     paths = [str(p) for p in cols["path"]]
-    decoded: dict[str, Future] = {}
+    decoded: dict[str, Future[Decoded]] = {}
     digests: dict[str, str] = {}
     feats: dict[str, dict[str, np.ndarray]] = {}
     for i, p in enumerate(paths):
-        fut: Future = Future()
+        fut: Future[Decoded] = Future()
         digests[p] = str(cols["digest"][i])
         if cols["error"][i]:
             fut.set_result(MediaError(p, str(cols["error"][i])))

@@ -3,8 +3,10 @@
 A library is a directory: ``catalog.db`` (the truth) plus derived ANN index files. It remembers the
 encoder it was built with; opening it with another one is an error that names ``pixsearch reindex``.
 The facade keeps the lifecycle, the writes and text search; the work behind some methods lives beside
-it and takes the Library: ``reindex.py`` (re-encoding), ``photo_query.py`` (reads that start from a
-photo), ``health.py`` (stats, doctor), ``matching.py`` (a page's match scores and threshold).
+it and takes the parts of the library it uses: ``opening.py`` (settings, catalog, model check),
+``reindex.py`` (re-encoding), ``photo.py`` (reads that start from a photo), ``files.py`` (a photo's
+record and files, uploads), ``health.py`` (stats, doctor), ``search/matching.py`` (a page's match scores
+and threshold).
 """
 
 from __future__ import annotations
@@ -18,29 +20,38 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pixsearch.config import Settings, load_settings
-from pixsearch.errors import LibraryNotFoundError, ModelError, ModelMismatchError, QueryError
+from pixsearch.config import Settings
+from pixsearch.errors import MediaError, ModelError, NotFoundError
+from pixsearch.library import files
 from pixsearch.library.health import library_checks, library_stats
-from pixsearch.library.photo import PhotoRef, describe_photo, photo_caption, photo_vector
-from pixsearch.models.encoder import JointEncoder, create_encoder, default_encoder_name
+from pixsearch.library.opening import ensure_model, model_not_installed, open_catalog, vector_set
+from pixsearch.library.photo import PhotoReads, PhotoRef
+from pixsearch.models.encoder import JointEncoder, create_encoder
 from pixsearch.models.onnx_runtime import set_threads
 from pixsearch.models.scorer import MatchScore, PhotoEvidence, check_text
-from pixsearch.policy.enforcement import Enforcer, Withheld
+from pixsearch.policy.enforcement import Enforcer
 from pixsearch.policy.rules import Policy, load_policy
-from pixsearch.results import CaptionResult, Result
+from pixsearch.results import (
+    AddedPhoto,
+    DeletedPhoto,
+    Description,
+    PhotoInfo,
+    Result,
+    SearchResults,
+    Withheld,
+    check_page,
+)
 from pixsearch.search.matching import Matcher, check_threshold, match_page
 from pixsearch.search.text import Hit, TextSearch
 from pixsearch.storage.catalog import Catalog, ImageRow
 from pixsearch.storage.lock import LibraryLock
-from pixsearch.storage.store import opener_for, resolve_store
-from pixsearch.storage.vectorset import IndexSpec, VectorSet
 
 if TYPE_CHECKING:  # the writing side (indexer, engines, enrichers) is imported where it is used: a search
-    # in a fresh process never loads it (cold search, README "Quality and speed"); so is media (photo_query)
-    from pixsearch.indexing.indexer import IndexReport, Progress
-    from pixsearch.indexing.ray_engine import Engine
+    # in a fresh process never loads it (cold search, README "Quality and speed"); so is media (photo.py)
+    from pixsearch.indexing.engine import Engine
+    from pixsearch.indexing.report import IndexReport, Progress
 
-__all__ = ["Library", "Result", "CaptionResult", "Withheld"]
+__all__ = ["Library"]
 
 MATCH_WINDOW = 200  # fused candidates a thresholded search scores at most
 
@@ -68,23 +79,8 @@ class Library:
         self.lock = LibraryLock(settings.library)
         self.lock_wait = 0.0  # seconds a write waits for another writer (math.inf: for ever; CLI --wait)
         self.on_wait: Callable[[str], None] | None = None  # told once when a write starts waiting
-        self.vectors = self._vector_set()
-
-    def _vector_set(self) -> VectorSet:
-        enc, s = self.encoder, self.settings
-        specs = [IndexSpec("images", enc.dim), IndexSpec("captions", enc.caption_dim)]
-        if enc.cross_modal:
-            specs.append(IndexSpec("caption_joint", enc.dim))
-        return VectorSet(
-            s.library,
-            self.catalog,
-            specs,
-            enc.fingerprint,
-            s.vector_backend,
-            s.vector_dtype,
-            self.lock,
-            opener_for(s, enc.fingerprint),  # the library's own files, or Milvus (index/store.py)
-        )
+        self.vectors = vector_set(settings, catalog, encoder, self.lock)
+        self._matcher: Matcher | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
@@ -103,51 +99,18 @@ class Library:
         refuses a directory without a catalog instead of creating an empty library there: a mistyped
         ``-L`` or an unmounted disk must not look like an empty library.
         """
-        s = settings or load_settings(library=Path(path).expanduser() if path else None)
-        if path is not None:
-            s = replace(s, library=Path(path).expanduser())
-        if not create and not (s.library / "catalog.db").is_file():
-            raise LibraryNotFoundError(f"no library at {s.library} (`pixsearch index` creates one)")
-        catalog = Catalog.open(s.library / "catalog.db")
-        stored_name = catalog.get_meta("encoder")
-        stored_fp = catalog.get_meta("encoder_fingerprint")
-        try:  # the recorded store unless one is asked for; another one only for reindex (it moves them)
-            s = resolve_store(s, catalog, moving=not check_model)
-        except BaseException:
-            catalog.close()
-            raise
+        s, catalog = open_catalog(path, settings, create, moving=not check_model)
         if encoder is None:
+            stored_name = catalog.get_meta("encoder")
             try:
                 encoder = create_encoder(s.model or stored_name)
             except ModelError as exc:
                 catalog.close()
                 if s.model is None and stored_name:
-                    raise ModelMismatchError(
-                        f"library {s.library} was built with model {stored_name}, which is not installed; "
-                        f"run `pixsearch reindex` to re-encode it with {default_encoder_name()}"
-                    ) from exc
+                    raise model_not_installed(s, stored_name) from exc
                 raise
-        if not check_model:
-            return cls(s, catalog, encoder)
-        has_data = not catalog.is_empty()
-        if stored_fp is not None and stored_fp != encoder.fingerprint and has_data:
-            catalog.close()
-            raise ModelMismatchError(
-                f"library {s.library} was built with model {stored_name} ({stored_fp.split('|')[0]}), not "
-                f"{encoder.name} ({encoder.fingerprint.split('|')[0]}); "
-                f"run `pixsearch reindex --model {encoder.name}`"
-            )
-        new_store = s.store is not None and catalog.get_meta("store") != s.store
-        if (stored_fp != encoder.fingerprint or new_store) and create:
-            try:
-                with LibraryLock(s.library).hold(), catalog.transaction():
-                    catalog.set_meta("encoder", encoder.name)
-                    catalog.set_meta("encoder_fingerprint", encoder.fingerprint)
-                    if new_store and s.store is not None:  # later commands without --store use it
-                        catalog.set_meta("store", s.store)
-            except BaseException:
-                catalog.close()
-                raise
+        if check_model:
+            ensure_model(s, catalog, encoder, create)
         return cls(s, catalog, encoder)
 
     def close(self) -> None:
@@ -197,7 +160,7 @@ class Library:
         redo photos whose enricher models changed. ``prune`` refuses a missing or empty root (unmounted
         disk?) that still has photos indexed under it unless ``force``. Holds the write lock."""
         from pixsearch.indexing.captions_csv import read_captions_csv
-        from pixsearch.indexing.enrichers.base import enrichers
+        from pixsearch.indexing.enrichers.registry import enrichers
         from pixsearch.indexing.indexer import Indexer
 
         caps, warns = read_captions_csv(Path(captions_csv)) if captions_csv else ({}, [])
@@ -243,7 +206,13 @@ class Library:
         from pixsearch.library.reindex import rebuild
 
         with self.writing(check_model=False):
-            return rebuild(self, model, progress)
+            enc = create_encoder(model) if model else self.encoder
+            opener = lambda s, e: type(self).open(settings=s, encoder=e)  # noqa: E731
+            report = rebuild(self.catalog, self.settings, self.vectors, enc, opener, progress)
+            if not report.interrupted:  # swapped in: the live catalog holds the new model's vectors
+                self.encoder = enc
+                self.vectors = vector_set(self.settings, self.catalog, enc, self.lock)
+            return report
 
     # -- reading ------------------------------------------------------------------------------------
     def _results(self, hits: list[Hit], match: dict[int, float] | None = None) -> list[Result | Withheld]:
@@ -264,7 +233,7 @@ class Library:
             r.id, score, r.paths, tuple(c.text for c in r.captions), scores, matched, r.width, r.height
         )
 
-    # -- content policy (policy.py) ----------------------------------------------------------------
+    # -- content policy (policy/) ------------------------------------------------------------------
     def with_region(self, region: str | None) -> Library:
         """This library seen from another policy region (the REST API's per-request ``region``).
 
@@ -287,7 +256,7 @@ class Library:
 
     @property
     def withhold(self) -> Enforcer:
-        """The photo side's enforcement for this region (withhold.py, the one place that hides)."""
+        """The photo side's enforcement for this region (the one place that hides)."""
         return Enforcer(self.catalog, self.policy)
 
     def check_photo(self, image_id: int) -> None:
@@ -297,7 +266,7 @@ class Library:
     @_one_snapshot
     def search(
         self, query: str, k: int = 10, offset: int = 0, threshold: float | None = None
-    ) -> list[Result | Withheld]:
+    ) -> SearchResults:
         """Text -> images, fusing joint-space, caption-semantic and BM25 scores."""
         pending = self.policy.start_check(query)  # rules now, the semantic model beside the search
         ts = TextSearch(
@@ -311,8 +280,7 @@ class Library:
         # The threshold applies to the calibrated match score, computed only for the page (or, with a
         # threshold, for the top fused candidates the cut needs: at most MATCH_WINDOW).
         window = offset + k if th is None else min(max(2 * (offset + k), 20), MATCH_WINDOW)
-        if k < 1 or offset < 0:
-            raise QueryError("k must be >= 1 and offset >= 0")
+        check_page(k, offset)
         hits = ts.run(query, window, 0, None)
         pending.wait()  # BlockedError: a blocked query's hits are dropped unseen
         images = self.vectors.view("images")
@@ -321,14 +289,14 @@ class Library:
     @property
     def matcher(self) -> Matcher:
         """The calibrated match scorer over this library's catalog (built on first use)."""
-        m = getattr(self, "_matcher", None)
+        m = self._matcher
         if m is None or m.catalog is not self.catalog or m.encoder is not self.encoder:  # reindexed
-            self._matcher = Matcher(self.catalog, self.encoder)
-        return self._matcher
+            m = self._matcher = Matcher(self.catalog, self.encoder)
+        return m
 
     @_one_snapshot
     def score(self, photo: PhotoRef, text: str, references: bool = True) -> MatchScore:
-        """Contract 4: calibrated probability that a person would say ``text`` describes ``photo``.
+        """The calibrated probability that a person would say ``text`` describes ``photo``.
 
         A library photo (id, path or identical bytes) uses its stored vector and, with ``references``,
         its human captions; any other photo is decoded and encoded (pixels only). Empty text is a
@@ -346,14 +314,17 @@ class Library:
 
     def image_vector(self, image: PhotoRef) -> tuple[np.ndarray, int | None]:
         """Joint vector for an image id, a library path, or a new file/bytes (encoded on the fly), and the
-        photo's library id when it has one (``photo_query.py``)."""
-        return photo_vector(self, image)
+        photo's library id when it has one (``photo.py``)."""
+        return self._photos.vector(image)
+
+    @property
+    def _photos(self) -> PhotoReads:
+        return PhotoReads(self.catalog, self.vectors, self.encoder, self.withhold)
 
     @_one_snapshot
     def similar(self, image: PhotoRef, k: int = 10, offset: int = 0) -> list[Result | Withheld]:
         """Image -> the most similar images in the library (the query image itself excluded)."""
-        if k < 1 or offset < 0:
-            raise QueryError("k must be >= 1 and offset >= 0")
+        check_page(k, offset)
         vec, own = self.image_vector(image)
         keys, sims = self.vectors.get("images").search(vec, k + offset + 1)
         hits = [
@@ -364,10 +335,10 @@ class Library:
         return self._results(hits[offset : offset + k])
 
     @_one_snapshot
-    def describe(self, image: PhotoRef, k: int = 5) -> list[CaptionResult | Withheld]:
+    def describe(self, image: PhotoRef, k: int = 5) -> Description:
         """Image -> the library's captions that fit it best (joint space, reranked by match), with their
         images, and a generated caption (``.generated``) when a captioner is shipped."""
-        return describe_photo(self, image, k)
+        return self._photos.describe(image, lambda: self.matcher, k)
 
     def caption(self, photo: PhotoRef, beam: int = 3) -> str:
         """A generated caption for a library photo (id or path) or any image file or bytes.
@@ -375,12 +346,53 @@ class Library:
         Runs the default captioner on the photo's pixels, through the captioner's own encoder when the
         library's is another one; a photo the region withholds raises BlockedError like any other read.
         """
-        return photo_caption(self, photo, beam)
+        return self._photos.caption(photo, beam)
+
+    # -- one photo by id (the REST API; files.py) ---------------------------------------------------
+    def ensure_photo(self, image_id: int) -> None:
+        """NotFoundError for an id the library does not hold, BlockedError for one the region withholds."""
+        if not self.catalog.has_image(image_id):
+            raise NotFoundError(f"no photo with id {image_id}")
+        self.check_photo(image_id)
+
+    def photo_info(self, image_id: int) -> PhotoInfo:
+        """The photo's record: paths, size, when it was added, every caption with its source, labels."""
+        self.ensure_photo(image_id)
+        return files.photo_info(self.catalog, self.withhold, image_id)
+
+    def thumbnail(self, image_id: int) -> bytes:
+        """The photo's JPEG thumbnail, at most 256 px a side."""
+        self.ensure_photo(image_id)
+        return files.thumbnail(self.catalog, image_id)
+
+    def original(self, image_id: int) -> Path:
+        """The photo's file, as indexed (NotFoundError when it moved, vanished or changed size)."""
+        self.ensure_photo(image_id)
+        return files.original_file(self.catalog, image_id)
+
+    def add_photo(self, data: bytes) -> AddedPhoto:
+        """Keep a photo given as bytes under the library's uploads/ folder and index it (write lock);
+        MediaError (file removed again) when it cannot be indexed."""
+        path = files.store_upload(self.settings.library, data)
+        report = self.add([path])
+        if report.failed:
+            path.unlink(missing_ok=True)
+            raise MediaError(str(path), report.failed[0][1])
+        return AddedPhoto(self.catalog.image_for_path(str(path)), bool(report.added))
+
+    def delete_photo(self, image_id: int) -> DeletedPhoto:
+        """Forget every path of a photo; files kept under uploads/ go too, the user's own files stay."""
+        if not self.catalog.has_image(image_id):
+            raise NotFoundError(f"no photo with id {image_id}")
+        paths = [r.path for r in self.catalog.image_paths(image_id)]
+        removed = self.remove(paths)  # then the files we stored, once no path of the library names them
+        deleted = files.delete_uploads(self.catalog, self.settings.library, paths)
+        return DeletedPhoto(image_id, removed, deleted)
 
     def stats(self) -> dict[str, Any]:
         """Counts (images, captions, human/generated captions), model, store, bytes on disk (health.py)."""
-        return library_stats(self)
+        return library_stats(self.catalog, self.encoder, self.settings)
 
     def doctor(self) -> list[tuple[str, bool, str]]:
         """(check, ok, detail) rows: models load, catalog opens and is sane, indexes match the catalog."""
-        return library_checks(self)
+        return library_checks(self.catalog, self.encoder, self.vectors)

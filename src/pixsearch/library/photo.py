@@ -2,37 +2,37 @@
 bytes. Found in the library when it is there (by id, path or identical content), else decoded and encoded.
 
 Why a module of its own: every photo-side read resolves its argument the same way, and each resolution
-goes through the region's enforcement (withhold.py) before anything is given out; one place keeps the
-rules alike. The functions take the Library they read (``library.py`` stays the facade that calls them).
-Files are read through ``media``'s guards (size limit, FIFOs/devices refused), like the indexer; ``media``
-and the captioner are imported on first use, so a text search never loads them.
+goes through the region's enforcement (``policy/enforcement.py``) before anything is given out; one place
+keeps the rules alike. :class:`PhotoReads` holds the parts of the library these reads use; the facade
+builds one per call. Files are read through ``media``'s guards (size limit, FIFOs/devices refused), like
+the indexer; ``media`` and the captioner are imported on first use, so a text search never loads them.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pixsearch.errors import BlockedError, ModelError, NotFoundError, QueryError
 from pixsearch.models.backbones import decode_size
+from pixsearch.models.encoder import JointEncoder
 from pixsearch.models.scorer import PhotoEvidence
-from pixsearch.results import CaptionResult
-from pixsearch.search.matching import Description
+from pixsearch.policy.enforcement import Enforcer
+from pixsearch.results import CaptionResult, Description, Withheld
+from pixsearch.search.matching import Matcher
+from pixsearch.storage.catalog import Catalog
+from pixsearch.storage.vectorset import VectorSet
 
-if TYPE_CHECKING:
-    from pixsearch.library.facade import Library
-    from pixsearch.policy.enforcement import Withheld
-
-__all__ = ["PhotoRef", "describe_photo", "photo_caption", "photo_vector"]
+__all__ = ["PhotoReads", "PhotoRef"]
 
 PhotoRef = Path | str | bytes | int  # a library image id, a file path, or a photo's bytes
 
 
-def _locate(lib: Library, photo: Path | str | bytes, need_bytes: bool) -> tuple[int | None, bytes | None]:
+def _locate(catalog: Catalog, photo: Path | str | bytes, need_bytes: bool) -> tuple[int | None, bytes | None]:
     """(library image id or None, the photo's bytes or None): a path known to the catalog is not read
     unless ``need_bytes``; other bytes are looked up by content hash (the same photo under another name)."""
     from pixsearch.media import content_hash, read_bytes
@@ -43,102 +43,111 @@ def _locate(lib: Library, photo: Path | str | bytes, need_bytes: bool) -> tuple[
         data = photo
     else:
         path = Path(photo).expanduser().absolute()
-        iid = lib.catalog.image_for_path(str(path))
+        iid = catalog.image_for_path(str(path))
         if need_bytes or iid is None:
             data = read_bytes(path)
     if iid is None and data is not None:
-        iid = lib.catalog.image_id_for_hash(content_hash(data))
+        iid = catalog.image_id_for_hash(content_hash(data))
     return iid, data
 
 
-def photo_vector(lib: Library, image: PhotoRef) -> tuple[np.ndarray, int | None]:
-    """(joint vector, library image id or None): the stored vector of a library photo, else the photo
-    decoded and encoded (checked like an indexed photo where the region withholds photos)."""
-    from pixsearch.media import load_image, thumbnail_bytes
-    from pixsearch.policy.photo import rgb_of_thumbnail
+@dataclass(frozen=True)
+class PhotoReads:
+    """The reads that start from a photo, over one library as seen from one policy region."""
 
-    images = lib.vectors.view("images")  # falls back to the catalog for a just-committed photo
-    if isinstance(image, int):
-        lib.withhold.ensure_visible(image)  # a flagged photo gives out nothing, whatever names it
-        try:
-            return images.get(np.array([image]))[0], image
-        except KeyError:
-            raise NotFoundError(f"no image with id {image} in the library") from None
-    iid, data = _locate(lib, image, need_bytes=False)
-    if iid is not None:
-        lib.withhold.ensure_visible(iid)
-        try:
-            return images.get(np.array([iid]))[0], iid
-        except KeyError:  # removed since we looked it up
-            if data is None:
-                raise NotFoundError(f"{image!s} is no longer in the library") from None
-    assert data is not None
-    enc = lib.encoder
-    img = load_image(data, draft=decode_size(enc.resolution))
-    arr = enc.preprocess(img)[None]
-    if lib.withhold.active:  # a new query photo is checked like an indexed one (withhold.py)
-        feats = enc.encode_image_features(arr)
-        lib.withhold.ensure_new_photo(rgb_of_thumbnail(thumbnail_bytes(img)), feats, enc.name)
-        return feats["embedding"][0], None
-    return enc.encode_image_arrays(arr)[0], None
+    catalog: Catalog
+    vectors: VectorSet
+    encoder: JointEncoder
+    enforcer: Enforcer  # the region's: every photo found in the library is checked here first
 
+    def vector(self, image: PhotoRef) -> tuple[np.ndarray, int | None]:
+        """(joint vector, library image id or None): the stored vector of a library photo, else the photo
+        decoded and encoded (checked like an indexed photo where the region withholds photos)."""
+        from pixsearch.media import load_image, thumbnail_bytes
+        from pixsearch.policy.photo import rgb_of_thumbnail
 
-def photo_caption(lib: Library, photo: PhotoRef, beam: int = 3) -> str:
-    """A generated caption of the photo's pixels (see ``Library.caption``); a photo or a caption the
-    region withholds raises BlockedError."""
-    from pixsearch.media import load_image, read_bytes
-    from pixsearch.models.captioner import caption_image
-
-    if isinstance(photo, int):
-        lib.withhold.ensure_visible(photo)
-        rows = lib.catalog.images([photo])
-        if photo not in rows or not rows[photo].paths:
-            raise NotFoundError(f"no image with id {photo} in the library")
-        data = read_bytes(Path(rows[photo].paths[0]))
-    else:
-        iid, got = _locate(lib, photo, need_bytes=True)
-        assert got is not None
-        data = got
+        images = self.vectors.view("images")  # falls back to the catalog for a just-committed photo
+        if isinstance(image, int):
+            self.enforcer.ensure_visible(image)  # a flagged photo gives out nothing, whatever names it
+            try:
+                return images.get(np.array([image]))[0], image
+            except KeyError:
+                raise NotFoundError(f"no image with id {image} in the library") from None
+        iid, data = _locate(self.catalog, image, need_bytes=False)
         if iid is not None:
-            lib.withhold.ensure_visible(iid)
-    label = None if isinstance(photo, bytes) else str(photo)
-    img = load_image(data, name=label, draft=decode_size(lib.encoder.resolution))
-    text = caption_image(img, beam=beam, encoder=lib.encoder)
-    lib.withhold.ensure_text(text)  # a generated caption about a child is withheld too
-    return text
+            self.enforcer.ensure_visible(iid)
+            try:
+                return images.get(np.array([iid]))[0], iid
+            except KeyError:  # removed since we looked it up
+                if data is None:
+                    raise NotFoundError(f"{image!s} is no longer in the library") from None
+        assert data is not None
+        enc = self.encoder
+        img = load_image(data, draft=decode_size(enc.resolution))
+        arr = enc.preprocess(img)[None]
+        if self.enforcer.active:  # a new query photo is checked like an indexed one
+            feats = enc.encode_image_features(arr)
+            self.enforcer.ensure_new_photo(rgb_of_thumbnail(thumbnail_bytes(img)), feats, enc.name)
+            return feats["embedding"][0], None
+        return enc.encode_image_arrays(arr)[0], None
 
+    def caption(self, photo: PhotoRef, beam: int = 3) -> str:
+        """A generated caption of the photo's pixels (see ``Library.caption``); a photo or a caption the
+        region withholds raises BlockedError."""
+        from pixsearch.media import load_image, read_bytes
+        from pixsearch.models.captioner import caption_image
 
-def describe_photo(lib: Library, image: PhotoRef, k: int = 5) -> Description:
-    """The library's captions nearest the photo in the joint space, reranked by calibrated match, with a
-    generated caption (``Library.describe``)."""
-    if not lib.encoder.cross_modal or "caption_joint" not in lib.vectors.specs:
-        raise QueryError(f"model {lib.encoder.name} has no joint text space; describe needs a trained model")
-    if k < 1:
-        raise QueryError("k must be >= 1")
-    vec, own = lib.image_vector(image)
-    keys, sims = lib.vectors.get("caption_joint").search(vec, 3 * k)  # reranked by match below
-    ids = [int(x) for x in keys[0]]
-    owner = lib.catalog.caption_owner(ids)
-    rows = lib.catalog.images(list(set(owner.values())))
-    texts = {c.id: c.text for r in rows.values() for c in r.captions}
-    res = [
-        CaptionResult(texts[c], float(s), owner[c], rows[owner[c]].paths[0] if rows[owner[c]].paths else "")
-        for c, s in zip(ids, sims[0].tolist(), strict=True)
-        if c in texts
-    ]
-    matcher = lib.matcher
-    if matcher.usable:  # rerank the 3k nearest by calibrated match
-        ev = matcher.evidence([own], vec[None])[0] if own is not None else PhotoEvidence(vec)
-        ms = matcher.score_texts([r.caption for r in res], ev)
-        res = [replace(r, match=m.score) for r, m in zip(res, ms, strict=True)]
-        res = sorted(res, key=lambda r: -(r.match or 0.0))
-    res = res[:k]
-    generated = None
-    with contextlib.suppress(ModelError):  # no captioner shipped: no generated caption
-        try:
-            generated = lib.caption(image)
-        except BlockedError:  # a generated caption about a child: the disclaimer instead
-            generated = lib.policy.disclaimer
-    w = lib.withhold  # a flagged photo's captions, or any caption about a minor -> Withheld
-    masked: list[CaptionResult | Withheld] = w.mask(res, lambda r: r.image_id)
-    return Description(w.mask_texts(masked, lambda r: r.caption), generated)
+        if isinstance(photo, int):
+            self.enforcer.ensure_visible(photo)
+            rows = self.catalog.images([photo])
+            if photo not in rows or not rows[photo].paths:
+                raise NotFoundError(f"no image with id {photo} in the library")
+            data = read_bytes(Path(rows[photo].paths[0]))
+        else:
+            iid, got = _locate(self.catalog, photo, need_bytes=True)
+            assert got is not None
+            data = got
+            if iid is not None:
+                self.enforcer.ensure_visible(iid)
+        label = None if isinstance(photo, bytes) else str(photo)
+        img = load_image(data, name=label, draft=decode_size(self.encoder.resolution))
+        text = caption_image(img, beam=beam, encoder=self.encoder)
+        self.enforcer.ensure_text(text)  # a generated caption about a child is withheld too
+        return text
+
+    def describe(self, image: PhotoRef, matcher: Callable[[], Matcher], k: int = 5) -> Description:
+        """The library's captions nearest the photo in the joint space, reranked by calibrated match (the
+        scorer ``matcher()`` loads when first asked), with a generated caption (``Library.describe``)."""
+        if not self.encoder.cross_modal or "caption_joint" not in self.vectors.specs:
+            name = self.encoder.name
+            raise QueryError(f"model {name} has no joint text space; describe needs a trained model")
+        if k < 1:
+            raise QueryError("k must be >= 1")
+        vec, own = self.vector(image)
+        keys, sims = self.vectors.get("caption_joint").search(vec, 3 * k)  # reranked by match below
+        ids = [int(x) for x in keys[0]]
+        owner = self.catalog.caption_owner(ids)
+        rows = self.catalog.images(list(set(owner.values())))
+        texts = {c.id: c.text for r in rows.values() for c in r.captions}
+        first_path = {i: r.paths[0] if r.paths else "" for i, r in rows.items()}
+        res = [
+            CaptionResult(texts[c], float(s), owner[c], first_path[owner[c]])
+            for c, s in zip(ids, sims[0].tolist(), strict=True)
+            if c in texts
+        ]
+        m = matcher()
+        if m.usable:  # rerank the 3k nearest by calibrated match
+            ev = m.evidence([own], vec[None])[0] if own is not None else PhotoEvidence(vec)
+            ms = m.score_texts([r.caption for r in res], ev)
+            res = [replace(r, match=s.score) for r, s in zip(res, ms, strict=True)]
+            res = sorted(res, key=lambda r: -(r.match or 0.0))
+        res = res[:k]
+        generated = None
+        with contextlib.suppress(ModelError):  # no captioner shipped: no generated caption
+            try:
+                generated = self.caption(image)
+            except BlockedError:  # a generated caption about a child: the disclaimer instead
+                generated = self.enforcer.disclaimer
+        w = self.enforcer  # a flagged photo's captions, or any caption about a minor -> Withheld
+        masked: list[CaptionResult | Withheld] = w.mask(res, lambda r: r.image_id)
+        return Description(w.mask_texts(masked, lambda r: r.caption), generated)

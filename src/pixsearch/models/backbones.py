@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from pixsearch.models.onnx_runtime import OnnxModel
-    from pixsearch.models.top import ImageTop
 
 __all__ = [
+    "FineTunedTop",
     "ImageBackbone",
     "TextBackbone",
     "IMAGE_BACKBONES",
@@ -39,7 +39,6 @@ __all__ = [
     "image_backbone",
     "preprocess_image",
     "require_train_extra",
-    "text_backbone",
 ]
 
 TRAIN_EXTRA = "pip install torch==2.13.0 && pip install 'pixsearch[train]'"
@@ -107,6 +106,12 @@ def _configure_torch_threads() -> None:
         torch.set_num_threads(n)
 
 
+class FineTunedTop(Protocol):
+    """A phase-2 model's fine-tuned last block + head conv (``models.top.ImageTop``), as ``top`` runs it."""
+
+    def feature_map(self, mid: torch.Tensor) -> torch.Tensor: ...
+
+
 class ImageBackbone:
     """EfficientNet-Lite on torch in eval mode (training side): pooled 1280-d features and ImageNet logits."""
 
@@ -145,7 +150,7 @@ class ImageBackbone:
         return x
 
     def top(
-        self, mid: torch.Tensor, top: ImageTop | None = None, spatial: bool = False
+        self, mid: torch.Tensor, top: FineTunedTop | None = None, spatial: bool = False
     ) -> dict[str, torch.Tensor]:
         """Last block + 1x1 head conv + pooling (+ ImageNet logits); ``top`` swaps in fine-tuned weights.
 
@@ -163,7 +168,7 @@ class ImageBackbone:
         return out
 
     def forward(
-        self, batch: torch.Tensor, top: ImageTop | None = None, spatial: bool = False
+        self, batch: torch.Tensor, top: FineTunedTop | None = None, spatial: bool = False
     ) -> dict[str, torch.Tensor]:
         """Features for a preprocessed batch (N,3,R,R); grads flow if the caller enables them."""
         return self.top(self.mid(batch), top, spatial)
@@ -232,18 +237,6 @@ def _file_digest(path: Path, n: int = 12) -> str:
     return h.hexdigest()[:n]
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): NumPy has no erf and scipy costs import time.
-    s = np.sign(x)
-    # Clip: erf(4) == 1 in float32, and exp(-a*a) for larger a yields denormals that are ~100x slower.
-    a = np.minimum(np.abs(x), 4.0)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    y = 1.0 - (
-        (((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592
-    ) * t * np.exp(-a * a)
-    return s * y
-
-
 class TextBackbone:
     """all-MiniLM-L6-v2 sentence embeddings (mean pooling + L2 norm) on ONNX Runtime.
 
@@ -303,13 +296,6 @@ def image_backbone(name: str = "lite0") -> ImageBackbone:
     if name not in IMAGE_BACKBONES:
         raise ModelError(f"unknown image backbone {name!r}; known: {', '.join(IMAGE_BACKBONES)}")
     return ImageBackbone(IMAGE_BACKBONES[name])
-
-
-def text_backbone() -> TextBackbone:
-    """The default model's MiniLM (training and evaluation features; one session per process)."""
-    from pixsearch.models.encoder import default_text_backbone
-
-    return default_text_backbone()
 
 
 def prepared_batches(

@@ -26,14 +26,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pixsearch.errors import ModelError, ModelMismatchError
-from pixsearch.models.encoder import WEIGHTS_DIR
+from pixsearch.models.shipped import CAPTIONERS_DIR
+from pixsearch.models.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 
 if TYPE_CHECKING:
     from PIL import Image
 
+    from pixsearch.models.encoder import JointEncoder
+
 __all__ = [
-    "SPECIALS",
-    "Vocab",
     "Captioner",
     "beam_search",
     "available_captioners",
@@ -41,58 +42,14 @@ __all__ = [
     "shared_captioner",
     "caption_image",
     "DEFAULT_CAPTIONER",
-    "CAPTIONERS_DIR",
 ]
 
-CAPTIONERS_DIR = WEIGHTS_DIR / "captioners"
 DEFAULT_CAPTIONER = "lite0-cap-v1"
-SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
-PAD, BOS, EOS, UNK = range(4)
 FILES = ("init.onnx", "step.onnx", "vocab.json")
 
 State = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # past_k, past_v, mem_k, mem_v
 InitFn = Callable[[np.ndarray], tuple[np.ndarray, State]]
 StepFn = Callable[[np.ndarray, int, State], tuple[np.ndarray, State]]
-
-
-class Vocab:
-    """Token list (specials first); ``decode`` drops specials and re-attaches clitics."""
-
-    def __init__(self, tokens: list[str]) -> None:
-        if list(tokens[:4]) != list(SPECIALS):
-            raise ModelError(f"vocabulary must start with {', '.join(SPECIALS)}")
-        if len(tokens) <= len(SPECIALS):
-            raise ModelError("vocabulary has no words")
-        self.tokens = list(tokens)
-        self.index = {t: i for i, t in enumerate(self.tokens)}
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    @property
-    def n_words(self) -> int:
-        return len(self.tokens) - len(SPECIALS)
-
-    def encode(self, words: list[str], max_len: int) -> list[int]:
-        """<bos> w1 .. wn <eos>, words cut so the whole fits ``max_len + 1`` ids."""
-        ids = [self.index.get(w, UNK) for w in words[: max_len - 1]]
-        return [BOS, *ids, EOS]
-
-    def decode(self, ids: list[int] | np.ndarray) -> str:
-        from pixsearch.evaluation.captions import detokenize
-
-        return detokenize([self.tokens[i] for i in ids if i >= len(SPECIALS)])
-
-    def to_json(self, **meta: Any) -> str:
-        return json.dumps({"format": "pixsearch-vocab/1", **meta, "tokens": self.tokens}, indent=0)
-
-    @classmethod
-    def load(cls, path: Path) -> Vocab:
-        try:
-            data = json.loads(path.read_text())
-            return cls(list(data["tokens"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"cannot read vocabulary {path}: {exc}") from exc
 
 
 def beam_search(
@@ -118,7 +75,7 @@ def beam_search(
     scores = np.take_along_axis(logp0, top, 1)  # (n, k)
     seqs: list[list[list[int]]] = [[[int(t)] for t in row] for row in top]
     rows = np.repeat(np.arange(n), k)
-    state = tuple(s[:, rows] for s in state)  # type: ignore[assignment]
+    state = _rows(state, rows)
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]
     alive = list(range(n))  # images still searching; their beams are rows a*k .. a*k+k-1 of the state
     for pos in range(1, max_len):
@@ -173,13 +130,19 @@ def beam_search(
             alive = []
             break
         sel = src_rows[still].reshape(-1)
-        state = tuple(s[:, sel] for s in state)  # type: ignore[assignment]
+        state = _rows(state, sel)
         scores = new_scores[still]
         alive = [alive[a] for a in still]
     for a, img in enumerate(alive):  # ran out of length: score what is live
         for b, seq in enumerate(seqs[img]):
             finished[img].append((float(scores[a, b]) / (len(seq) + 1) ** alpha, seq))
     return [max(f, key=lambda x: x[0])[1] if f else [] for f in finished]
+
+
+def _rows(state: State, idx: np.ndarray) -> State:
+    """The decoder state of the beams ``idx`` (rows along axis 1 of every cache)."""
+    pk, pv, mk, mv = state
+    return pk[:, idx], pv[:, idx], mk[:, idx], mv[:, idx]
 
 
 def _sha256(path: Path) -> str:
@@ -223,10 +186,10 @@ class Captioner:
             self._fp = f"{self.name}:{h.hexdigest()[:12]}"
         return self._fp
 
-    def check_encoder(self, encoder: Any) -> None:
+    def check_encoder(self, encoder: JointEncoder) -> None:
         """The captioner reads one encoder's spatial map; any other encoder (backbone, top) is refused."""
         want = self.card.get("encoder", {})
-        got_fp = str(getattr(encoder, "fingerprint", ""))
+        got_fp = encoder.fingerprint
         want_fp = str(want.get("fingerprint", ""))
         # name:heads-digest | image backbone: both shape the spatial map; the text side does not.
         if encoder.name != want.get("name") or got_fp.split("|")[:2] != want_fp.split("|")[:2]:
@@ -244,13 +207,13 @@ class Captioner:
             opts.intra_op_num_threads = max(1, n)
             opts.inter_op_num_threads = 1
             try:
-                self._sessions = tuple(  # type: ignore[assignment]
+                init, step = (
                     ort.InferenceSession(str(self.folder / f), opts, providers=["CPUExecutionProvider"])
                     for f in FILES[:2]
                 )
             except Exception as exc:  # onnxruntime raises its own (untyped) errors for a bad file
                 raise ModelError(f"captioner {self.name}: cannot load its ONNX graphs ({exc})") from exc
-        assert self._sessions is not None
+            self._sessions = (init, step)
         return self._sessions
 
     def _init(self, spatial: np.ndarray) -> tuple[np.ndarray, State]:
@@ -300,22 +263,25 @@ def available_captioners(folder: Path = CAPTIONERS_DIR) -> dict[str, Callable[[]
     }
 
 
-def caption_image(img: Image.Image, beam: int = 3, encoder: Any = None, captioner: str | None = None) -> str:
+def caption_image(
+    img: Image.Image, beam: int = 3, encoder: JointEncoder | None = None, captioner: str | None = None
+) -> str:
     """Caption one decoded photo: its encoder's spatial map (``encoder`` when it is the captioner's own
     one, else the captioner's encoder is loaded) through the shared captioner."""
     cap = shared_captioner(captioner)
-    try:
-        if encoder is None:
-            raise ModelMismatchError("no encoder given")
-        cap.check_encoder(encoder)
-    except ModelMismatchError:
+    if encoder is not None:
+        try:
+            cap.check_encoder(encoder)
+        except ModelMismatchError:
+            encoder = None
+    if encoder is None:
         encoder = _shared_encoder(cap.encoder_name)
     spatial = encoder.encode_image_features(encoder.preprocess(img)[None])["spatial"]
     return cap.caption_features(spatial, beam=beam)[0]
 
 
 @lru_cache(maxsize=2)
-def _shared_encoder(name: str) -> Any:
+def _shared_encoder(name: str) -> JointEncoder:
     from pixsearch.models.encoder import create_encoder
 
     return create_encoder(name)

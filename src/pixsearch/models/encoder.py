@@ -23,11 +23,11 @@ from pixsearch.models.backbones import (
     image_backbone,
     image_fingerprint,
     preprocess_image,
-    text_backbone,
     text_fingerprint,
 )
 from pixsearch.models.heads import Heads, l2n, load_heads
 from pixsearch.models.onnx_runtime import OnnxModel
+from pixsearch.models.shipped import WEIGHTS_DIR
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -37,27 +37,44 @@ __all__ = [
     "RawEncoder",
     "HeadsEncoder",
     "OnnxEncoder",
-    "WEIGHTS_DIR",
     "DEFAULT_ENCODER",
     "available_encoders",
     "create_encoder",
     "default_encoder_name",
+    "default_text_backbone",
 ]
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_ENCODER = "lite0-minilm-v1"
 
 
 @runtime_checkable
 class JointEncoder(Protocol):
+    """Everything a caller may ask of an encoder; what one cannot do, it says (``cross_modal``) or
+    refuses with a ModelError, so no caller needs to know the concrete class."""
+
     name: str
     dim: int  # size of stored image vectors
     caption_dim: int  # size of caption (MiniLM) vectors
-    cross_modal: bool  # True when encode_text lands in the image vectors' space
+    cross_modal: bool  # True when texts land in the image vectors' space (encode_text & co. work)
+    runs_on_onnx: bool  # True when pixels and text run on ONNX Runtime alone (a shipped model): no torch
     resolution: int
+    backbone_name: str  # the image backbone, e.g. "lite0"
 
     @property
     def fingerprint(self) -> str: ...
+
+    @property
+    def image_backbone(self) -> ImageBackbone:
+        """The torch image backbone (training and evaluation side: needs the ``[train]`` extra)."""
+        ...
+
+    @property
+    def text_backbone(self) -> TextBackbone: ...
+
+    @property
+    def has_top(self) -> bool:
+        """True when the model carries a fine-tuned backbone top (phase 2) that replaces the frozen one."""
+        ...
 
     def preprocess(self, img: Image.Image) -> np.ndarray: ...
 
@@ -68,15 +85,32 @@ class JointEncoder(Protocol):
         map (after any fine-tuned top, before pooling), ``pooled`` (N, 1280), all float32."""
         ...
 
+    def image_from_features(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        """The stored image vectors from backbone features (``encode_image_features``' ``embedding``)."""
+        ...
+
+    def pooled_from_mid(self, mid: np.ndarray) -> np.ndarray:
+        """Pooled features through the model's backbone top, from cached last-block inputs (torch)."""
+        ...
+
     def encode_text(self, texts: list[str]) -> np.ndarray: ...
 
     def encode_captions(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(MiniLM caption vectors, joint-space vectors) of ``texts``; ModelError without ``cross_modal``."""
+        ...
+
+    def text_from_embeddings(self, emb: np.ndarray) -> np.ndarray:
+        """Joint-space vectors from MiniLM caption vectors; ModelError without ``cross_modal``."""
+        ...
 
 
 class _Base:
     """Shared lazy backbones: torch is imported only when pixels are encoded."""
 
     caption_dim = TextBackbone.dim
+    runs_on_onnx = False
 
     def __init__(self, backbone: str) -> None:
         if backbone not in IMAGE_BACKBONES:
@@ -90,7 +124,15 @@ class _Base:
 
     @property
     def text_backbone(self) -> TextBackbone:
-        return text_backbone()
+        return default_text_backbone()
+
+    @property
+    def has_top(self) -> bool:
+        return False
+
+    def fine_tuned_top(self) -> Any:
+        """The fine-tuned backbone top (``models.top.ImageTop``), or None where the frozen one runs."""
+        return None
 
     def preprocess(self, img: Image.Image) -> np.ndarray:
         return preprocess_image(img, self.resolution)
@@ -98,13 +140,30 @@ class _Base:
     def encode_captions(self, texts: list[str]) -> np.ndarray:
         return self.text_backbone.encode(texts)
 
-    def _torch_features(self, arrays: np.ndarray, top: Any) -> dict[str, np.ndarray]:
-        """pooled / logits / spatial from the torch backbone (``top``: fine-tuned ImageTop or None)."""
+    def encode_image_arrays(self, arrays: np.ndarray) -> np.ndarray:
+        return self.encode_image_features(arrays)["embedding"]
+
+    def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
+        """pooled / logits / spatial from the torch backbone, and the stored ``embedding``."""
         import torch
 
         with torch.inference_mode():
-            res = self.image_backbone.forward(torch.from_numpy(np.asarray(arrays)), top=top, spatial=True)
-        return {k: np.ascontiguousarray(v.numpy(), dtype=np.float32) for k, v in res.items()}
+            res = self.image_backbone.forward(
+                torch.from_numpy(np.asarray(arrays)), top=self.fine_tuned_top(), spatial=True
+            )
+        out = {k: np.ascontiguousarray(v.numpy(), dtype=np.float32) for k, v in res.items()}
+        out["embedding"] = self.image_from_features(out["pooled"], out["logits"])
+        return out
+
+    def image_from_features(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def pooled_from_mid(self, mid: np.ndarray) -> np.ndarray:
+        import torch
+
+        top = self.fine_tuned_top()
+        with torch.inference_mode():
+            return self.image_backbone.top(torch.from_numpy(mid.astype(np.float32)), top)["pooled"].numpy()
 
 
 class RawEncoder(_Base):
@@ -121,18 +180,22 @@ class RawEncoder(_Base):
     def fingerprint(self) -> str:
         return f"{self.name}|{image_fingerprint(self.backbone_name)}|{text_fingerprint()}"
 
-    def encode_image_arrays(self, arrays: np.ndarray) -> np.ndarray:
-        return self.encode_image_features(arrays)["embedding"]
+    def image_from_features(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        return l2n(pooled).astype(np.float32)
 
-    def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
-        out = self._torch_features(arrays, None)
-        out["embedding"] = l2n(out["pooled"]).astype(np.float32)
-        return out
-
-    def encode_text(self, texts: list[str]) -> np.ndarray:
-        raise ModelError(
+    def _no_joint_space(self) -> ModelError:
+        return ModelError(
             f"encoder {self.name} has no joint text space; use a trained encoder such as {DEFAULT_ENCODER}"
         )
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        raise self._no_joint_space()
+
+    def encode_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        raise self._no_joint_space()
+
+    def text_from_embeddings(self, emb: np.ndarray) -> np.ndarray:
+        raise self._no_joint_space()
 
 
 class HeadsEncoder(_Base):
@@ -175,37 +238,21 @@ class HeadsEncoder(_Base):
 
     @property
     def has_top(self) -> bool:
-        """Phase-2 models carry a fine-tuned backbone top that replaces the frozen one."""
         return self.heads.config.top
 
-    def pooled_from_mid(self, mid: np.ndarray) -> np.ndarray:
-        """Pooled features through the fine-tuned top, from cached last-block inputs (evaluation)."""
-        import torch
-
-        top = self._top_module()
-        with torch.inference_mode():
-            return self.image_backbone.top(torch.from_numpy(mid.astype(np.float32)), top)["pooled"].numpy()
-
-    def _top_module(self) -> Any:
+    def fine_tuned_top(self) -> Any:
+        if not self.has_top:
+            return None
         if self._top is None:
             from pixsearch.models.top import load_top
 
             self._top = load_top(self.image_backbone, self.heads.params)
         return self._top
 
-    def encode_image_arrays(self, arrays: np.ndarray) -> np.ndarray:
-        return self.encode_image_features(arrays)["embedding"]
-
-    def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
-        out = self._torch_features(arrays, self._top_module() if self.has_top else None)
-        out["embedding"] = self.image_from_features(out["pooled"], out["logits"])
-        return out
-
     def text_from_embeddings(self, emb: np.ndarray) -> np.ndarray:
         return self.heads.text(emb)
 
     def encode_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(MiniLM caption vectors, joint-space vectors) of ``texts``."""
         emb = self.encode_captions(texts)
         return emb, self.text_from_embeddings(emb)
 
@@ -218,9 +265,11 @@ class OnnxEncoder(HeadsEncoder):
 
     The fingerprint is the torch path's, character for character: the ONNX files are a derived,
     hash-checked serialisation of the same weights and give the same vectors (cosine >= 0.9999,
-    ``tests/test_onnx_parity.py``), so libraries indexed before the switch open unchanged
+    ``tests/unit/train/test_onnx_export.py``), so libraries indexed before the switch open unchanged
     (docs/model.md).
     """
+
+    runs_on_onnx = True
 
     def __init__(self, name: str, weights: Path, card: dict) -> None:
         super().__init__(name, weights, card)
@@ -251,9 +300,6 @@ class OnnxEncoder(HeadsEncoder):
                 raise ModelError(f"model card of {self.name} lists no tokenizer")
             self._text_bb = TextBackbone(self.text_graph, self._weights.parent / tok["file"], self._text_fp())
         return self._text_bb
-
-    def encode_image_arrays(self, arrays: np.ndarray) -> np.ndarray:
-        return self.encode_image_features(arrays)["embedding"]
 
     def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
         return self.image_graph.run({"pixels": np.ascontiguousarray(arrays, dtype=np.float32)})
@@ -294,7 +340,7 @@ def _heads_encoder(name: str, weights: Path) -> HeadsEncoder:
 def default_text_backbone() -> TextBackbone:
     """The default model's MiniLM, for callers without a model of their own (training, raw encoders)."""
     enc = create_encoder(DEFAULT_ENCODER)
-    if not isinstance(enc, OnnxEncoder):
+    if not enc.runs_on_onnx:
         raise ModelError(f"{DEFAULT_ENCODER} ships no ONNX text graph; reinstall pixsearch")
     return enc.text_backbone
 

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from pixsearch.errors import ModelError, QueryError
+from pixsearch.models.shipped import SCORERS_DIR
 
 __all__ = [
     "MatchScore",
@@ -49,10 +50,12 @@ __all__ = [
     "MAX_TOKENS",
     "BANK_K",
     "PIXEL_SIGNALS",
+    "REF_SIGNALS",
+    "LogisticModel",
+    "parse_models",
 ]
 
 DEFAULT_SCORER = "match-v1"
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "scorers"  # not weights/: encoders live there
 MAX_TOKENS = 256  # MiniLM's tokenizer truncation (models/backbones.py): the rest of a text is not read
 LONG_CHARS = 1000  # beyond this many characters a text is flagged low-confidence (captions are ~60)
 BANK_K = 50
@@ -102,7 +105,8 @@ def check_text(text: str) -> TextCheck:
 
 @dataclass(frozen=True)
 class MatchScore:
-    """Contract 4: ``score`` 0..1, the ``signals`` it used, ``mode`` pixels|references."""
+    """What a caller gets for one (text, photo): ``score`` 0..1, the ``signals`` it used, ``mode``
+    pixels|references, and whether the text check lowered confidence (``reasons``)."""
 
     score: float
     signals: dict[str, float]
@@ -133,7 +137,9 @@ class PhotoEvidence:
 
 
 @dataclass(frozen=True)
-class _Logistic:
+class LogisticModel:
+    """One fitted subset of signals: standardise, dot, sigmoid (the card's ``models`` entries)."""
+
     features: tuple[str, ...]
     mean: np.ndarray
     scale: np.ndarray
@@ -150,7 +156,7 @@ class Scorer:
     """Signals -> calibrated probability. Built by :func:`load_scorer`; stateless per call."""
 
     name: str
-    models: dict[frozenset[str], _Logistic]
+    models: dict[frozenset[str], LogisticModel]
     bank_joint: np.ndarray  # (N, joint dim) unit, the bank captions in the joint space
     # (N, 384) unit, the same captions in MiniLM space; may stay float16 as shipped: a photo reads only its
     # neighbours' rows, converted when read (the same float32 values; a cold search skips converting 5 M)
@@ -211,7 +217,7 @@ class Scorer:
         m = self.model_for(set(signals), references)
         return float(m(np.array([[signals[f] for f in m.features]], dtype=np.float64))[0])
 
-    def model_for(self, available: set[str], references: bool = True) -> _Logistic:
+    def model_for(self, available: set[str], references: bool = True) -> LogisticModel:
         """The largest fitted subset of the available signals (references only if allowed)."""
         usable = available if references else available - set(REF_SIGNALS)
         fits = [m for key, m in self.models.items() if key <= usable]
@@ -228,11 +234,12 @@ class Scorer:
         return MatchScore(p, used, mode, check.low_confidence, check.reasons)
 
 
-def _parse_models(card: dict) -> dict[frozenset[str], _Logistic]:
+def parse_models(card: dict) -> dict[frozenset[str], LogisticModel]:
+    """A card's ``models`` list, keyed by the set of signals each one reads."""
     models = {}
     for m in card.get("models", []):
         feats = tuple(m["features"])
-        models[frozenset(feats)] = _Logistic(
+        models[frozenset(feats)] = LogisticModel(
             feats,
             np.asarray(m["mean"], dtype=np.float64),
             np.asarray(m["scale"], dtype=np.float64),
@@ -251,7 +258,7 @@ def load_scorer(name_or_path: str | None = None) -> Scorer:
     from safetensors.numpy import load_file
 
     name = name_or_path or DEFAULT_SCORER
-    card_path = Path(name) if name.endswith(".json") else WEIGHTS_DIR / f"{name}.json"
+    card_path = Path(name) if name.endswith(".json") else SCORERS_DIR / f"{name}.json"
     bank_path = card_path.with_suffix(".safetensors")
     if not card_path.is_file() or not bank_path.is_file():
         raise ModelError(f"scorer {name!r} not found (expected {card_path} and {bank_path.name})")
@@ -262,7 +269,7 @@ def load_scorer(name_or_path: str | None = None) -> Scorer:
         raise ModelError(f"cannot read scorer {name!r}: {exc}") from exc
     return Scorer(
         name=card.get("name", card_path.stem),
-        models=_parse_models(card),
+        models=parse_models(card),
         bank_joint=bank["bank_joint"].astype(np.float32),
         bank_text=bank["bank_text"],
         card=card,

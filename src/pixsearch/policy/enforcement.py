@@ -1,4 +1,4 @@
-"""Enforcement of the photo policy: the one place that hides flagged photos (contract 3).
+"""Enforcement of the photo policy: the one place that hides flagged photos.
 
 Every way a photo reaches a user goes through here: result lists (search, similar, describe) replace a
 flagged photo by :class:`Withheld` (the disclaimer, nothing else: no id, path, caption or score); a
@@ -14,35 +14,18 @@ are never shown (fail closed) until ``pixsearch index`` checks them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from pixsearch.policy.verdicts import MINORS
+from pixsearch.results import Withheld
 
 if TYPE_CHECKING:
     from pixsearch.policy.rules import Policy
     from pixsearch.storage.catalog import Catalog
 
-__all__ = ["Withheld", "Enforcer", "TOPIC"]
+__all__ = ["Enforcer", "Withheld"]
 
-TOPIC = "minors"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Withheld:
-    """A result the active region forbids: only the disclaimer is given out."""
-
-    disclaimer: str
-
-    # Attributes result printers read, empty so a table row shows nothing about the photo.
-    score: float = 0.0
-    path: str = ""
-    captions: tuple[str, ...] = ()
-    matched_caption: str | None = None
-    caption: str = ""
-    withheld: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"withheld": True, "disclaimer": self.disclaimer}
 
 
 class Enforcer:
@@ -54,7 +37,7 @@ class Enforcer:
 
     @property
     def active(self) -> bool:
-        return self.policy.restricts(TOPIC)
+        return self.policy.restricts(MINORS)
 
     @property
     def disclaimer(self) -> str:
@@ -65,23 +48,17 @@ class Enforcer:
         ids = sorted({int(i) for i in image_ids})
         if not self.active or not ids:
             return set()
-        ok = {
-            int(r[0])
-            for r in self.catalog._in(
-                "SELECT image_id FROM flags WHERE flagged = 0 AND image_id IN ({})", ids
-            )
-        }
-        return set(ids) - ok
+        return set(ids) - self.catalog.enrichments.unflagged(ids)
 
     def ensure_visible(self, image_id: int | None) -> None:
         """BlockedError when the photo (by id) is withheld here; None (not in the library) passes."""
         if image_id is not None and self.hidden([image_id]):
-            raise self.policy.blocked(TOPIC)
+            raise self.policy.blocked(MINORS)
 
     def ensure_text(self, text: str) -> None:
         """BlockedError when a text we would give out (a generated caption) is about a minor."""
-        if self.active and self.policy.check_text(text, TOPIC).blocked:
-            raise self.policy.blocked(TOPIC)
+        if self.active and self.policy.check_text(text, MINORS).blocked:
+            raise self.policy.blocked(MINORS)
 
     def ensure_new_photo(self, rgb: Any, features: dict[str, Any], encoder_name: str) -> None:
         """A query photo that is not in the library (bytes, an outside file): the index-time photo check
@@ -91,7 +68,7 @@ class Enforcer:
             return
         verdict = _checker(self.policy, encoder_name).check(features, [rgb])[0]
         if verdict.flagged:
-            raise self.policy.blocked(TOPIC)
+            raise self.policy.blocked(MINORS)
 
     def mask(self, items: Sequence[T], image_id: Callable[[T], int]) -> list[T | Withheld]:
         """``items`` with each withheld photo's entry replaced by a :class:`Withheld` (order kept)."""
@@ -108,7 +85,7 @@ class Enforcer:
             return list(items)
         w = Withheld(self.disclaimer)
         return [
-            x if isinstance(x, Withheld) or not self.policy.check_text(text(x), TOPIC).blocked else w
+            x if isinstance(x, Withheld) or not self.policy.check_text(text(x), MINORS).blocked else w
             for x in items
         ]
 

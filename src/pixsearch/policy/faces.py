@@ -120,7 +120,7 @@ class FaceAges:
     def detector_path(self) -> Path:
         if self._detector is not None:
             return self._detector
-        from pixsearch.models.encoder import WEIGHTS_DIR
+        from pixsearch.models.shipped import WEIGHTS_DIR
 
         return WEIGHTS_DIR / _BLAZE
 

@@ -1,7 +1,7 @@
 """The one rule that turns human captions into "shows a person under 16" labels (training and eval).
 
-Why a rule of its own, apart from the query check in ``policy_text.py``: labels must be *stable* (a
-change to the query lexicon must not silently move the training set or the eval's positives) and
+Why a rule of its own, apart from the query check (``rules.py``, ``topic.py``): labels must be
+*stable* (a change to the query lexicon must not silently move the training set or the eval's positives) and
 *English only* (Flickr8k captions are English). The query check is broader on purpose (nine languages,
 typos, semantic similarity) and is what runs on a photo's captions in production.
 

@@ -11,9 +11,10 @@ Three signals, any one flags the photo (a missed child is a legal failure, a hid
    ``minors`` topic (``Policy.check_text``).
 
 Flags do not depend on the region (the REST API picks a region per request); enforcement does
-(``withhold.py``). A signal that cannot run fails closed: the photo is flagged and the evidence says why.
-The stored ``policy`` fingerprint names every model, threshold and the text policy, so a change to any
-of them makes the flags stale and ``pixsearch index`` recomputes them.
+(``enforcement.py``); ``indexing/enrichers/policy.py`` stores them at index time. A signal that cannot
+run fails closed: the photo is flagged and the evidence says why. The stored ``policy`` fingerprint names
+every model, threshold and the text policy, so a change to any of them makes the flags stale and
+``pixsearch index`` recomputes them.
 """
 
 from __future__ import annotations
@@ -31,30 +32,25 @@ import numpy as np
 
 from pixsearch.errors import ModelError
 from pixsearch.policy.faces import FaceAges, age_model_dir
+from pixsearch.policy.verdicts import MINORS
 
 if TYPE_CHECKING:
-    from pixsearch.config import Settings
-    from pixsearch.models.encoder import JointEncoder
     from pixsearch.policy.rules import Policy
-    from pixsearch.storage.catalog import Catalog
 
 __all__ = [
     "CLASSIFIER_NAME",
     "MinorsClassifier",
     "PhotoChecker",
     "PhotoVerdict",
-    "PolicyEnricher",
-    "policy_enricher",
+    "photo_checker",
     "rgb_of_thumbnail",
 ]
 
 CLASSIFIER_NAME = "policy-minors-v1"
-TOPIC = "minors"
-PIXELS = "policy.pixels"  # the column PolicyEnricher.prepare adds: pixel evidence per photo, as JSON
 
 
 def _weights_dir() -> Path:
-    from pixsearch.models.encoder import WEIGHTS_DIR
+    from pixsearch.models.shipped import WEIGHTS_DIR
 
     return WEIGHTS_DIR
 
@@ -196,7 +192,7 @@ class PhotoChecker:
         self, features: Mapping[str, np.ndarray], images: Sequence[np.ndarray | None]
     ) -> list[dict[str, Any]]:
         """The catalog-free half of ``check`` (classifier, faces): the costly part, which an engine's
-        workers run next to the encoder (``PolicyEnricher.prepare``)."""
+        workers run next to the encoder (``indexing/enrichers/policy.py``)."""
         probs: np.ndarray | None = None
         if self.classifier is not None and "classifier" not in self.errors:
             probs = self.classifier.scores(features)
@@ -257,73 +253,11 @@ class PhotoChecker:
 
                 blocked, reason = caption_mentions_minor(text), "rule"
             else:
-                v = self.policy.check_text(text, TOPIC)
+                v = self.policy.check_text(text, MINORS)
                 blocked, reason = v.blocked, v.reason
             if blocked:
                 hits.append({"source": source, "reason": reason})
         return hits
-
-
-class PolicyEnricher:
-    """Contract 2 enricher ``policy``: writes ``flags(image_id, flagged, evidence, policy)``.
-
-    Runs after the captions enricher (it reads generated captions too). A photo is stale when it has no
-    flag at this fingerprint, or captions were attached after its flag was computed.
-    """
-
-    name = "policy"
-
-    def __init__(self, checker: PhotoChecker) -> None:
-        self.checker = checker
-
-    @property
-    def fingerprint(self) -> str:
-        return self.checker.fingerprint
-
-    def stale_ids(self, catalog: Catalog) -> list[int]:
-        rows = catalog.db.execute(
-            "SELECT i.id FROM images i LEFT JOIN flags f ON f.image_id = i.id "
-            "WHERE f.image_id IS NULL OR f.policy != ? OR "
-            "COALESCE(json_extract(f.evidence, '$.n_captions'), 0) < "
-            "(SELECT COUNT(*) FROM captions c WHERE c.image_id = i.id) ORDER BY i.id",
-            (self.fingerprint,),
-        )
-        return [int(r[0]) for r in rows]
-
-    def prepare(
-        self, features: Mapping[str, np.ndarray], thumbnails: Sequence[bytes | None]
-    ) -> dict[str, np.ndarray]:
-        evs = self.checker.pixel_evidence(features, [rgb_of_thumbnail(t) for t in thumbnails])
-        return {PIXELS: np.array([json.dumps(e) for e in evs], dtype=object)}
-
-    def enrich(
-        self, catalog: Catalog, image_ids: Sequence[int], features: Mapping[str, np.ndarray]
-    ) -> list[int]:
-        ids = [int(i) for i in image_ids]
-        if not ids:
-            return []
-        pixels: list[dict[str, Any]] | None = None
-        if PIXELS in features:  # prepared by an engine's worker: no pixels needed here
-            pixels = [json.loads(str(e)) for e in features[PIXELS]]
-            images: list[np.ndarray | None] = [None] * len(ids)
-        else:
-            sql = "SELECT id, thumbnail FROM images WHERE id IN ({})"
-            thumbs = {int(i): t for i, t in catalog._in(sql, ids)}
-            images = [rgb_of_thumbnail(thumbs.get(i)) for i in ids]
-        caps: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
-        for iid, text, source in catalog._in(
-            "SELECT image_id, text, source FROM captions WHERE image_id IN ({}) ORDER BY id", ids
-        ):
-            caps[int(iid)].append((text, source))
-        verdicts = self.checker.check(features, images, [caps[i] for i in ids], pixels)
-        catalog.db.executemany(
-            "INSERT OR REPLACE INTO flags(image_id, flagged, evidence, policy) VALUES (?, ?, ?, ?)",
-            [
-                (i, int(v.flagged), json.dumps(v.evidence, ensure_ascii=False), self.fingerprint)
-                for i, v in zip(ids, verdicts, strict=True)
-            ],
-        )
-        return []
 
 
 def photo_checker(policy: Policy | None, encoder_name: str | None) -> PhotoChecker:
@@ -339,13 +273,3 @@ def photo_checker(policy: Policy | None, encoder_name: str | None) -> PhotoCheck
     except ModelError:  # no [policy] extra: recorded in the evidence, and a restricted region fails closed
         faces = None
     return PhotoChecker(policy, clf, faces, encoder_name)
-
-
-def policy_enricher(settings: Settings, encoder: JointEncoder) -> PolicyEnricher | None:
-    """Builder for ``enrich.enrichers``: None when the policy has no ``minors`` topic at all."""
-    from pixsearch.policy.rules import load_policy
-
-    policy = load_policy(settings)
-    if TOPIC not in policy.topics:
-        return None
-    return PolicyEnricher(photo_checker(policy, encoder.name))

@@ -1,7 +1,7 @@
-"""Content policy: regions, topics, the query check and the disclaimer (contract 3, query side).
+"""Content policy: regions, topics, the query check and the disclaimer (the query side).
 
-Some regions forbid a search service to give out anything that describes or shows a person under 16
-(seed 004). A *region* restricts *topics*; the only topic shipped is ``minors``. The policy is a TOML
+Some regions forbid a search service to give out anything that describes or shows a person under 16.
+A *region* restricts *topics*; the only topic shipped is ``minors``. The policy is a TOML
 file shipped in the package (``data/policy.toml``) with an optional user file merged over it; it is
 parsed once, at start: a broken file or an unknown region is a :class:`ConfigError` then, never a silent
 "allow everything".
@@ -9,8 +9,8 @@ parsed once, at start: a broken file or an unknown region is a :class:`ConfigErr
 ``Policy.check_query`` decides whether a text is about a restricted topic of the active region. In a
 region with no restricted topics it does no work at all (the common case stays cheap). The decision
 itself (normalisation, lexicon, ages, look-alike exceptions, semantic similarity) lives in
-``policy_text.py``, ``policy_check.py`` and ``policy_semantic.py``; this module is the stable surface
-others build on:
+``text.py``, ``topic.py`` and ``semantic.py``, the values they share in ``verdicts.py``; this module is
+the stable surface others build on:
 
 * ``load_policy(settings) -> Policy``; ``Policy.with_region(name)`` for a per-request region (REST API);
 * ``Policy.check_query(text) -> QueryVerdict`` (region's topics), ``Policy.check_text(text, topic)``
@@ -27,13 +27,13 @@ import json
 import threading
 import tomllib
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pixsearch.errors import BlockedError, ConfigError
+from pixsearch.policy.verdicts import ALLOWED, MINORS, QueryVerdict, Region, Topic
 
 if TYPE_CHECKING:
     from pixsearch.config import Settings
@@ -52,46 +52,6 @@ __all__ = [
 ]
 
 DISCLAIMER = "This image is unavailable in your country in compliance with local laws."
-MINORS = "minors"
-
-
-@dataclass(frozen=True)
-class QueryVerdict:
-    """Why a text is (not) blocked. ``reason`` names the rule ("lexicon:child", "age:12",
-    "semantic", "semantic-unavailable"...), ``score`` the semantic similarity when it decided (else 1.0
-    for a rule hit, 0.0 when allowed). For logs, tests and the eval: never shown to the user."""
-
-    blocked: bool
-    topic: str | None = None
-    reason: str = ""
-    score: float = 0.0
-
-
-ALLOWED = QueryVerdict(False)
-
-
-@dataclass(frozen=True)
-class Region:
-    name: str
-    topics: tuple[str, ...]
-    disclaimer: str
-
-
-@dataclass(frozen=True)
-class Topic:
-    """One restricted topic's query-check settings (see data/policy.toml for their meaning)."""
-
-    name: str
-    description: str
-    lexicon: str
-    max_age: int | None = None
-    fuzzy_min_len: int = 5
-    semantic_model: str | None = None
-    semantic_threshold: float = 1.0
-    prototypes: tuple[str, ...] = ()
-    counter_prototypes: tuple[str, ...] = ()
-    semantic_margin: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def shipped_policy_text() -> str:

@@ -1,10 +1,10 @@
 """Semantic half of the query check: multilingual sentence-embedding similarity to a topic's prototypes.
 
-The lexicon (policy_text.py) catches the words it lists; this catches paraphrases and languages it
+The lexicon (``topic.py``) catches the words it lists; this catches paraphrases and languages it
 does not ("tykes on a tricycle", "dzieci na plaży"). A query is blocked when its best cosine to the
 topic's ``prototypes`` reaches ``semantic_threshold`` AND beats its best cosine to the
 ``counter_prototypes`` (look-alikes: baby animals, adults, toys) by ``semantic_margin``. Thresholds are
-calibrated on the dev split of tests/data/policy_queries.csv (benchmarks/calibrate_policy.py).
+calibrated on the dev split of tests/data/policy_queries.csv (tools/calibrate_policy.py).
 
 Encoders (registry in ``semantic_encoders()``), both shipped inside their PyPI packages, measured on this
 machine (2 shared cores, 1 BLAS thread, CPU ms per short query; benchmarks/bench_policy.py):
@@ -26,14 +26,12 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from pixsearch.errors import ConfigError, ModelError
-
-if TYPE_CHECKING:
-    from pixsearch.policy.rules import QueryVerdict, Topic
+from pixsearch.policy.verdicts import QueryVerdict, Topic
 
 __all__ = ["SemanticCheck", "SentenceEncoder", "semantic_encoders"]
 
@@ -205,8 +203,6 @@ class SemanticCheck:
         return p, n
 
     def check(self, text: str) -> QueryVerdict:
-        from pixsearch.policy.rules import QueryVerdict
-
         try:
             p, n = self.scores(text)
         except ModelError:

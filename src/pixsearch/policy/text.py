@@ -1,4 +1,4 @@
-"""Text normalisation and stated ages for the query check (the lexicon is matched in policy_check.py).
+"""Text normalisation and stated ages for the query check (the lexicon is matched in ``topic.py``).
 
 A query is rewritten into *canonical tokens* so that the tricks people use to slip a word past a filter
 all collapse to the lexicon's own spelling:
@@ -13,7 +13,7 @@ all collapse to the lexicon's own spelling:
    adjacent fragments are tried joined (``ch ild``); a letter repeated 3+ times counts twice
    (``kiiiids`` -> ``kiids``, one edit from ``kids``).
 
-Lexicon entries (policy_check.py) go through the same pipeline, so a Russian word whose letters are
+Lexicon entries (``topic.py``) go through the same pipeline, so a Russian word whose letters are
 mapped in step 3 still equals itself. Words of >= ``fuzzy_min_len`` letters also match at Damerau edit
 distance 1 (``childern``, ``toddlr``) unless the word is a listed real word (``chili``, ``finder``): see
 the lexicon file's ``?`` lines. Chinese, Japanese, Korean, Thai and Arabic entries match as substrings.

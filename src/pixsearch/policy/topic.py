@@ -1,8 +1,8 @@
 """The check of one policy topic: lexicon matching, stated ages, hand-off to the semantic model.
 
-``policy_text.py`` turns a text into canonical tokens (normalisation, leet, spacing) and reads ages;
+``text.py`` turns a text into canonical tokens (normalisation, leet, spacing) and reads ages;
 this module matches the topic's lexicon against them (words, phrases, prefixes, typos at edit distance 1,
-substring scripts, look-alike exceptions) and runs the semantic check (``policy_semantic.py``) on what
+substring scripts, look-alike exceptions) and runs the semantic check (``semantic.py``) on what
 the rules let through. The lexicon file format is documented on :class:`Lexicon`.
 """
 
@@ -29,9 +29,10 @@ from pixsearch.policy.text import (
     find_ages,
     normalize,
 )
+from pixsearch.policy.verdicts import QueryVerdict, Topic
 
 if TYPE_CHECKING:
-    from pixsearch.policy.rules import QueryVerdict, Topic
+    from pixsearch.policy.semantic import SemanticCheck
 
 __all__ = ["Lexicon", "TopicChecker", "lexicon_text"]
 
@@ -237,7 +238,7 @@ class TopicChecker:
         self.topic = topic
         self.base_dir = base_dir
         self._lexicon: Lexicon | None = None
-        self._semantic: object | None = None
+        self._semantic: SemanticCheck | None = None
 
     @property
     def lexicon(self) -> Lexicon:
@@ -252,7 +253,7 @@ class TopicChecker:
             sem.warm()
 
     @property
-    def semantic(self):  # type: ignore[no-untyped-def]
+    def semantic(self) -> SemanticCheck | None:
         if self._semantic is None and self.topic.semantic_model and self.topic.prototypes:
             from pixsearch.policy.semantic import SemanticCheck
 
@@ -264,8 +265,6 @@ class TopicChecker:
 
     def rule_verdict(self, text: str) -> QueryVerdict | None:
         """The lexicon and age rules alone: a blocking verdict, or None when they find nothing."""
-        from pixsearch.policy.rules import QueryVerdict
-
         name = self.topic.name
         if self.topic.max_age is not None:
             for age in find_ages(base_normalize(text)):
@@ -284,15 +283,13 @@ class TopicChecker:
         return None
 
     def _check(self, text: str) -> QueryVerdict:
-        from pixsearch.policy.rules import QueryVerdict
-
         v = self.rule_verdict(text)
         if v is not None:
             return v
         sem = self.semantic
         if sem is None:
             return QueryVerdict(False, None, "", 0.0)
-        return sem.check(self.semantic_input(text))  # type: ignore[attr-defined, no-any-return]
+        return sem.check(self.semantic_input(text))
 
     def semantic_input(self, text: str) -> str:
         """What the semantic model reads: the text, cut to MAX_CHARS, look-alike phrases defused."""

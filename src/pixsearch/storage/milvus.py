@@ -9,25 +9,24 @@ Store strings (``--store``): ``milvus-lite:PATH.db`` (embedded; one process at a
 ``milvus://HOST:PORT/COLLECTION`` (a server or cluster; ``milvus+https://`` for TLS, token from
 ``PIXSEARCH_MILVUS_TOKEN``). Each named index of a library is one collection ``<COLLECTION>_<name>``, which
 records the library's model fingerprint and dimension; another model's collection is refused, never mixed.
+Store strings are parsed with the other settings (``config.parse_store``).
 """
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pixsearch.config import MilvusStore
 from pixsearch.errors import CatalogError, ConfigError, ModelMismatchError
 from pixsearch.storage.vectors import RESERVED_KEY, _empty, _prepare_add, _queries
 
-__all__ = ["MilvusStore", "MilvusIndex", "parse_store", "HNSW_PARAMS"]
+__all__ = ["MilvusIndex", "HNSW_PARAMS"]
 
 _FP = "pixsearch.fingerprint"
 _DIM = "pixsearch.dim"
@@ -35,41 +34,6 @@ _BATCH = 4096  # rows per insert/delete request: well under Milvus's 64 MiB gRPC
 # Measured on 1M x 256-d synthetic vectors (benchmarks/bench_scale.py): ef 128 gives recall@10 >= 0.98.
 HNSW_PARAMS: dict[str, Any] = {"M": 16, "efConstruction": 128}
 SEARCH_EF = 128
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
-
-
-@dataclass(frozen=True)
-class MilvusStore:
-    """Where a library's vectors live in Milvus: a client URI and a collection-name prefix."""
-
-    uri: str
-    collection: str
-    lite: bool
-    token: str = ""
-
-    def __str__(self) -> str:
-        return f"milvus-lite:{self.uri}" if self.lite else f"{self.uri} ({self.collection})"
-
-
-def parse_store(spec: str, env: dict[str, str] | None = None) -> MilvusStore:
-    """``milvus-lite:PATH.db`` or ``milvus://HOST:PORT/COLLECTION`` (anything else: ConfigError)."""
-    env = dict(os.environ) if env is None else env
-    if spec.startswith("milvus-lite:"):
-        path = Path(spec.removeprefix("milvus-lite:")).expanduser().absolute()
-        if path.suffix != ".db":
-            raise ConfigError(f"--store {spec}: Milvus Lite needs a file name ending in .db")
-        return MilvusStore(str(path), "pixsearch", lite=True)
-    m = re.fullmatch(r"milvus(\+https)?://([^/:]+)(?::(\d+))?/([^/]+)", spec)
-    if not m:
-        raise ConfigError(f"--store {spec!r}: expected milvus-lite:PATH.db or milvus://HOST:PORT/COLLECTION")
-    scheme = "https" if m.group(1) else "http"
-    coll = m.group(4)
-    if not _NAME.match(coll):
-        raise ConfigError(f"--store {spec}: collection names are letters, digits and _")
-    uri = f"{scheme}://{m.group(2)}:{m.group(3) or 19530}"
-    return MilvusStore(uri, coll, lite=False, token=env.get("PIXSEARCH_MILVUS_TOKEN", ""))
-
-
 _clients_lock = threading.Lock()
 
 

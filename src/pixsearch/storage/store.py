@@ -19,18 +19,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from pixsearch.config import LOCAL, parse_store
 from pixsearch.errors import CatalogError, ConfigError
-from pixsearch.storage.milvus import MilvusIndex, parse_store
+from pixsearch.storage.milvus import MilvusIndex
 from pixsearch.storage.vectors import VectorIndex, create_index, load_index
 
 if TYPE_CHECKING:
     from pixsearch.config import Settings
     from pixsearch.storage.catalog import Catalog
 
-__all__ = ["LOCAL", "IndexOpener", "FileOpener", "MilvusOpener", "canonical_store", "opener_for"]
-__all__ += ["resolve_store"]
+__all__ = ["IndexOpener", "FileOpener", "MilvusOpener", "opener_for", "resolve_store"]
 
-LOCAL = "local"  # --store local: usearch / exact files in the library dir (the default)
 _TAG = 12  # hex digits of the catalog id in a collection name: unique per reindex, short enough to read
 
 
@@ -107,19 +106,6 @@ class MilvusOpener:
 
     def discard(self, name: str, dim: int, catalog_id: str) -> None:
         self._index(name, dim, catalog_id).drop()
-
-
-def canonical_store(spec: str) -> str:
-    """One spelling per store (absolute Lite path, explicit port), so the recorded store compares equal
-    however the user typed it; ``local`` names the library's own files (to move back with ``reindex``).
-    Raises ConfigError for anything else."""
-    if spec.strip() == LOCAL:
-        return LOCAL
-    s = parse_store(spec.strip(), env={})
-    if s.lite:
-        return f"milvus-lite:{s.uri}"
-    scheme = "milvus+https" if s.uri.startswith("https://") else "milvus"
-    return f"{scheme}://{s.uri.split('://', 1)[1]}/{s.collection}"
 
 
 def opener_for(settings: Settings, fingerprint: str) -> IndexOpener:

@@ -94,7 +94,7 @@ class VectorSet:
 
     def _state(self) -> _State:
         keys = ("vectors_gen", "catalog_id", "encoder_fingerprint")
-        meta = dict(self.catalog.db.execute("SELECT key, value FROM meta WHERE key IN (?, ?, ?)", keys))
+        meta = self.catalog.meta_values(keys)
         return _State(_int(meta.get("vectors_gen") or 0), meta.get("catalog_id") or "", meta.get(keys[2]))
 
     def _catalog_keys(self, name: str) -> np.ndarray:

@@ -14,12 +14,16 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-Log = Callable[[dict], None]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Log", "ResumableTrainer", "append_jsonl", "jsonable", "plot_epochs"]
+
+Log = Callable[[dict], None]  # what every trainer reports progress and events through
 
 
 def jsonable(d: dict) -> dict:
@@ -72,6 +76,7 @@ class ResumableTrainer:
         """Model, optimiser and RNG state to ``name.safetensors`` and the loop state to ``name.json``
         (safetensors + JSON, no pickle), each written to a temporary file first: a crash never leaves
         half a checkpoint."""
+        import torch
         from safetensors.torch import save_file
 
         t = {f"model.{k}": v.detach().clone() for k, v in self.module().state_dict().items()}
@@ -86,6 +91,7 @@ class ResumableTrainer:
         (out / f"{name}.json.tmp").replace(out / f"{name}.json")
 
     def load_checkpoint(self, name: str) -> None:
+        import torch
         from safetensors.torch import load_file
 
         t = load_file(str(self.cfg.out / f"{name}.safetensors"))

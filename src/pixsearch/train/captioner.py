@@ -28,8 +28,9 @@ import numpy as np
 import torch
 
 from pixsearch.errors import DatasetError, PixsearchError
-from pixsearch.evaluation.captions import caption_scores, tokenize
-from pixsearch.models.captioner import BOS, PAD, SPECIALS, Vocab, beam_search
+from pixsearch.evaluation.captions import caption_scores
+from pixsearch.models.captioner import beam_search
+from pixsearch.models.vocab import BOS, PAD, SPECIALS, Vocab, tokenize
 from pixsearch.train._loop import Log, ResumableTrainer, jsonable, plot_epochs
 from pixsearch.train.caption_model import CaptionNet, NetConfig, export_onnx
 
@@ -82,11 +83,9 @@ class _Split:
 def load_split(cfg: CaptionTrainConfig, split: str, limit: int, encoder: Any, log: Log) -> _Split:
     from pixsearch.corpus.datasets import load_dataset
     from pixsearch.corpus.features import FeatureCache
-    from pixsearch.train.data import (
-        _resolve_split,  # a dataset without split files still trains (stable holdout)
-    )
+    from pixsearch.corpus.splits import resolve_split
 
-    ds = _resolve_split(load_dataset(cfg.data), split)
+    ds = resolve_split(load_dataset(cfg.data), split)  # a dataset without split files still trains
     by_img = ds.captions_by_image()
     names = [n for n in ds.images if by_img.get(n)]
     names = names[:limit] if limit else names
@@ -314,7 +313,7 @@ def train_captioner(cfg: CaptionTrainConfig, resume: bool = False, log: Log | No
     if cfg.epochs < 1 or cfg.batch_images < 1:
         raise PixsearchError("epochs and batch size must be >= 1")
     if cfg.select not in ("bleu4", "cider"):
-        raise PixsearchError("select must be bleu4 or cider")
+        raise PixsearchError("the select metric must be bleu4 or cider")
     if not cfg.data.exists():
         raise DatasetError(f"dataset not found: {cfg.data}")
     return CaptionTrainer(cfg, log or (lambda _e: None)).run(resume)

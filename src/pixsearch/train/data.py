@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pixsearch.corpus.datasets import Dataset, load_dataset
+from pixsearch.corpus.datasets import load_dataset
 from pixsearch.corpus.features import FeatureCache
+from pixsearch.corpus.splits import resolve_split, split_features
 from pixsearch.errors import DatasetError
-from pixsearch.models.backbones import image_backbone, text_backbone
+from pixsearch.models.backbones import image_backbone
+from pixsearch.models.encoder import default_text_backbone
 from pixsearch.models.heads import HeadsConfig, bridge, imagenet_class_prompts
 
-__all__ = ["FeatureSet", "load_features", "split_features"]
+__all__ = ["FeatureSet", "load_features", "flipped_image_x"]
 
 
 @dataclass
@@ -31,32 +33,9 @@ class FeatureSet:
     class_text: np.ndarray
 
 
-def split_features(
-    data: Path, split: str, backbone: str = "lite0", limit: int = 0, log: Callable[[dict], None] | None = None
-) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(image names, pooled, logits, caption embeddings, caption->image) for images that decode."""
-    ds = _resolve_split(load_dataset(data), split)
-    names = list(ds.images[:limit] if limit else ds.images)
-    if not names:
-        raise DatasetError(f"split {split!r} of {data} has no images")
-    cache = FeatureCache()
-    prog = (lambda d, n: log({"event": "features", "split": split, "done": d, "total": n})) if log else None
-    f = cache.image_features(image_backbone(backbone), [ds.image_path(n) for n in names], progress=prog)
-    for err in f.errors:
-        if log:
-            log({"event": "skipped", "reason": str(err)})
-    keep = np.flatnonzero(f.ok)
-    names = [names[i] for i in keep]
-    texts, owner = ds.caption_rows(names)
-    if not texts:
-        raise DatasetError(f"split {split!r} of {data} has no captions for its images")
-    emb = cache.text_features(text_backbone(), texts)
-    return names, f.pooled[keep], f.logits[keep], emb, np.array(owner, dtype=np.int64)
-
-
 def flipped_image_x(data: Path, split: str, fs: FeatureSet, cfg: HeadsConfig) -> np.ndarray:
     """Head inputs of the mirrored images of ``fs`` (same rows, same standardisation): augmentation."""
-    ds = _resolve_split(load_dataset(data), split)
+    ds = resolve_split(load_dataset(data), split)
     f = FeatureCache().image_features(
         image_backbone(cfg.image_backbone), [ds.image_path(n) for n in fs.images], flip=True
     )
@@ -69,21 +48,8 @@ def flipped_image_x(data: Path, split: str, fs: FeatureSet, cfg: HeadsConfig) ->
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-def _resolve_split(ds: Dataset, split: str) -> Dataset:
-    """A dataset without split files still trains: 'val' is a stable ~10% of its images, 'train' the rest.
-
-    Membership hangs on a hash of the file name, so adding images never moves old ones across splits.
-    """
-    if split in ds.splits or split == "all" or set(ds.splits) != {"all"} or split not in ("train", "val"):
-        return ds.split(split)
-    import zlib
-
-    names = [n for n in ds.images if (zlib.crc32(n.encode()) % 10 == 0) == (split == "val")]
-    return replace(ds, splits={**ds.splits, split: tuple(names)}).split(split)
-
-
 def _class_text() -> np.ndarray:
-    return FeatureCache().text_features(text_backbone(), imagenet_class_prompts())
+    return FeatureCache().text_features(default_text_backbone(), imagenet_class_prompts())
 
 
 def load_features(

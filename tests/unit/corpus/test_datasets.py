@@ -1,4 +1,4 @@
-"""Dataset loaders: the real Flickr8k dir, the seed-004 fixture, plain CSVs, and every kind of bad input."""
+"""Dataset loaders: the real Flickr8k dir, the judged-pairs fixture, plain CSVs, every kind of bad input."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_flickr8k_splits(flickr: Dataset) -> None:
     assert flickr.image_path(val.images[0]) == FLICKR8K / "images" / val.images[0]
 
 
-# --- seed-004 layout ------------------------------------------------------------------------------------
+# --- judged-pairs layout --------------------------------------------------------------------------------
 
 
 def test_seed004_fixture() -> None:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from pixsearch.corpus.features import FeatureCache
-from pixsearch.models.backbones import image_backbone, text_backbone
+from pixsearch.models.backbones import image_backbone
+from pixsearch.models.encoder import default_text_backbone
 
 
 def test_cache_resumes_and_dedups_by_content(gallery_subset: Path, tmp_path: Path) -> None:
@@ -53,6 +54,6 @@ def test_cache_resumes_and_dedups_by_content(gallery_subset: Path, tmp_path: Pat
 def test_text_cache_roundtrip(tmp_path: Path) -> None:
     cache = FeatureCache(tmp_path / "cache")
     texts = ["a dog", "a cat", "a dog"]
-    a = cache.text_features(text_backbone(), texts)
-    b = cache.text_features(text_backbone(), texts)
+    a = cache.text_features(default_text_backbone(), texts)
+    b = cache.text_features(default_text_backbone(), texts)
     assert a.shape == (3, 384) and np.array_equal(a, b) and np.array_equal(a[0], a[2])

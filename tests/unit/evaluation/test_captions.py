@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from pixsearch.evaluation.captions import bleu, caption_scores, cider_d, detokenize, tokenize
-from pixsearch.models.captioner import BOS, EOS, SPECIALS, beam_search
+from pixsearch.evaluation.captions import bleu, caption_scores, cider_d
+from pixsearch.models.captioner import beam_search
+from pixsearch.models.vocab import BOS, EOS, SPECIALS, detokenize, tokenize
 
 
 def t(s: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Enrichers at index time (contract 2): labels and generated captions, stale recompute, --no-caption."""
+"""Enrichers at index time: labels and generated captions, stale recompute, --no-caption."""
 
 from __future__ import annotations
 
@@ -12,15 +12,13 @@ import pytest
 
 from pixsearch import Library
 from pixsearch.config import FusionWeights, load_settings
-from pixsearch.indexing.enrichers.base import CaptionsEnricher, Enricher, enrichers
-from pixsearch.indexing.enrichers.labels import (
-    LabelsEnricher,
-    label_classes,
-    label_search,
-    labels_of,
-    top_labels,
-)
+from pixsearch.indexing.enrichers.base import Enricher
+from pixsearch.indexing.enrichers.captions import CaptionsEnricher
+from pixsearch.indexing.enrichers.labels import LabelsEnricher
+from pixsearch.indexing.enrichers.registry import enrichers
 from pixsearch.indexing.indexer import Indexer
+from pixsearch.models.labels import label_classes, top_labels
+from pixsearch.search.labels import label_search, labels_of
 
 N = 8
 
@@ -59,7 +57,9 @@ def test_labels_enricher_runs_at_index_time_and_is_searchable(photos: Path, tmp_
         rep = lib.add([photos], generate_captions=False)
         assert rep.added == N and rep.enriched["labels"] == N
         assert "labels" in rep.timings and rep.captions_generated == 0
-        marks = lib.catalog.db.execute("SELECT COUNT(*) FROM enrichments WHERE name = 'labels'").fetchone()
+        marks = lib.catalog.connection_for_tests().execute(
+            "SELECT COUNT(*) FROM enrichments WHERE name = 'labels'"
+        ).fetchone()
         assert marks[0] == N  # every photo is done, with or without a label above the threshold
         got = labels_of(lib.catalog, [int(i) for i in lib.catalog.image_ids()])
         assert got, "no photo of the gallery got a confident label"
@@ -91,15 +91,16 @@ def test_labels_recomputed_when_fingerprint_changes(photos: Path, tmp_path: Path
         first = _run(lib, photos, [LabelsEnricher(lib.encoder, threshold=0.9)])
         assert first["enriched"] == {"labels": N}
         vecs_before = lib.catalog.image_vectors(lib.encoder.dim)[1]
-        n_before = lib.catalog.db.execute("SELECT COUNT(*) FROM labels").fetchone()[0]
+        n_before = lib.catalog.connection_for_tests().execute("SELECT COUNT(*) FROM labels").fetchone()[0]
         low = LabelsEnricher(lib.encoder, threshold=0.01)
         assert low.fingerprint != LabelsEnricher(lib.encoder, threshold=0.9).fingerprint
         assert len(low.stale_ids(lib.catalog)) == N
         redo = _run(lib, photos, [low])
         assert redo["unchanged"] == N and redo["enriched"] == {"labels": N}
-        n_after = lib.catalog.db.execute("SELECT COUNT(*) FROM labels").fetchone()[0]
+        n_after = lib.catalog.connection_for_tests().execute("SELECT COUNT(*) FROM labels").fetchone()[0]
         assert n_after > n_before
-        models = {r[0] for r in lib.catalog.db.execute("SELECT DISTINCT model FROM labels")}
+        db = lib.catalog.connection_for_tests()
+        models = {r[0] for r in db.execute("SELECT DISTINCT model FROM labels")}
         assert models == {low.fingerprint}
         assert low.stale_ids(lib.catalog) == []
         np.testing.assert_array_equal(lib.catalog.image_vectors(lib.encoder.dim)[1], vecs_before)
@@ -111,7 +112,9 @@ def test_generated_captions_written_indexed_and_regenerated(photos: Path, tmp_pa
         assert isinstance(v1, Enricher)
         rep = _run(lib, photos, [v1])
         assert rep["captions_generated"] == N and rep["enriched"] == {"captions": N}
-        rows = lib.catalog.db.execute("SELECT id, text, source, model FROM captions").fetchall()
+        rows = lib.catalog.connection_for_tests().execute(
+            "SELECT id, text, source, model FROM captions"
+        ).fetchall()
         assert (
             len(rows) == N
             and {r[2] for r in rows} == {"generated"}
@@ -127,7 +130,7 @@ def test_generated_captions_written_indexed_and_regenerated(photos: Path, tmp_pa
         v2 = CaptionsEnricher(ListCaptioner("2"), lib.encoder)
         redo = _run(lib, photos, [v2])
         assert redo["captions_generated"] == N
-        rows2 = lib.catalog.db.execute("SELECT id, model FROM captions").fetchall()
+        rows2 = lib.catalog.connection_for_tests().execute("SELECT id, model FROM captions").fetchall()
         assert len(rows2) == N and {r[1] for r in rows2} == {v2.fingerprint}
         assert set(lib.vectors.get("captions").keys().tolist()) == {r[0] for r in rows2}
         assert not {r[0] for r in rows} & {r[0] for r in rows2}
@@ -181,7 +184,8 @@ def test_real_captioner_at_index_time(photos: Path, tmp_path: Path) -> None:
             pytest.skip("no shipped captioner in this build")
         rep = lib.add([photos], generate_captions=True)
         assert rep.captions_generated == N
-        texts = [r[0] for r in lib.catalog.db.execute("SELECT text FROM captions WHERE source = 'generated'")]
+        db = lib.catalog.connection_for_tests()
+        texts = [r[0] for r in db.execute("SELECT text FROM captions WHERE source = 'generated'")]
         assert all(len(t.split()) >= 3 for t in texts)
 
 

@@ -231,5 +231,5 @@ def test_sample_is_seeded(gallery_subset: Path, tmp_path: Path) -> None:
         with Library.open(tmp_path / run) as lib:
             rep = lib.add([gallery_subset / "photos"], sample=5, seed=0 if run != "c" else 1)
             assert rep.added == 5
-            picked.append(sorted(p for (p,) in lib.catalog.db.execute("SELECT path FROM paths")))
+            picked.append(sorted(lib.catalog.all_paths()))
     assert picked[0] == picked[1] and picked[0] != picked[2]

@@ -42,8 +42,9 @@ def test_image_backbone_features_and_imagenet_sense(gallery_subset: Path) -> Non
 
 
 def test_encode_image_features_contract(gallery_subset: Path) -> None:
-    """Contract 1: embedding / logits / spatial / pooled, consistent with each other and with
-    ``encode_image_arrays``; ``spatial`` is the fine-tuned top's 7x7 map that ``pooled`` averages."""
+    """``JointEncoder.encode_image_features``: embedding / logits / spatial / pooled, consistent with
+    each other and with ``encode_image_arrays``; ``spatial`` is the fine-tuned top's 7x7 map that
+    ``pooled`` averages."""
     pytest.importorskip("torch")
     from pixsearch.media import load_image
     from pixsearch.models.encoder import create_encoder

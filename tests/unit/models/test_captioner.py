@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from pixsearch import Library
 from pixsearch.cli import app
 from pixsearch.errors import MediaError, ModelError, NotFoundError
-from pixsearch.models.captioner import CAPTIONERS_DIR, DEFAULT_CAPTIONER, create_captioner
+from pixsearch.models.captioner import DEFAULT_CAPTIONER, create_captioner
 from pixsearch.models.encoder import create_encoder
+from pixsearch.models.shipped import CAPTIONERS_DIR
 
 runner = CliRunner()
 

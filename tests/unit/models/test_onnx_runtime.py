@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from pixsearch.errors import ConfigError, ModelError
-from pixsearch.models.encoder import WEIGHTS_DIR, OnnxEncoder, create_encoder
+from pixsearch.models.encoder import OnnxEncoder, create_encoder
 from pixsearch.models.onnx_runtime import intra_op_threads
+from pixsearch.models.shipped import WEIGHTS_DIR
 
 NAME = "lite0-minilm-v1"
 

@@ -1,4 +1,4 @@
-"""Match score (issue #9): the shipped scorer on real photos, thresholds, describe, eval, bad inputs."""
+"""Match score: the shipped scorer on real photos, thresholds, describe, eval, bad inputs."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ def lib_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _flags(lib: Library) -> dict[str, tuple[int, dict, str]]:
-    rows = lib.catalog.db.execute(
+    rows = lib.catalog.connection_for_tests().execute(
         "SELECT p.path, f.flagged, f.evidence, f.policy FROM flags f JOIN paths p ON p.image_id = f.image_id"
     )
     return {Path(p).name: (int(fl), json.loads(ev), pol) for p, fl, ev, pol in rows}
@@ -198,7 +198,7 @@ def test_unchecked_photo_is_hidden(lib_dir: Path, tmp_path: Path) -> None:
     with Library.open(tmp_path / "lib") as lib:
         dog = lib.catalog.image_for_path(str(lib_dir / "photos" / DOGS[0]))
         with lib.catalog.transaction():
-            lib.catalog.db.execute("DELETE FROM flags WHERE image_id = ?", (dog,))
+            lib.catalog.connection_for_tests().execute("DELETE FROM flags WHERE image_id = ?", (dog,))
         with pytest.raises(BlockedError):
             lib.with_region("restricted").check_photo(dog)
 

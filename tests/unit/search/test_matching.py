@@ -65,7 +65,8 @@ def test_uncaptioned_photo_with_the_best_pixels_is_not_buried(half_captioned: tu
     from pixsearch.config import load_settings
 
     with Library.open(lib_dir, settings=load_settings(library=lib_dir, weights=w)) as lib:
-        ids = {Path(p).name: i for p, i in lib.catalog.db.execute("SELECT path, image_id FROM paths")}
+        db = lib.catalog.connection_for_tests()
+        ids = {Path(p).name: i for p, i in db.execute("SELECT path, image_id FROM paths")}
         keys, vecs = lib.catalog.image_vectors(lib.encoder.dim)
         # queries: held-out captions (#3, #4) of the uncaptioned photos; keep those the pixels rank first
         # by a clear margin, so the right answer is not in doubt
@@ -85,7 +86,8 @@ def test_uncaptioned_photo_with_the_best_pixels_is_not_buried(half_captioned: tu
 def test_captioned_photos_still_win_on_their_captions(half_captioned: tuple[Path, dict]) -> None:
     lib_dir, info = half_captioned
     with Library.open(lib_dir) as lib:
-        ids = {Path(p).name: i for p, i in lib.catalog.db.execute("SELECT path, image_id FROM paths")}
+        db = lib.catalog.connection_for_tests()
+        ids = {Path(p).name: i for p, i in db.execute("SELECT path, image_id FROM paths")}
         hits = 0
         for n in info["names"][::2]:
             hits += ids[n] in [r.image_id for r in lib.search(info["caps"][n][3], k=1)]

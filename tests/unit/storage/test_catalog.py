@@ -19,8 +19,8 @@ def _cat(tmp_path: Path) -> Catalog:
 
 def test_new_catalog_is_current_and_wal(tmp_path: Path) -> None:
     c = _cat(tmp_path)
-    assert c.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert c.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert c.connection_for_tests().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert c.connection_for_tests().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     c.close()
     c = _cat(tmp_path)  # reopening migrates nothing and keeps data
     assert c.counts()["images"] == 0

@@ -12,8 +12,11 @@ import pytest
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
+pytestmark = pytest.mark.slow  # Milvus Lite server processes
+
+from pixsearch.config import parse_store  # noqa: E402
 from pixsearch.errors import CatalogError, ConfigError, ModelMismatchError  # noqa: E402
-from pixsearch.storage.milvus import MilvusIndex, parse_store  # noqa: E402
+from pixsearch.storage.milvus import MilvusIndex  # noqa: E402
 from pixsearch.storage.vectors import create_index  # noqa: E402
 
 
@@ -84,7 +87,7 @@ def test_persists_across_processes(tmp_path: Path) -> None:
     db = tmp_path / "p.db"
     code = (
         "import numpy as np, sys\n"
-        "from pixsearch.storage.milvus import MilvusIndex, parse_store\n"
+        "from pixsearch.config import parse_store\nfrom pixsearch.storage.milvus import MilvusIndex\n"
         f"i = MilvusIndex(parse_store('milvus-lite:{db}'), 'images', 8, 'fp|x')\n"
         "if sys.argv[1] == 'w':\n"
         "    i.add(np.arange(1, 51), np.eye(8, dtype=np.float32)[np.arange(50) % 8] + 0.01); i.save(None)\n"

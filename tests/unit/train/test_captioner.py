@@ -11,6 +11,8 @@ import pytest
 
 pytest.importorskip("torch")
 
+pytestmark = pytest.mark.slow  # training
+
 from pixsearch.errors import DatasetError, ModelMismatchError  # noqa: E402
 from pixsearch.models.captioner import create_captioner  # noqa: E402
 from pixsearch.train.caption_model import NetConfig  # noqa: E402

@@ -59,6 +59,7 @@ def _cfg(data: Path, out: Path, **kw: object) -> TrainConfig:
     return TrainConfig(**base)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_train_writes_heads_card_metrics_plot(tiny_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     s = train_joint(_cfg(tiny_dataset, out))
@@ -76,6 +77,7 @@ def test_train_writes_heads_card_metrics_plot(tiny_dataset: Path, tmp_path: Path
     assert heads.config.out_dim == 256
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(tiny_dataset: Path, tmp_path: Path) -> None:
     full = tmp_path / "full"
     train_joint(_cfg(tiny_dataset, full))
@@ -101,6 +103,7 @@ def test_resume_continues_exactly(tiny_dataset: Path, tmp_path: Path) -> None:
     assert all(np.array_equal(wa[k], wb[k]) for k in wa)
 
 
+@pytest.mark.slow
 def test_numpy_heads_match_torch(tiny_dataset: Path, tmp_path: Path) -> None:
     import torch
 
@@ -122,6 +125,7 @@ def test_numpy_heads_match_torch(tiny_dataset: Path, tmp_path: Path) -> None:
     assert np.abs(ref - h.text(x)).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_weights_from_another_backbone_are_refused(tiny_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     train_joint(_cfg(tiny_dataset, out, epochs=1))
@@ -136,6 +140,7 @@ def test_weights_from_another_backbone_are_refused(tiny_dataset: Path, tmp_path:
         enc.encode_text(["a dog"])
 
 
+@pytest.mark.slow
 def test_bad_training_input(tmp_path: Path, tiny_dataset: Path) -> None:
     with pytest.raises(DatasetError):
         train_joint(_cfg(tmp_path / "missing", tmp_path / "o"))
@@ -143,6 +148,7 @@ def test_bad_training_input(tmp_path: Path, tiny_dataset: Path) -> None:
         train_joint(_cfg(tiny_dataset, tmp_path / "o", val_split="test"))
 
 
+@pytest.mark.slow
 def test_dataset_without_split_files_trains_on_a_stable_holdout(tiny_dataset: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -156,6 +162,7 @@ def test_dataset_without_split_files_trains_on_a_stable_holdout(tiny_dataset: Pa
     assert card["metrics"]["val"]["images"] + card["data"]["train_images"] == 200
 
 
+@pytest.mark.slow
 def test_phase2_finetunes_backbone_top_and_ships_it(tiny_dataset: Path, tmp_path: Path) -> None:
     from safetensors.numpy import load_file
 

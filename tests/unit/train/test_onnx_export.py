@@ -12,9 +12,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite_pytorch")
 
+pytestmark = pytest.mark.slow  # torch export and parity runs: ~20 s
+
 from pixsearch.media import load_image  # noqa: E402
 from pixsearch.models.backbones import decode_size  # noqa: E402
-from pixsearch.models.encoder import WEIGHTS_DIR, HeadsEncoder, OnnxEncoder, create_encoder  # noqa: E402
+from pixsearch.models.encoder import HeadsEncoder, OnnxEncoder, create_encoder  # noqa: E402
+from pixsearch.models.shipped import WEIGHTS_DIR  # noqa: E402
 
 MIN_COSINE = 0.9999
 

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from pixsearch.cli import app
@@ -24,6 +25,7 @@ def _slice(flickr8k: Path, dst: Path) -> Path:
     return dst
 
 
+@pytest.mark.slow
 def test_train_scorer_writes_a_loadable_card(flickr8k: Path, tmp_path: Path) -> None:
     data = _slice(flickr8k, tmp_path / "f8k")
     out = tmp_path / "run"

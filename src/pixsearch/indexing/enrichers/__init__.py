@@ -1,1 +1,1 @@
-"""enrichers."""
+"""Index-time enrichers: the seam (``base.py``), one module per enricher, and which run (``registry.py``)."""

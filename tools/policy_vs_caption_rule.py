@@ -7,7 +7,7 @@ queries, but they are thousands of independent, real descriptions of photos: a c
 calls a minor that the query check lets through is a recall gap; the reverse shows what the query
 check blocks beyond the rule (by design: daughter, his son; or semantic false positives).
 
-    python benchmarks/policy_vs_caption_rule.py --data ../shared/data/flickr8k --split val
+    python tools/policy_vs_caption_rule.py --data ../shared/data/flickr8k --split val
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ margins whose semantic check alone blocks at most --max-fp-rate of the dev negat
 blocks the most dev positives on its own (its power as a backstop for words the lexicon lacks), then
 the fewest false positives, then the highest threshold.
 
-    python benchmarks/calibrate_policy.py [--queries tests/data/policy_queries.csv] [--model use-m3]
+    python tools/calibrate_policy.py [--queries tests/data/policy_queries.csv] [--model use-m3]
 """
 
 from __future__ import annotations

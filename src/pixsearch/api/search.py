@@ -1,0 +1,103 @@
+"""REST routes that find photos: by words, by an uploaded photo, by a library photo; and the page they answer.
+
+A page is ``{query?, confident?, below_threshold?, image_id?, k, offset, results, next_offset}``; each
+result is the Library's own JSON (``results.py``) plus its thumbnail and file URLs, or a withheld entry
+(the disclaimer only) where the region's policy hides the photo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Form, Query
+
+from pixsearch.api import photos
+from pixsearch.api.params import MAX_K, MAX_OFFSET, K, Offset, PhotoId, Region, Threshold, Upload, read_upload
+from pixsearch.api.worker import LibraryWorker
+from pixsearch.library.facade import Library
+from pixsearch.results import Result, SearchResults, Withheld
+
+__all__ = ["CONFIDENT_CAPTION", "CONFIDENT_MATCH", "add_search_routes", "confident", "result_json"]
+
+# Best calibrated match (0..1) below which a search says "no confident match". Measured on the example
+# gallery: unrelated queries (sushi, a cat on a sofa, physics) top out at 0.05-0.12, real ones at 0.26-0.69.
+# An explicit ``threshold`` uses the Library's own verdict (nothing passed: the best few below it).
+CONFIDENT_MATCH = 0.2
+CONFIDENT_CAPTION = 0.4  # the same for the best caption's cosine, when results carry no match
+
+
+def result_json(r: Result | Withheld) -> dict[str, Any]:
+    """A result as the API gives it: with its photo's name and URLs; a withheld one as the disclaimer."""
+    d = r.to_dict()
+    if isinstance(r, Result):
+        d.update(photos.urls(r.image_id))
+        d["name"] = Path(r.path).name
+    return d
+
+
+def confident(items: list[dict[str, Any]]) -> bool:
+    """Does any result plausibly match? On the calibrated ``match`` when results carry it, else on the
+    MiniLM query-caption cosine (example gallery: "dog" 0.47, "a dog running on grass" 0.85, unrelated
+    queries < 0.25)."""
+    matches = [float(d["match"]) for d in items if "match" in d]
+    if matches:
+        return max(matches) >= CONFIDENT_MATCH
+    sims = [float(d.get("scores", {}).get("caption", 0.0)) for d in items]
+    return max(sims, default=0.0) >= CONFIDENT_CAPTION
+
+
+def _page(results: Sequence[Result | Withheld], k: int, offset: int, **extra: Any) -> dict[str, Any]:
+    items = [result_json(r) for r in results]
+    below, no_match = [], False
+    if isinstance(results, SearchResults):  # a text search's page: it knows what its threshold cut
+        below, no_match = [result_json(r) for r in results.below_threshold], results.no_confident_match
+    if "query" in extra:
+        extra["confident"] = confident(items) and not no_match
+    if below:  # a threshold nothing passed: the best few under it, marked as such
+        extra["below_threshold"] = below
+    return {
+        **extra,
+        "k": k,
+        "offset": offset,
+        "results": items,
+        "next_offset": offset + len(items) if len(items) >= k else None,
+    }
+
+
+def add_search_routes(app: FastAPI, worker: LibraryWorker, max_upload_bytes: int) -> None:
+    @app.get("/api/search", tags=["search"])
+    async def search(
+        q: Annotated[str, Query(min_length=1, max_length=500, description="What to look for, in words.")],
+        k: K = 24,
+        offset: Offset = 0,
+        threshold: Threshold = None,
+        region: Region = None,
+    ) -> dict[str, Any]:
+        """Text -> photos, best first. A query the region's policy blocks answers 451."""
+        res = await worker.run(lambda lib: lib.with_region(region).search(q, k, offset, threshold))
+        return _page(res, k, offset, query=q)
+
+    @app.post("/api/search/image", tags=["search"])
+    async def search_by_image(
+        file: Upload,
+        k: Annotated[int, Form(ge=1, le=MAX_K)] = 24,
+        offset: Annotated[int, Form(ge=0, le=MAX_OFFSET)] = 0,
+        region: Region = None,
+    ) -> dict[str, Any]:
+        """Photo -> the most similar photos in the library (the upload is not stored)."""
+        data = await read_upload(file, max_upload_bytes)
+        res = await worker.run(lambda lib: lib.with_region(region).similar(data, k, offset))
+        return _page(res, k, offset)
+
+    @app.get("/api/photos/{image_id}/similar", tags=["search"])
+    async def similar(image_id: PhotoId, k: K = 24, offset: Offset = 0, region: Region = None) -> Any:
+        """Photos that look like this one."""
+
+        def run(lib: Library) -> list[Result | Withheld]:
+            view = lib.with_region(region)
+            view.ensure_photo(image_id)
+            return view.similar(image_id, k, offset)
+
+        return _page(await worker.run(run), k, offset, image_id=image_id)
