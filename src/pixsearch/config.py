@@ -25,10 +25,10 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 
 @dataclass(frozen=True)
 class FusionWeights:
-    """Weights of the text->image signals in the fused score (see ``search.py``).
+    """Weights of the text->image signals in the fused score (see ``search/text.py``).
 
     Each signal is calibrated to log-odds of relevance first; a photo's score is the weighted mean over
-    the signals it has, plus ``label`` x a matching label's evidence (labels.py). Tuned on Flickr8k val
+    the signals it has, plus ``label`` x a matching label's evidence (search/labels.py). Tuned on Flickr8k val
     (docs/model.md, "Fusion"): captions #0-2 in the library, #3-4 as queries, all photos captioned R@1
     66.6 (old fusion 66.8); half of them captioned 36.8 / 66.7 / 78.0 R@1/5/10 (old 37.0 / 46.7 / 48.4).
     Generated captions and labels weigh less than human captions (they are often wrong).
@@ -48,13 +48,13 @@ class Settings:
     vector_backend: str = "usearch"
     vector_dtype: str = "f16"
     weights: FusionWeights = field(default_factory=FusionWeights)
-    threshold: float | None = None  # match-score cut for search, 0..1 (None: no cut; see matching.py)
+    threshold: float | None = None  # match-score cut for search, 0..1 (None: no cut; see search/matching.py)
     batch_size: int = 32
     threads: int | None = None  # ONNX Runtime intra-op threads (PIXSEARCH_THREADS); None: every core
-    region: str | None = None  # content-policy region (policy.py); None: the policy's default_region
-    generate_captions: bool = False  # index time: caption photos that have none (enrich.py); --caption
+    region: str | None = None  # content-policy region (policy/rules.py); None: the policy's default_region
+    generate_captions: bool = False  # --caption: caption photos that have none (enrichers/captions.py)
     captioner: str | None = None  # captioner name or folder (PIXSEARCH_CAPTIONER); None: the shipped default
-    policy_file: Path | None = None  # user policy TOML merged over the shipped one (policy.py)
+    policy_file: Path | None = None  # user policy TOML merged over the shipped one (policy/rules.py)
     store: str | None = None  # milvus-lite:PATH.db or milvus://HOST:PORT/COLL (storage/store.py); None: files
 
 
