@@ -7,7 +7,8 @@ Signals (raw scores):
 * dense: cosine between the query and the image in the joint space (needs a cross-modal encoder);
 * caption: MiniLM cosine between the query and the image's best human caption;
 * bm25: FTS5 BM25 over human captions, squashed by b / (b + 5) so a strong lexical match approaches 1;
-* generated: MiniLM cosine between the query and the image's generated caption (indexing/enrichers/captions.py);
+* generated: MiniLM cosine between the query and the image's generated caption
+  (indexing/enrichers/captions.py);
 * label: probability of the image's best ImageNet label whose words match the query (search/labels.py).
 
 Fusion is fair to photos that lack a signal. Each raw score is first mapped to the log-odds that the
