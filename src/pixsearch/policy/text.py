@@ -16,9 +16,14 @@ all collapse to the lexicon's own spelling:
 Lexicon entries (``topic.py``) go through the same pipeline, so a Russian word whose letters are
 mapped in step 3 still equals itself. Words of >= ``fuzzy_min_len`` letters also match at Damerau edit
 distance 1 (``childern``, ``toddlr``) unless the word is a listed real word (``chili``, ``finder``): see
-the lexicon file's ``?`` lines. Chinese, Japanese, Korean, Thai and Arabic entries match as substrings.
-Look-alike exceptions (``!kid goat``, ``!baby carrots``) cancel the hits they cover, nothing else.
-Stated ages (``15-year-old``, ``12 yo``, ``10 años``, ``8岁``) at or below ``max_age`` block.
+the lexicon file's ``?`` lines. Entries in scripts written without spaces or with attached particles
+(Chinese, Japanese, Thai, Korean, Arabic, Hebrew, the Indic scripts, Ethiopic...) and emoji match as
+substrings of the normalised text (``SUBSTRING_SCRIPTS``). For them ``base_normalize`` also folds the
+spelling variants a writer may or may not type: Arabic harakat, hamza carriers and letter variants
+(``أ``/``ا``, ``ى``/``ي``, Persian/Urdu ``ی``/``ک``/``ہ``), Hebrew points, Indic nukta and
+chandrabindu. Look-alike exceptions (``!kid goat``, ``!baby carrots``) cancel the hits they cover,
+nothing else. Stated ages (``15-year-old``, ``12 yo``, ``10 años``, ``8岁``) at or below ``max_age``
+block.
 """
 
 from __future__ import annotations
@@ -26,7 +31,16 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["base_normalize", "canonical_tokens", "clean", "find_ages", "normalize"]
+__all__ = [
+    "SUBSTRING_SCRIPTS",
+    "accent_tokens",
+    "base_normalize",
+    "canonical_tokens",
+    "clean",
+    "find_ages",
+    "has_letters",
+    "normalize",
+]
 
 MAX_CHARS = 20_000  # longer texts are checked in full by the lexicon but cut for the semantic model
 
@@ -43,7 +57,7 @@ _HOMOGLYPHS = {
     # Armenian, IPA and Latin oddities
     "օ": "o", "ս": "u", "հ": "h", "ց": "g", "ɑ": "a", "ı": "i", "ȷ": "j", "ɩ": "i", "ʟ": "l", "ɪ": "i",
     "ᴅ": "d", "ᴋ": "k", "ʜ": "h", "ᴄ": "c", "ᴏ": "o", "ʏ": "y", "ɴ": "n", "ʀ": "r", "ꜱ": "s", "ᴛ": "t",
-    "ß": "ss", "ø": "o", "đ": "d", "ł": "l", "æ": "ae", "œ": "oe", "þ": "th",
+    "ß": "ss", "ø": "o", "đ": "d", "ł": "l", "æ": "ae", "œ": "oe", "þ": "th", "ħ": "h", "ŧ": "t",
 }  # fmt: skip
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
                        "@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e", "¡": "i"})  # fmt: skip
@@ -55,13 +69,38 @@ _INVISIBLE = re.compile(
     "\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]"
 )
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+# Optional marks of other scripts, dropped like accents: writers leave them out as often as not.
+# Arabic harakat, hamza above/below (after NFD: "أ" -> "ا"), superscript alef, Quranic marks and tatweel;
+# Hebrew points and cantillation; the nukta of the Indic scripts (NFKC leaves "ड़" decomposed).
+_OPTIONAL_MARKS = re.compile(
+    "[\u064b-\u065f\u0670\u06d6-\u06ed\u0640\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7"
+    "\u093c\u09bc\u0a3c\u0abc\u0b3c]"
+)
+# Letters written either way in Arabic-script languages (Arabic, Persian, Urdu, Punjabi Shahmukhi) and
+# nasal marks the Indic scripts use interchangeably (chandrabindu/anusvara, Gurmukhi tippi/bindi).
+# Not Urdu's do-chashmi heh "ھ": it marks aspirates ("بچھو" scorpion is not "بچہ" child).
+_SCRIPT_FOLD = str.maketrans({
+    "ى": "ي", "ی": "ي", "ے": "ي", "ک": "ك", "ة": "ه", "ہ": "ه", "ە": "ه", "ٱ": "ا",
+    "\u0901": "\u0902", "\u0981": "\u0982", "\u0a70": "\u0a02", "\u0a01": "\u0a02",
+})  # fmt: skip
 _HOMO_TABLE = str.maketrans({k: v for k, v in _HOMOGLYPHS.items() if len(v) == 1})
 _HOMO_MULTI = {k: v for k, v in _HOMOGLYPHS.items() if len(v) > 1}
-# Scripts matched as substrings: no spaces between words (Chinese, Japanese, Thai) or words that take
-# attached particles/prefixes (Korean, Arabic).
-_CJK = re.compile(
-    "[\u0600-\u06ff\u0e00-\u0e7f\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
-    "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]"
+# Scripts matched as substrings: no spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Burmese),
+# words that take attached particles, prefixes or case endings (Korean, Arabic, Persian, Urdu, Hebrew,
+# the Indic scripts, Ethiopic), or vowel signs that ``_WORD`` would split a word at (the Indic scripts:
+# their combining vowel signs are not word characters to ``re``).
+SUBSTRING_SCRIPTS = re.compile(
+    "["
+    "\u0590-\u05ff"  # Hebrew
+    "\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff"  # Arabic and its supplements (Persian, Urdu...)
+    "\u0900-\u0dff"  # Devanagari, Bengali, Gurmukhi, Gujarati, Oriya, Tamil, Telugu, Kannada, Malayalam...
+    "\u0e00-\u0eff"  # Thai, Lao
+    "\u0f00-\u0fff\u1000-\u109f"  # Tibetan, Myanmar
+    "\u1100-\u11ff"  # Hangul jamo
+    "\u1200-\u139f\u2d80-\u2ddf"  # Ethiopic
+    "\u1780-\u17ff"  # Khmer
+    "\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
+    "]"
 )
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _GLUE = frozenset(
@@ -74,11 +113,27 @@ _REPEAT = re.compile(r"(\w)\1{2,}")  # 3+ of a letter -> 2 ("kiiiids" -> "kiids"
 
 
 def base_normalize(text: str) -> str:
-    """Steps 1-2 and case: NFKC, invisible characters and accents out, case folded (scripts kept)."""
+    """Steps 1-2 and case: NFKC, invisible characters and accents out (with the optional marks and letter
+    variants of other scripts folded), case folded (scripts kept)."""
     t = unicodedata.normalize("NFKC", text)
     t = _INVISIBLE.sub("", t)
     t = _COMBINING.sub("", unicodedata.normalize("NFD", t))
-    return unicodedata.normalize("NFC", t).casefold()
+    t = _OPTIONAL_MARKS.sub("", t)
+    return unicodedata.normalize("NFC", t).translate(_SCRIPT_FOLD).casefold()
+
+
+def accent_tokens(text: str) -> list[str]:
+    """The text's words with their accents kept (NFKC, invisible characters out, case folded): what
+    ``=`` lexicon entries are matched against, for words that only differ from an innocent word by an
+    accent (Danish ``børn`` "children" vs English ``born``, Vietnamese ``bé`` vs ``be``)."""
+    t = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    return _WORD.findall(unicodedata.normalize("NFC", t).casefold())
+
+
+def has_letters(text: str) -> bool:
+    """Whether the text has any letter at all. A text without one ("!!!", "...", "2024", an emoji that
+    is not in the lexicon) names nobody: the semantic model must not guess at it."""
+    return any(c.isalpha() for c in text)
 
 
 def clean(text: str) -> str:

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING
 
 from pixsearch.errors import ConfigError
 from pixsearch.policy.text import (
-    _CJK,
     _GLUE,
     _INVISIBLE,
     _WORD,
     MAX_CHARS,
     RUN,
+    SUBSTRING_SCRIPTS,
     _collapse,
+    accent_tokens,
     base_normalize,
     canonical_tokens,
     find_ages,
@@ -81,13 +82,20 @@ class Hit:
 
 
 class Lexicon:
-    """Parsed lexicon file. Format, one entry a line (``#`` comments; ``[lang]`` headers are labels):
+    """Parsed lexicon file. Format, one entry a line (``#`` comments):
 
-    * ``word`` or ``multi word phrase``: blocked (canonicalised like queries);
+    * ``word`` or ``multi word phrase``: blocked (canonicalised like queries: accents and case folded);
     * ``word*``: blocked as a prefix (``kindergarten*``);
+    * ``=word`` or ``=multi word phrase``: blocked only with its accents as written (``=børn``: Danish
+      "children", while ``born`` is English; ``=em bé``), matched on the text's accented words;
     * ``!phrase``: look-alike exception: cancels hits inside it (``!kid goat``);
     * ``?word``: a real word near a blocked one, never a typo (``?chili``);
-    * entries containing Chinese/Japanese characters match as substrings.
+    * entries in a substring script (Chinese, Japanese, Thai, Korean, Arabic, Hebrew, Indic, Ethiopic...;
+      ``text.SUBSTRING_SCRIPTS``) or made of symbols only (emoji: ``👶``) match as substrings of the
+      normalised text, and ``!`` entries of that kind are cut out of it first (``!芭比娃娃``);
+    * ``[lang]`` headers are labels; ``[lang nofuzzy]`` also keeps the words below it (up to the next
+      header) out of the typo match: short words of languages far from English sit one edit away from
+      too many real words of other languages (Estonian ``laste`` / ``taste``).
     """
 
     def __init__(self, text: str, fuzzy_min_len: int = 5) -> None:
@@ -95,19 +103,36 @@ class Lexicon:
         self.words: set[str] = set()
         self.phrases: dict[str, list[tuple[str, ...]]] = {}  # first token -> phrases
         self.prefixes: list[str] = []
-        self.cjk: list[str] = []
+        self.cjk: list[str] = []  # substring entries (any substring script, emoji)
         self.cjk_exceptions: list[str] = []
+        self.accented: set[str] = set()  # "=" words, accents kept
+        self.accented_phrases: dict[str, list[tuple[str, ...]]] = {}
         self.exceptions: dict[str, list[tuple[str, ...]]] = {}
         self.safe: set[str] = set()
         self._deletes: dict[str, set[str]] = {}
+        fuzzy_words: set[str] = set()
+        fuzzy = True
         for raw in text.splitlines():
             line = raw.split("#", 1)[0].strip()
-            if not line or (line.startswith("[") and line.endswith("]")):
+            if not line:
                 continue
-            kind = line[0] if line[0] in "!?" else ""
+            if line.startswith("[") and line.endswith("]"):
+                fuzzy = "nofuzzy" not in line[1:-1].split()
+                continue
+            kind = line[0] if line[0] in "!?=" else ""
             body = line[1:].strip() if kind else line
-            if _CJK.search(body):
-                (self.cjk_exceptions if kind == "!" else self.cjk).append(normalize(body))
+            if not body:
+                continue
+            if SUBSTRING_SCRIPTS.search(body) or not _WORD.search(body):
+                if kind != "?":  # no typo match in these scripts, so nothing to guard
+                    (self.cjk_exceptions if kind == "!" else self.cjk).append(normalize(body))
+                continue
+            if kind == "=":
+                acc = accent_tokens(body)
+                if len(acc) == 1:
+                    self.accented.add(acc[0])
+                elif acc:
+                    self.accented_phrases.setdefault(acc[0], []).append(tuple(acc))
                 continue
             prefix = body.endswith("*")
             toks = [_collapse(w) for w in _WORD.findall(normalize(body.rstrip("*")))]
@@ -123,12 +148,16 @@ class Lexicon:
                 self.prefixes.append(toks[0])
             elif len(toks) == 1:
                 self.words.add(toks[0])
+                if fuzzy:
+                    fuzzy_words.add(toks[0])
             else:
                 self.phrases.setdefault(toks[0], []).append(tuple(toks))
-        if not (self.words or self.phrases or self.prefixes or self.cjk):
+        if not (
+            self.words or self.phrases or self.prefixes or self.cjk or self.accented or self.accented_phrases
+        ):
             raise ConfigError("policy lexicon has no entries")
-        self._max_word = max((len(w) for w in self.words), default=0)  # longer tokens: no typo check
-        for w in self.words:
+        self._max_word = max((len(w) for w in fuzzy_words), default=0)  # longer tokens: no typo check
+        for w in fuzzy_words:
             if len(w) >= fuzzy_min_len:
                 for d in _deletes(w) | {w}:
                     self._deletes.setdefault(d, set()).add(w)
@@ -143,6 +172,12 @@ class Lexicon:
             re.compile("|".join(re.escape(p) for p in sorted(self.prefixes, key=len, reverse=True)))
             if self.prefixes
             else None
+        )
+        self._substring_re = _alternation(self.cjk, overlapping=True)
+        self._substring_exception_re = _alternation(self.cjk_exceptions)
+        # "=ado" (French) has no accent: an ASCII text can hold it, so it cannot skip the accent check
+        self._accented_ascii = any(w.isascii() for w in self.accented) or any(
+            all(t.isascii() for t in ph) for phs in self.accented_phrases.values() for ph in phs
         )
 
     def _word_hit(self, tok: str) -> tuple[str, bool] | None:
@@ -209,11 +244,50 @@ class Lexicon:
         return " ".join(t for t in toks if self._word_hit(t) is None)
 
     def cjk_hits(self, norm: str) -> list[str]:
-        if not _CJK.search(norm):
+        """Substring entries found in the normalised text, except those lying inside one of its
+        substring exceptions (``芭比娃娃`` is a doll, not ``娃娃`` a baby; ``تربچه`` radish is not
+        ``بچه`` child, yet the entry ``دختربچه`` little girl, which holds the radish, still hits). Every
+        position is tried, the longest entry first. Only texts outside plain ASCII can hold one."""
+        if self._substring_re is None or norm.isascii():
             return []
-        for ex in self.cjk_exceptions:
-            norm = norm.replace(ex, " ")
-        return [e for e in self.cjk if e in norm]
+        cut = (
+            [m.span() for m in self._substring_exception_re.finditer(norm)]
+            if self._substring_exception_re is not None
+            else []
+        )
+        out = []
+        for m in self._substring_re.finditer(norm):
+            start, end = m.start(), m.start() + len(m.group(1))
+            if not any(a <= start and end <= b for a, b in cut):
+                out.append(m.group(1))
+        return out
+
+    def accented_hits(self, text: str) -> list[Hit]:
+        """``=`` entries found among the text's accented words, unless a look-alike exception covers
+        them (exceptions are matched on the same words with accents folded)."""
+        if not (self.accented or self.accented_phrases) or (text.isascii() and not self._accented_ascii):
+            return []
+        acc = accent_tokens(text)
+        out = []
+        for i, t in enumerate(acc):
+            if t in self.accented:
+                out.append(Hit(t, i, i + 1))
+            for ph in self.accented_phrases.get(t, ()):
+                if _phrase_at(acc, i, ph):
+                    out.append(Hit(" ".join(ph), i, i + len(ph)))
+        if not out:
+            return []
+        folded = [_collapse(normalize(t)) for t in acc]
+        return [h for h in out if not self._excepted(h, folded)]
+
+
+def _alternation(entries: list[str], overlapping: bool = False) -> re.Pattern[str] | None:
+    """One regex for many substrings, longest first (one scan of the text instead of one per entry);
+    ``overlapping``: a lookahead that tries every position, the entry in group 1."""
+    if not entries:
+        return None
+    alt = "|".join(re.escape(e) for e in sorted(set(entries), key=len, reverse=True))
+    return re.compile(f"(?=({alt}))" if overlapping else alt)
 
 
 def _phrase_at(toks: list[str], i: int, ph: tuple[str, ...]) -> bool:
@@ -274,6 +348,8 @@ class TopicChecker:
         norm = normalize(text)
         for e in lex.cjk_hits(norm):
             return QueryVerdict(True, name, f"lexicon:{e}", 1.0)
+        for h in lex.accented_hits(text):
+            return QueryVerdict(True, name, f"lexicon:={h.entry}", 1.0)
         streams = canonical_tokens(text, norm)
         if _INVISIBLE.search(text):  # an invisible character may hide a word break too: "a\u200bkids"
             streams += canonical_tokens(_INVISIBLE.sub(" ", text))
