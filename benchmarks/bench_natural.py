@@ -41,7 +41,7 @@ def build(lib_dir: Path, photos: Path, generate: bool, captioner: str | None) ->
     s = load_settings(library=lib_dir, captioner=captioner)
     with Library.open(lib_dir, settings=s) as lib:
         t = time.perf_counter()
-        rep = lib.add([photos], generate_captions=generate)
+        rep = lib.add([photos], generate_captions=generate, follow_links=True)  # links into the data set
         secs = time.perf_counter() - t
         n = lib.stats()["images"]
     done = rep.added or rep.enriched.get("captions", 0)

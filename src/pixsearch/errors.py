@@ -16,6 +16,7 @@ from typing import ClassVar
 __all__ = [
     "PixsearchError",
     "ConfigError",
+    "RegionError",
     "MediaError",
     "UnsupportedFormatError",
     "CorruptImageError",
@@ -25,10 +26,12 @@ __all__ = [
     "WeightsMismatchError",
     "CatalogError",
     "SchemaVersionError",
+    "StorageError",
     "DatasetError",
     "QueryError",
     "NotFoundError",
     "LibraryNotFoundError",
+    "FileChangedError",
     "BusyError",
     "BlockedError",
     "EngineError",
@@ -58,6 +61,16 @@ class ConfigError(PixsearchError):
     """A setting (env, file or flag) has a value we cannot use."""
 
     code: ClassVar[str] = "bad_setting"
+
+
+class RegionError(ConfigError):
+    """A region looser than the one in force (or unknown) was asked for. The region a server runs in, or
+    the one a library pins (``pixsearch policy pin``), is a floor: a request may ask for a region that
+    restricts at least as much, never less, so no client can step out of a restricted region."""
+
+    exit_code: ClassVar[int] = EXIT_USAGE
+    http_status: ClassVar[int] = 403
+    code: ClassVar[str] = "region_not_allowed"
 
 
 class MediaError(PixsearchError):
@@ -119,6 +132,18 @@ class SchemaVersionError(CatalogError):
     """The catalog was written by a newer pixsearch than this one."""
 
 
+class StorageError(PixsearchError):
+    """The library's files could not be written: the disk is full (or read-only, or failing). What was
+    committed before stays; the message says what could not be saved and why, in one line."""
+
+    http_status: ClassVar[int] = 507
+    code: ClassVar[str] = "storage_full"
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message  # the cause alone, e.g. "No space left on device"
+
+
 class DatasetError(PixsearchError):
     """A dataset dir or CSV is malformed."""
 
@@ -159,6 +184,14 @@ class BlockedError(PixsearchError):
 
 class LibraryNotFoundError(NotFoundError):
     """A read-only command named a library directory that holds no catalog (a typo, an unmounted disk)."""
+
+
+class FileChangedError(PixsearchError):
+    """A photo's file no longer holds the bytes that were indexed (edited, replaced, or a link retargeted):
+    it is not served as that photo until ``pixsearch index`` has looked at it again."""
+
+    http_status: ClassVar[int] = 409
+    code: ClassVar[str] = "file_changed"
 
 
 class BusyError(PixsearchError):

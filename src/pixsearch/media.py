@@ -14,18 +14,20 @@ import struct
 from pathlib import Path
 from typing import cast
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from pixsearch.errors import CorruptImageError, ImageTooLargeError, MediaError, UnsupportedFormatError
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "MAX_PIXELS",
+    "MAX_UPLOAD_PIXELS",
     "MAX_SIDE",
     "is_image_path",
     "content_hash",
     "read_bytes",
     "load_image",
+    "lossless_bytes",
     "read_photo",
     "thumbnail_bytes",
 ]
@@ -35,6 +37,10 @@ SUPPORTED_SUFFIXES = frozenset(
 )
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "HEIF")
 MAX_PIXELS = 100_000_000  # 100 MP: beyond any camera we expect; larger is a bomb or a scan we refuse
+# A photo a stranger sends (the REST API's uploads) may decode to half that: the largest phone sensors
+# are 48-50 MP, so every phone photo passes, while the file's author no longer picks how much memory a
+# decode takes (up to 4 bytes a pixel: a 219 KB PNG can claim 10000 x 10000). Checked on the header.
+MAX_UPLOAD_PIXELS = 50_000_000
 MAX_SIDE = 30_000
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
@@ -140,12 +146,20 @@ def read_bytes(path: Path) -> bytes:
 
 
 def load_image(
-    source: Path | str | os.PathLike[str] | bytes, name: str | None = None, draft: int | None = None
+    source: Path | str | os.PathLike[str] | bytes,
+    name: str | None = None,
+    draft: int | None = None,
+    *,
+    max_pixels: int | None = None,
+    reduce_to: int | None = None,
 ) -> Image.Image:
     """Decode to an upright RGB image, or raise a MediaError saying why not.
 
     ``draft`` lets JPEG decode at a reduced scale that still covers ``draft`` x ``draft`` pixels: the
     encoder squashes to 224-260 px anyway, and this halves decode time for camera-size photos.
+    ``max_pixels`` (default MAX_PIXELS) refuses larger images from the header. ``reduce_to`` shrinks the
+    decoded image at once (before any mode conversion, which would copy it at full size) by the largest
+    integer factor that keeps both sides >= ``reduce_to``: for callers that need only that many pixels.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         label = name or "<bytes>"
@@ -173,14 +187,18 @@ def load_image(
         w, h = img.size
         if w <= 0 or h <= 0:
             raise CorruptImageError(label, f"invalid dimensions {w}x{h}")
-        if w * h > MAX_PIXELS:
-            raise ImageTooLargeError(label, f"{w}x{h} pixels is over the {MAX_PIXELS / 1e6:g} MP limit")
+        limit = MAX_PIXELS if max_pixels is None else max_pixels
+        if w * h > limit:
+            raise ImageTooLargeError(label, f"{w}x{h} pixels is over the {limit / 1e6:g} MP limit")
         if max(w, h) > MAX_SIDE:
             raise ImageTooLargeError(label, f"{w}x{h} pixels: a side is over the {MAX_SIDE} px limit")
         if draft and fmt in ("JPEG", "MPO"):
             img.draft("RGB", (draft, draft))
         img.load()
-        img = _exif_upright(img)
+        turn = _orientation(img)  # after loading (a TIFF turns itself as it loads), before reducing
+        if reduce_to:
+            img = _reduced(img, reduce_to)
+        img = _upright(img, turn)
         if img.mode != "RGB" or "transparency" in img.info:
             img = _to_rgb(img)
         return img
@@ -208,14 +226,51 @@ def load_image(
         raise CorruptImageError(label, f"corrupt or truncated image ({detail})") from exc
 
 
-def _exif_upright(img: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation; a broken EXIF block leaves the (otherwise fine) pixels as stored."""
+_STRIP_ROWS = 16  # output rows reduced at a time: a strip of a 50 MP photo is then ~12 MB
+# EXIF orientation -> the transpose that shows the photo upright (as ImageOps.exif_transpose does it).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1: upright); a broken EXIF block counts as upright (the pixels are fine)."""
     try:
-        if img.getexif().get(0x0112, 1) == 1:
-            return img  # upright already: skip exif_transpose's full-size copy
-        return ImageOps.exif_transpose(img)
+        return int(img.getexif().get(0x0112, 1))
     except _DECODE_ERRORS:
+        return 1
+
+
+def _upright(img: Image.Image, orientation: int) -> Image.Image:
+    method = _TRANSPOSE.get(orientation)
+    return img if method is None else img.transpose(method)  # upright already: no full-size copy
+
+
+def _reduced(img: Image.Image, side: int) -> Image.Image:
+    """``img`` shrunk by the largest integer factor keeping both sides >= ``side`` (a box filter, so
+    every source pixel counts), a strip at a time: converting the whole image first (Image.reduce takes
+    no 1, P or I;16; it premultiplies LA and RGBA into a full-size copy) would double the memory."""
+    factor = min(img.size) // side
+    if factor < 2:
         return img
+    if "transparency" in img.info and img.mode in ("1", "L", "P", "RGB"):
+        wide = "RGBA"  # a transparent colour becomes alpha, so it can be averaged
+    else:
+        wide = "I" if img.mode.startswith("I;16") else {"1": "L", "P": "RGB"}.get(img.mode, img.mode)
+    w, h = img.size
+    out = Image.new(wide, (-(-w // factor), -(-h // factor)))
+    rows = factor * _STRIP_ROWS
+    for top in range(0, h, rows):
+        strip = img.crop((0, top, w, min(top + rows, h)))
+        out.paste((strip if strip.mode == wide else strip.convert(wide)).reduce(factor), (0, top // factor))
+    out.info = {k: v for k, v in img.info.items() if k != "transparency"}
+    return out
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -265,6 +320,14 @@ def read_photo(path: Path, draft: int | None = None) -> tuple[str, Image.Image |
         return digest, exc
     except OSError as exc:
         return digest, MediaError(str(path), f"cannot read: {exc.strerror or exc}")
+
+
+def lossless_bytes(img: Image.Image) -> bytes:
+    """A decoded image as PNG, fast (zlib level 1): how an upload decoded and shrunk elsewhere is handed
+    on without losing a pixel or decoding the original again."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
 
 
 def thumbnail_bytes(img: Image.Image, size: int = 256, quality: int = 80) -> bytes:

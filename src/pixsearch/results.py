@@ -1,10 +1,16 @@
 """What the Library returns: ranked photos and captions, each able to turn itself into JSON for the CLI
-and the REST API (one shape for both); a photo the region's content policy withholds is a
-:class:`Withheld` in its place. Also the one check of a page request (``k``, ``offset``)."""
+and the REST API; a photo the region's content policy withholds is a :class:`Withheld` in its place. Also
+the one check of a page request (``k``, ``offset``).
+
+Paths: the Python objects hold each path exactly as Python names the file (a name that is not UTF-8
+keeps its surrogate escapes, so the file can be opened, removed, pruned). JSON shows it with U+FFFD in
+place of bytes that do not decode (:func:`shown`). The CLI's JSON gives absolute paths; the REST API's
+(``to_dict(roots)``) gives a path relative to the folder the user indexed plus that root's id
+(:func:`root_relative`), never a path of the server's file system."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
@@ -12,7 +18,42 @@ from typing import Any
 from pixsearch.errors import QueryError
 
 __all__ = ["CaptionResult", "Description", "PhotoCaption", "PhotoInfo", "Result", "SearchResults", "Withheld"]
-__all__ += ["AddedPhoto", "DeletedPhoto", "check_page"]
+__all__ += ["AddedPhoto", "DeletedPhoto", "check_page", "root_relative", "shown"]
+
+Roots = Mapping[int, str]  # root id -> a folder the user indexed (``Library.roots``)
+
+
+def shown(path: str) -> str:
+    """``path`` for people and JSON: bytes that are not UTF-8 (surrogate escapes in Python's str) become
+    U+FFFD. Printing or JSON-encoding the raw str would fail on them."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return path
+
+
+def root_relative(path: str, roots: Roots) -> tuple[int | None, str]:
+    """(root id, ``path`` relative to it, shown): the outermost indexed root that holds ``path`` (its
+    meaning does not change when a subfolder is indexed later); no root (a catalog from before roots were
+    recorded): (None, the file's name)."""
+    best: tuple[int, str] | None = None
+    for rid, root in roots.items():
+        prefix = root.rstrip("/") + "/"
+        if path.startswith(prefix) and (best is None or len(prefix) < len(best[1])):
+            best = (rid, prefix)
+    if best is None:
+        return None, shown(PurePath(path).name)
+    return best[0], shown(path[len(best[1]) :])
+
+
+def _paths_json(paths: tuple[str, ...], roots: Roots | None) -> dict[str, Any]:
+    """``path`` (the first) and ``paths``: absolute for the CLI, root-relative (+ ``root``) over HTTP."""
+    if roots is None:
+        return {"path": shown(paths[0]) if paths else "", "paths": [shown(p) for p in paths]}
+    rel = [root_relative(p, roots) for p in paths]
+    first = rel[0] if rel else (None, "")
+    return {"path": first[1], "root": first[0], "paths": [{"root": r, "path": p} for r, p in rel]}
 
 
 def check_page(k: int, offset: int = 0) -> None:
@@ -39,11 +80,11 @@ class Result:
     def path(self) -> str:
         return self.paths[0] if self.paths else ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, roots: Roots | None = None) -> dict[str, Any]:
+        """JSON; with ``roots`` (the REST API) paths relative to their indexed root (module docstring)."""
         return {
             "image_id": self.image_id,
-            "path": self.path,
-            "paths": list(self.paths),
+            **_paths_json(self.paths, roots),
             "score": round(self.score, 4),
             "scores": {k: round(v, 4) for k, v in self.scores.items()},
             "matched_caption": self.matched_caption,
@@ -64,12 +105,18 @@ class CaptionResult:
     path: str
     match: float | None = None  # calibrated 0..1: does this caption describe the query photo?
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, roots: Roots | None = None) -> dict[str, Any]:
+        """JSON; with ``roots`` (the REST API) the path relative to its indexed root, and ``root``."""
+        if roots is None:
+            where: dict[str, Any] = {"path": shown(self.path)}
+        else:
+            rid, rel = root_relative(self.path, roots) if self.path else (None, "")
+            where = {"path": rel, "root": rid}
         return {
             "caption": self.caption,
             "score": round(self.score, 4),
             "image_id": self.image_id,
-            "path": self.path,
+            **where,
             **({} if self.match is None else {"match": round(self.match, 4)}),  # absent: not scored
         }
 
@@ -89,7 +136,7 @@ class Withheld:
     caption: str = ""
     withheld: bool = True
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, roots: Roots | None = None) -> dict[str, Any]:
         return {"withheld": True, "disclaimer": self.disclaimer}
 
 
@@ -148,12 +195,12 @@ class PhotoInfo:
     def path(self) -> str:
         return self.paths[0] if self.paths else ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, roots: Roots | None = None) -> dict[str, Any]:
+        """JSON; with ``roots`` (the REST API) paths relative to their indexed root (module docstring)."""
         return {
             "image_id": self.image_id,
-            "name": PurePath(self.path).name,
-            "path": self.path,
-            "paths": list(self.paths),
+            "name": shown(PurePath(self.path).name),
+            **_paths_json(self.paths, roots),
             "width": self.width,
             "height": self.height,
             "added_at": self.added_at,

@@ -1,20 +1,23 @@
-"""The web page end to end in a real browser: Playwright for Python driving Debian's Chromium against a
-real uvicorn server on 127.0.0.1 (an ephemeral port) over the gallery library.
+"""The web page end to end in a real browser: Playwright for Python driving Debian's Chromium against real
+uvicorn servers on 127.0.0.1 (ephemeral ports): one in the default region over the gallery library, one
+run with ``--region restricted`` over real Flickr8k photos indexed with the real photo policy.
 
 Screenshots (desktop 1280 and phone 390 wide) go to a temp dir, or to docs/screenshots/ with
-PIXSEARCH_SCREENSHOTS=1 (how the committed ones were made; JPEG to keep the repository small).
+PIXSEARCH_SCREENSHOTS=1 (how the committed ones were made; JPEG to keep the repository small):
+``PIXSEARCH_SCREENSHOTS=1 python -m pytest tests/e2e/test_web.py``.
 """
 
 from __future__ import annotations
 
 import base64
+import csv
 import os
 import shutil
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,24 +53,38 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
-@pytest.fixture(scope="module")
-def server(built_library: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+# Real Flickr8k photos for the restricted server, chosen by their human captions: children with dogs,
+# and dogs without people (the real policy flags some of those too: its precision is 0.47, docs/policy.md).
+CHILDREN = [
+    "3003691049_f4363c2d5c.jpg",
+    "3605061440_1d08c80a57.jpg",
+    "3373544964_c9f1253b7d.jpg",
+    "179009558_69be522c63.jpg",
+    "2986280913_13fb2d472e.jpg",
+]
+DOGS = [
+    "1267711451_e2a754b4f8.jpg",
+    "1626754053_81126b67b6.jpg",
+    "1764955991_5e53a28c87.jpg",
+    "2101457132_69c950bc45.jpg",
+    "2103568100_5d018c495b.jpg",
+    "2283966256_70317e1759.jpg",
+    "2300168895_a9b83e16fc.jpg",
+    "2358898017_24496b80e8.jpg",
+    "1119015538_e8e796281e.jpg",
+    "1523984678_edd68464da.jpg",
+]
+
+
+@contextmanager
+def _serving(lib: Path, region: str | None = None) -> Iterator[str]:
+    """A real uvicorn server over ``lib`` (as ``pixsearch serve --region REGION`` runs it)."""
     import uvicorn
 
     from pixsearch.api.app import create_app
+    from pixsearch.config import load_settings
 
-    lib = tmp_path_factory.mktemp("weblib") / "lib"
-    shutil.copytree(built_library, lib)
-    # Policy flags for the restricted region: photos with a dog in a caption are flagged, the rest checked.
-    db = sqlite3.connect(lib / "catalog.db")
-    dogs = {r[0] for r in db.execute("SELECT image_id FROM captions WHERE lower(text) LIKE '%dog%'")}
-    rows = [(i, int(i in dogs)) for (i,) in db.execute("SELECT id FROM images")]
-    db.executemany(
-        "INSERT OR REPLACE INTO flags(image_id, flagged, evidence, policy) VALUES (?, ?, '{}', 'test')", rows
-    )
-    db.commit()
-    db.close()
-    app = create_app(library=lib, warm=True)
+    app = create_app(load_settings(library=lib, region=region), warm=True)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -78,9 +95,47 @@ def server(built_library: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     while not srv.started:
         assert time.time() < deadline and th.is_alive(), "uvicorn did not start"
         time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    th.join(timeout=30)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        th.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(built_library: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The default region over the gallery library."""
+    lib = tmp_path_factory.mktemp("weblib") / "lib"
+    shutil.copytree(built_library, lib)
+    with _serving(lib) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def restricted(flickr8k: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
+    """``--region restricted`` over real Flickr8k photos indexed with their captions and the real photo
+    policy (no flag is set by hand): (URL, photo name -> is a child named in its captions)."""
+    from pixsearch import Library
+    from pixsearch.policy.minor_words import photo_is_positive
+
+    d = tmp_path_factory.mktemp("policyweb")
+    (d / "photos").mkdir()
+    names = CHILDREN + DOGS
+    for n in names:
+        shutil.copy(flickr8k / "images" / n, d / "photos" / n)
+    with open(flickr8k / "captions.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["image"] in set(names)]
+    with open(d / "captions.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["image", "caption"])
+        w.writeheader()
+        w.writerows({"image": r["image"], "caption": r["caption"]} for r in rows)
+    with Library.open(d / "lib") as lib:
+        rep = lib.add([d / "photos"], captions_csv=d / "captions.csv")
+        assert rep.added == len(names) and not rep.failed
+    children = {n: photo_is_positive([r["caption"] for r in rows if r["image"] == n]) for n in names}
+    assert {n for n, c in children.items() if c} == set(CHILDREN)
+    with _serving(d / "lib", region="restricted") as url:
+        yield url, children
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +159,8 @@ def page(browser):  # type: ignore[no-untyped-def]
     assert not errors, errors  # no uncaught JavaScript error on any page
 
 
-def _search(page, base: str, q: str, region: str = "") -> None:  # type: ignore[no-untyped-def]
-    page.goto(base + ("/?region=" + region if region else "/"))
+def _search(page, base: str, q: str, query: str = "") -> None:  # type: ignore[no-untyped-def]
+    page.goto(base + "/" + query)
     page.wait_for_selector("#stats:has-text('photos')")
     page.fill("#q", q)  # typed: results come from the debounced input handler, no Enter needed
 
@@ -186,8 +241,8 @@ def test_drop_a_photo(page, server: str, gallery_subset: Path, shots: Path) -> N
     page.screenshot(path=str(shots / "desktop-drop.jpg"), quality=85)
 
 
-def test_blocked_query_shows_the_disclaimer(page, server: str, shots: Path) -> None:  # type: ignore[no-untyped-def]
-    _search(page, server, "a little girl playing", region="restricted")
+def test_blocked_query_shows_the_disclaimer(page, server: str, restricted, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    _search(page, restricted[0], "a little girl playing")
     page.wait_for_selector("#message.blocked")
     assert page.inner_text("#message").strip().endswith(DISCLAIMER)
     assert page.locator(".tile").count() == 0
@@ -197,17 +252,53 @@ def test_blocked_query_shows_the_disclaimer(page, server: str, shots: Path) -> N
     assert page.is_hidden("#message") or "blocked" not in (page.get_attribute("#message", "class") or "")
 
 
-def test_withheld_photos_show_the_disclaimer(page, server: str, shots: Path) -> None:  # type: ignore[no-untyped-def]
-    _search(page, server, "a dog running", region="restricted")
+def _shown_names(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """File names of the photos the grid shows in the clear (withheld tiles carry no name)."""
+    ids = page.eval_on_selector_all(".tile[data-id]", "ts => ts.map((t) => t.dataset.id)")
+    paths = [page.evaluate(f"fetch('/api/photos/{i}').then((r) => r.json())")["path"] for i in ids]
+    return [Path(p).name for p in paths]
+
+
+def test_withheld_photos_show_the_disclaimer(page, restricted, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    """The real photo policy on real photos: every photo whose captions name a child is withheld."""
+    base, children = restricted
+    _search(page, base, "a dog playing outside")
     page.wait_for_selector(".tile.withheld")
+    page.wait_for_selector(".tile img.loaded")
     withheld = page.locator(".tile.withheld")
-    assert withheld.count() >= 1
+    assert withheld.count() >= sum(children.values())
     assert withheld.nth(0).inner_text().strip() == DISCLAIMER
     assert withheld.nth(0).locator("img").count() == 0  # no pixels, no caption, no score
+    shown = _shown_names(page)
+    assert shown and not [n for n in shown if children[n]]  # no child in the clear
+    assert len(shown) + withheld.count() == len(children)
+    page.wait_for_function("Array.from(document.querySelectorAll('.tile img')).every((i) => i.complete)")
     page.wait_for_timeout(300)
     page.screenshot(path=str(shots / "desktop-withheld.jpg"), quality=85)
     withheld.nth(0).click()
     assert page.is_hidden("#viewer")  # nothing to open
+
+
+def test_restricted_page_cannot_leave_its_region(page, restricted) -> None:  # type: ignore[no-untyped-def]
+    """No region switch: the page sends no region, ignores ``?region=`` in its own URL, and the server
+    refuses a looser region however it is asked for (403 region_not_allowed)."""
+    base, children = restricted
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url))
+    _search(page, base, "a dog playing outside", query="?region=default")
+    page.wait_for_selector(".tile.withheld")
+    page.wait_for_selector(".tile img.loaded")
+    assert page.evaluate("document.documentElement.dataset.region") == "restricted"
+    assert page.locator("select, [name=region], #region").count() == 0  # nothing to switch with
+    shown = _shown_names(page)
+    assert not [n for n in shown if children[n]]
+    assert page.locator(".tile.withheld").count() + len(shown) == len(children)
+    assert not [u for u in sent if "/api/" in u and "region=" in u]
+    stats = page.evaluate("fetch('/api/stats').then((r) => r.json())")
+    assert stats["region"] == "restricted"
+    for url in ("/api/search?q=a+dog&region=default", "/api/photos/1/file?region=default"):
+        r = page.evaluate(f"fetch('{url}').then(async (r) => [r.status, await r.json()])")
+        assert r[0] == 403 and r[1]["error"]["code"] == "region_not_allowed", r
 
 
 def test_nonsense_query_says_no_confident_match(page, server: str) -> None:  # type: ignore[no-untyped-def]

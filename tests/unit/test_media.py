@@ -480,3 +480,84 @@ def test_is_image_path_true(name: str) -> None:
 @pytest.mark.parametrize("name", ["a.txt", "a", "a.jpg.bak", "a.mov", "a.svg", "jpg", "a.pdf"])
 def test_is_image_path_false(name: str) -> None:
     assert not is_image_path(Path(name))
+
+
+# ------------------------------------------------------------------ uploads: pixel limit and reduction
+
+
+def test_upload_pixel_limit_refused_from_the_header(no_decode: None) -> None:
+    # A stranger's file may claim half the local limit: refused before a pixel is decoded.
+    just_over = _png_header_only(7072, 7071)  # 50.006 MP
+    with pytest.raises(ImageTooLargeError) as info:
+        load_image(just_over, name="upload", max_pixels=media.MAX_UPLOAD_PIXELS)
+    assert "50 MP" in info.value.reason
+    assert media.MAX_UPLOAD_PIXELS < media.MAX_PIXELS
+
+
+def test_upload_pixel_limit_leaves_local_files_alone(no_decode: None) -> None:
+    # The default stays MAX_PIXELS: a 60 MP scan indexed from disk is not refused by its header.
+    with pytest.raises(AssertionError, match="decoded"):
+        load_image(_png_header_only(8000, 7500))
+
+
+def test_reduce_to_keeps_both_sides_at_least_the_size() -> None:
+    img = Image.new("RGB", (2000, 900), BLUE)
+    img.paste(RED, (0, 0, 1000, 900))  # left half red
+    out = load_image(_encode(img, "PNG"), reduce_to=256)
+    assert out.size == (667, 300)  # 900 // 256 = 3 (a partial last block counts): both sides >= 256
+    assert _close(_rgb(out, (100, 150)), RED, 2) and _close(_rgb(out, (600, 150)), BLUE, 2)
+    small = Image.new("RGB", (400, 300), RED)
+    assert load_image(_encode(small, "PNG"), reduce_to=256).size == (400, 300)  # factor 1: untouched
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "JPEG", "PNG"])
+def test_reduce_to_keeps_the_exif_orientation(fmt: str) -> None:
+    # Read before reducing: a reduced copy keeps no TIFF tags, so the turn would otherwise be lost.
+    img = Image.new("RGB", (1200, 600), BLUE)
+    img.paste(RED, (0, 0, 600, 600))  # left half red
+    exif = img.getexif()
+    exif[0x0112] = 6
+    out = load_image(_encode(img, fmt, exif=exif), reduce_to=256)
+    assert out.size == (300, 600)  # 600 // 256 = 2, then turned upright
+    assert _close(_rgb(out, (150, 100)), RED, 12) and _close(_rgb(out, (150, 500)), BLUE, 12)
+
+
+@pytest.mark.parametrize(
+    ("img", "expected"),
+    [
+        (Image.new("LA", (1024, 1024), (0, 0)), WHITE),  # transparent: flattened onto white
+        (Image.new("RGBA", (1024, 1024), (255, 0, 0, 255)), RED),
+        (Image.new("1", (1024, 1024), 1), WHITE),
+        (Image.new("P", (1024, 1024), 0).convert("RGB").convert("P"), (0, 0, 0)),
+        (Image.new("I;16", (1024, 1024), 65535), WHITE),  # 16-bit white stays white
+    ],
+    ids=["LA", "RGBA", "1", "P", "I;16"],
+)
+def test_reduce_to_every_mode(img: Image.Image, expected: tuple[int, int, int]) -> None:
+    out = load_image(_encode(img, "PNG"), reduce_to=256)
+    assert out.mode == "RGB" and out.size == (256, 256)
+    assert _close(_rgb(out, (128, 128)), expected, 1)
+
+
+def test_lossless_bytes_round_trip() -> None:
+    img = Image.effect_noise((64, 48), 60).convert("RGB")
+    back = load_image(media.lossless_bytes(img))
+    assert back.size == img.size and back.tobytes() == img.tobytes()
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "P"])
+def test_reduce_to_keeps_a_transparent_colour_transparent(mode: str) -> None:
+    img = Image.new(mode, (1024, 1024), 0)
+    if mode == "P":
+        img.putpalette([0, 0, 0, 255, 0, 0] * 128)
+    img.paste(1 if mode == "P" else 200 if mode == "L" else (200, 0, 0), (0, 0, 512, 1024))
+    data = _encode(img, "PNG", transparency=0 if mode != "RGB" else (0, 0, 0))
+    full, reduced = load_image(data), load_image(data, reduce_to=256)
+    assert reduced.size == (256, 256)
+    assert _rgb(reduced, (25, 125)) == _rgb(full, (100, 500)) and _rgb(reduced, (225, 125)) == WHITE
+
+
+def test_reduce_by_strips_equals_one_reduce() -> None:
+    # Strips start at multiples of the factor, so every box is the one a whole-image reduce averages.
+    img = Image.effect_noise((1500, 1100), 80).convert("RGB")  # 1100 // 256 = 4; 275 rows: many strips
+    assert load_image(_encode(img, "PNG"), reduce_to=256).tobytes() == img.reduce(4).tobytes()

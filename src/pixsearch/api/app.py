@@ -5,29 +5,39 @@ and runs its Library work on the Library's own thread (``worker.py``: one Librar
 connection used by one thread only). Reads are open; writes (add, delete) need the library's bearer token.
 Photos are named by catalog id only. Errors are JSON with a stable code (``errors.py``); the content
 policy's BlockedError is HTTP 451 with the disclaimer, and withheld photos stay withheld in every list.
+Before any route: a Host the server does not go by is a 400 (``hosts.py``: DNS rebinding), a body over
+the limit a 413 and a write without the token a 401/403, its body unread (``guards.py``); every response
+carries the security headers (``headers.py``); uploads are decoded off the Library's thread
+(``uploads.py``).
 The routes live by resource: ``search.py`` (finding photos), ``photos.py`` (one photo by id),
 ``words.py`` (describe, caption, score); this module keeps the service routes and the web page.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Security
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from pixsearch import __version__
-from pixsearch.api.errors import ApiError, install_error_handlers
+from pixsearch.api.errors import install_error_handlers
+from pixsearch.api.guards import MULTIPART_OVERHEAD, BodyLimit, WriteGate, token_refusal
+from pixsearch.api.headers import SecurityHeaders
+from pixsearch.api.hosts import allowed_hosts as host_names
 from pixsearch.api.photos import add_photo_routes
 from pixsearch.api.search import add_search_routes
+from pixsearch.api.uploads import Uploads
 from pixsearch.api.words import add_describe_routes, add_word_routes
-from pixsearch.api.worker import LibraryWorker, ensure_token, token_matches
+from pixsearch.api.worker import LibraryWorker, ensure_token
 from pixsearch.config import Settings, load_settings
 
 __all__ = ["create_app", "MAX_UPLOAD_BYTES"]
@@ -43,8 +53,11 @@ def create_app(
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     token: str | None = None,
     warm: bool = False,
+    host: str = "127.0.0.1",
+    allowed_hosts: Sequence[str] = (),
 ) -> FastAPI:
-    """The app for one library. ``warm`` opens the Library and loads its models at startup."""
+    """The app for one library. ``warm`` opens the Library and loads its models at startup. It answers
+    to the names of ``host`` (the address it is served on) and to ``allowed_hosts`` (``hosts.py``)."""
     s = settings or load_settings(library=Path(library) if library else None)
     if library is not None:
         s = replace(s, library=Path(library))
@@ -70,21 +83,13 @@ def create_app(
     app.state.features = {}
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next: Any) -> Response:
-        # Refuse an oversized upload from its header, before the body is read and spooled.
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > max_upload_bytes + 64 * 1024:
-            body = {"error": {"code": "too_large", "message": "request body too large"}}
-            return JSONResponse(body, status_code=413)
-        response: Response = await call_next(request)
-        return response
+    uploads = Uploads(worker, max_upload_bytes)
 
-    async def need_token(cred: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
-        if cred is None or not cred.credentials:
-            raise ApiError(401, "unauthorized", "this needs the API token", {"WWW-Authenticate": "Bearer"})
-        if cred.scheme.lower() != "bearer" or not token_matches(cred.credentials, secret):
-            raise ApiError(403, "forbidden", "wrong API token")
+    async def need_token(request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
+        # WriteGate has checked already, before the body was read; this names the scheme in the schema.
+        refused = token_refusal(request.headers.get("authorization"), secret)
+        if refused is not None:
+            raise refused
 
     # -- service ----------------------------------------------------------------------------------
     @app.get("/api/health", tags=["service"])
@@ -100,16 +105,16 @@ def create_app(
         features = app.state.features
         return {
             **d,
-            "region": s.region or "default",
+            "region": d["region"],  # the region in force: the server's floor (its --region, or the pin)
             "max_upload_bytes": max_upload_bytes,
             "features": features,
         }
 
     # -- the resources (in this order in the OpenAPI schema) ----------------------------------------
-    add_search_routes(app, worker, max_upload_bytes)
-    add_describe_routes(app, worker, max_upload_bytes)
-    add_photo_routes(app, worker, max_upload_bytes, need_token)
-    app.state.features.update(add_word_routes(app, worker, max_upload_bytes))
+    add_search_routes(app, worker, uploads)
+    add_describe_routes(app, worker, uploads)
+    add_photo_routes(app, worker, uploads, need_token)
+    app.state.features.update(add_word_routes(app, worker, uploads))
 
     # -- the web page -----------------------------------------------------------------------------
     if (WEB / "index.html").is_file():
@@ -119,4 +124,15 @@ def create_app(
         async def index() -> FileResponse:
             return FileResponse(WEB / "index.html", headers={"Cache-Control": "no-cache"})
 
+    # -- before any route (the last added runs first) ----------------------------------------------
+    writes = [
+        r
+        for r in app.routes
+        if isinstance(r, APIRoute) and any(d.call is need_token for d in r.dependant.dependencies)
+    ]
+    app.add_middleware(WriteGate, writes=writes, secret=secret)
+    app.add_middleware(BodyLimit, limit=max_upload_bytes + MULTIPART_OVERHEAD)
+    hosts = host_names(host, allowed_hosts)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
+    app.add_middleware(SecurityHeaders)
     return app

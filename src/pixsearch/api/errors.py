@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pixsearch import errors as E
+from pixsearch.api.headers import SECURITY_HEADERS
 
 __all__ = ["ApiError", "install_error_handlers", "error_body", "status_for"]
 
@@ -90,4 +91,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return JSONResponse(error_body("internal", "internal error (see the server log)"), 500)
+        # Answered outside the app's middleware (Starlette's ServerErrorMiddleware): add the headers here.
+        body = error_body("internal", "internal error (see the server log)")
+        return JSONResponse(body, 500, headers=SECURITY_HEADERS)

@@ -24,7 +24,8 @@ Region = Annotated[
     str | None,
     Query(
         pattern=r"^[a-z][a-z0-9_-]{0,31}$",
-        description="Content-policy region (default, restricted, ...); the server's when omitted.",
+        description="Content-policy region (default, restricted, ...); the server's when omitted. Only a "
+        "region at least as strict as the server's may be asked for: another is 403 region_not_allowed.",
     ),
 ]
 Threshold = Annotated[

@@ -1,7 +1,9 @@
 """REST routes for single photos, by catalog id only: record, thumbnail, original file, add, delete.
 
 A request names an integer id, never a path; the Library finds files through its catalog
-(``library/files.py``) and serves an original only if it still has the size the catalog recorded.
+(``library/files.py``) and serves an original only if it still holds the indexed bytes (else 409
+``file_changed``). An answer never holds a path of the server's file system: a photo's paths are given
+relative to the folder that was indexed, with that root's id (``results.root_relative``).
 Writes (add, delete) need the library's bearer token.
 """
 
@@ -14,9 +16,11 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, Response
 
-from pixsearch.api.params import PhotoId, Region, Upload, read_upload
+from pixsearch.api.params import PhotoId, Region, Upload
+from pixsearch.api.uploads import Uploads
 from pixsearch.api.worker import LibraryWorker
 from pixsearch.library.facade import Library
+from pixsearch.results import shown
 
 __all__ = ["MEDIA_TYPES", "add_photo_routes", "media_type", "urls"]
 
@@ -39,14 +43,15 @@ def media_type(path: Path) -> str:
 def add_photo_routes(
     app: FastAPI,
     worker: LibraryWorker,
-    max_upload_bytes: int,
+    uploads: Uploads,
     need_token: Callable[..., Coroutine[Any, Any, None]],
 ) -> None:
     @app.get("/api/photos/{image_id}", tags=["photos"])
     async def photo(image_id: PhotoId, region: Region = None) -> dict[str, Any]:
-        """Metadata: size, paths, every caption with its source, labels."""
-        info = await worker.run(lambda lib: lib.with_region(region).photo_info(image_id))
-        return {**info.to_dict(), **urls(image_id)}
+        """Metadata: size, paths (relative to their indexed root, with the root's id), every caption with
+        its source, labels."""
+        info = await worker.run(lambda lib: lib.with_region(region).photo_info(image_id).to_dict(lib.roots()))
+        return {**info, **urls(image_id)}
 
     @app.get(
         "/api/photos/{image_id}/thumbnail",
@@ -66,16 +71,16 @@ def add_photo_routes(
         responses={200: {"content": {"image/*": {}}}},
     )
     async def original(image_id: PhotoId, region: Region = None) -> FileResponse:
-        """The original file, as indexed."""
+        """The original file, as indexed; 409 ``file_changed`` when the file no longer holds those bytes."""
         path = await worker.run(lambda lib: lib.with_region(region).original(image_id))
-        return FileResponse(
-            path, media_type=media_type(path), content_disposition_type="inline", filename=path.name
+        return FileResponse(  # a name that is not UTF-8 cannot go into a header as it is
+            path, media_type=media_type(path), content_disposition_type="inline", filename=shown(path.name)
         )
 
     @app.post("/api/photos", tags=["photos"], dependencies=[Depends(need_token)], status_code=201)
     async def add_photo(file: Upload) -> dict[str, Any]:
         """Add a photo (stored under the library's uploads/ folder, then indexed). Needs the token."""
-        data = await read_upload(file, max_upload_bytes)
+        data = await uploads.original(file)  # bounded in bytes and pixels before the Library sees it
 
         def run(lib: Library) -> dict[str, Any]:
             try:

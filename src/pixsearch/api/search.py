@@ -1,8 +1,9 @@
 """REST routes that find photos: by words, by an uploaded photo, by a library photo; and the page they answer.
 
 A page is ``{query?, confident?, below_threshold?, image_id?, k, offset, results, next_offset}``; each
-result is the Library's own JSON (``results.py``) plus its thumbnail and file URLs, or a withheld entry
-(the disclaimer only) where the region's policy hides the photo.
+result is the Library's own JSON (``results.py``, paths relative to their indexed root with the root's id:
+never a server path) plus its thumbnail and file URLs, or a withheld entry (the disclaimer only) where
+the region's policy hides the photo.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Form, Query
 
 from pixsearch.api import photos
-from pixsearch.api.params import MAX_K, MAX_OFFSET, K, Offset, PhotoId, Region, Threshold, Upload, read_upload
+from pixsearch.api.params import MAX_K, MAX_OFFSET, K, Offset, PhotoId, Region, Threshold, Upload
+from pixsearch.api.uploads import Uploads
 from pixsearch.api.worker import LibraryWorker
 from pixsearch.library.facade import Library
-from pixsearch.results import Result, SearchResults, Withheld
+from pixsearch.results import Result, Roots, SearchResults, Withheld, shown
 
 __all__ = ["CONFIDENT_CAPTION", "CONFIDENT_MATCH", "add_search_routes", "confident", "result_json"]
 
@@ -28,12 +30,13 @@ CONFIDENT_MATCH = 0.2
 CONFIDENT_CAPTION = 0.4  # the same for the best caption's cosine, when results carry no match
 
 
-def result_json(r: Result | Withheld) -> dict[str, Any]:
-    """A result as the API gives it: with its photo's name and URLs; a withheld one as the disclaimer."""
-    d = r.to_dict()
+def result_json(r: Result | Withheld, roots: Roots) -> dict[str, Any]:
+    """A result as the API gives it: with its photo's name and URLs, paths relative to ``roots``; a
+    withheld one as the disclaimer."""
+    d = r.to_dict(roots)
     if isinstance(r, Result):
         d.update(photos.urls(r.image_id))
-        d["name"] = Path(r.path).name
+        d["name"] = shown(Path(r.path).name)
     return d
 
 
@@ -48,11 +51,15 @@ def confident(items: list[dict[str, Any]]) -> bool:
     return max(sims, default=0.0) >= CONFIDENT_CAPTION
 
 
-def _page(results: Sequence[Result | Withheld], k: int, offset: int, **extra: Any) -> dict[str, Any]:
-    items = [result_json(r) for r in results]
+def _page(
+    found: tuple[Sequence[Result | Withheld], Roots], k: int, offset: int, **extra: Any
+) -> dict[str, Any]:
+    results, roots = found
+    items = [result_json(r, roots) for r in results]
     below, no_match = [], False
     if isinstance(results, SearchResults):  # a text search's page: it knows what its threshold cut
-        below, no_match = [result_json(r) for r in results.below_threshold], results.no_confident_match
+        below = [result_json(r, roots) for r in results.below_threshold]
+        no_match = results.no_confident_match
     if "query" in extra:
         extra["confident"] = confident(items) and not no_match
     if below:  # a threshold nothing passed: the best few under it, marked as such
@@ -66,7 +73,7 @@ def _page(results: Sequence[Result | Withheld], k: int, offset: int, **extra: An
     }
 
 
-def add_search_routes(app: FastAPI, worker: LibraryWorker, max_upload_bytes: int) -> None:
+def add_search_routes(app: FastAPI, worker: LibraryWorker, uploads: Uploads) -> None:
     @app.get("/api/search", tags=["search"])
     async def search(
         q: Annotated[str, Query(min_length=1, max_length=500, description="What to look for, in words.")],
@@ -76,8 +83,11 @@ def add_search_routes(app: FastAPI, worker: LibraryWorker, max_upload_bytes: int
         region: Region = None,
     ) -> dict[str, Any]:
         """Text -> photos, best first. A query the region's policy blocks answers 451."""
-        res = await worker.run(lambda lib: lib.with_region(region).search(q, k, offset, threshold))
-        return _page(res, k, offset, query=q)
+
+        def run(lib: Library) -> tuple[SearchResults, Roots]:
+            return lib.with_region(region).search(q, k, offset, threshold), lib.roots()
+
+        return _page(await worker.run(run), k, offset, query=q)
 
     @app.post("/api/search/image", tags=["search"])
     async def search_by_image(
@@ -87,17 +97,17 @@ def add_search_routes(app: FastAPI, worker: LibraryWorker, max_upload_bytes: int
         region: Region = None,
     ) -> dict[str, Any]:
         """Photo -> the most similar photos in the library (the upload is not stored)."""
-        data = await read_upload(file, max_upload_bytes)
-        res = await worker.run(lambda lib: lib.with_region(region).similar(data, k, offset))
+        data = await uploads.photo(file)  # decoded and shrunk off the Library's thread
+        res = await worker.run(lambda lib: (lib.with_region(region).similar(data, k, offset), lib.roots()))
         return _page(res, k, offset)
 
     @app.get("/api/photos/{image_id}/similar", tags=["search"])
     async def similar(image_id: PhotoId, k: K = 24, offset: Offset = 0, region: Region = None) -> Any:
         """Photos that look like this one."""
 
-        def run(lib: Library) -> list[Result | Withheld]:
+        def run(lib: Library) -> tuple[list[Result | Withheld], Roots]:
             view = lib.with_region(region)
             view.ensure_photo(image_id)
-            return view.similar(image_id, k, offset)
+            return view.similar(image_id, k, offset), lib.roots()
 
         return _page(await worker.run(run), k, offset, image_id=image_id)

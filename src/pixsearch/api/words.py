@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Query
 
-from pixsearch.api.params import PhotoId, Region, Upload, read_upload
+from pixsearch.api.params import PhotoId, Region, Upload
+from pixsearch.api.uploads import Uploads
 from pixsearch.api.worker import LibraryWorker
 from pixsearch.library.facade import Library
-from pixsearch.results import CaptionResult, Withheld
 
 __all__ = ["add_describe_routes", "add_word_routes", "features"]
 
@@ -34,31 +34,36 @@ def features() -> dict[str, bool]:
     }
 
 
-def add_describe_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> None:
+def add_describe_routes(app: FastAPI, worker: LibraryWorker, uploads: Uploads) -> None:
     @app.get("/api/photos/{image_id}/describe", tags=["words"])
     async def describe_photo(
         image_id: PhotoId, k: Annotated[int, Query(ge=1, le=50)] = 5, region: Region = None
     ) -> Any:
         """The library's captions that fit this photo best."""
 
-        def run(lib: Library) -> list[CaptionResult | Withheld]:
+        def run(lib: Library) -> list[dict[str, Any]]:  # paths relative to their root: no server path
             view = lib.with_region(region)
             view.ensure_photo(image_id)
-            return view.describe(image_id, k)
+            roots = lib.roots()
+            return [c.to_dict(roots) for c in view.describe(image_id, k)]
 
-        return {"image_id": image_id, "results": [c.to_dict() for c in await worker.run(run)]}
+        return {"image_id": image_id, "results": await worker.run(run)}
 
     @app.post("/api/describe", tags=["words"])
     async def describe_upload(
         file: Upload, k: Annotated[int, Form(ge=1, le=50)] = 5, region: Region = None
     ) -> Any:
         """The library's captions that fit an uploaded photo best."""
-        data = await read_upload(file, limit)
-        res = await worker.run(lambda lib: lib.with_region(region).describe(data, k))
-        return {"results": [c.to_dict() for c in res]}
+        data = await uploads.photo(file)  # decoded and shrunk off the Library's thread
+
+        def run(lib: Library) -> list[dict[str, Any]]:
+            roots = lib.roots()
+            return [c.to_dict(roots) for c in lib.with_region(region).describe(data, k)]
+
+        return {"results": await worker.run(run)}
 
 
-def add_word_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> dict[str, bool]:
+def add_word_routes(app: FastAPI, worker: LibraryWorker, uploads: Uploads) -> dict[str, bool]:
     """Register the caption and score routes this install has; returns ``features()``."""
     have = features()
     if have["caption"]:
@@ -79,7 +84,7 @@ def add_word_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> dict[str
             file: Upload, beam: Annotated[int, Form(ge=1, le=8)] = 3, region: Region = None
         ) -> dict[str, Any]:
             """A caption for an uploaded photo (not stored)."""
-            data = await read_upload(file, limit)
+            data = await uploads.photo(file)
             text = await worker.run(lambda lib: lib.with_region(region).caption(data, beam=beam))
             return {"caption": text}
 
@@ -101,7 +106,7 @@ def add_word_routes(app: FastAPI, worker: LibraryWorker, limit: int) -> dict[str
             file: Upload, text: Annotated[str, Form(min_length=1, max_length=500)], region: Region = None
         ) -> dict[str, Any]:
             """How well ``text`` fits an uploaded photo, 0..1."""
-            data = await read_upload(file, limit)
+            data = await uploads.photo(file)
             out = await worker.run(lambda lib: lib.with_region(region).score(data, text).to_dict())
             return {"text": text, **out}
 

@@ -98,7 +98,7 @@ class LibraryWorker:
 def ensure_token(library: Path) -> tuple[str, bool]:
     """The library's API write token: (token, created now). Made once, owner-only (0600)."""
     path = library / TOKEN_FILE
-    library.mkdir(parents=True, exist_ok=True)
+    library.mkdir(parents=True, exist_ok=True, mode=0o700)  # owner-only, as library/opening.py keeps it
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

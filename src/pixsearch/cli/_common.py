@@ -21,7 +21,7 @@ import click
 import typer
 
 from pixsearch.errors import EXIT_ERROR, BlockedError, PixsearchError
-from pixsearch.results import Result, Withheld
+from pixsearch.results import Result, Withheld, shown
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -226,11 +226,12 @@ WaitOpt = Annotated[
 
 
 def short(path: str) -> str:
-    """Paths under the working directory print relative: tables stay readable in narrow terminals."""
+    """Paths under the working directory print relative: tables stay readable in narrow terminals. A
+    name that is not UTF-8 prints with U+FFFD (``results.shown``): stdout cannot take it as it is."""
     import os
 
     rel = os.path.relpath(path) if path else path
-    return rel if rel and not rel.startswith("..") else path
+    return shown(rel if rel and not rel.startswith("..") else path)
 
 
 def emit_results(results: Sequence[Result | Withheld], as_json: bool, title: str) -> None:

@@ -11,6 +11,7 @@ import typer
 from pixsearch.cli._common import (
     JsonOpt,
     LibraryOpt,
+    RegionOpt,
     ResumeOpt,
     TrainLimitOpt,
     app,
@@ -37,28 +38,33 @@ def caption(
     photos: Annotated[list[str], typer.Argument(help="Photo files, or ids of photos in the library.")],
     beam: BeamOpt = 3,
     library: LibraryOpt = None,
+    region: RegionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a caption for each photo (files work without a library; ids need one)."""
-    with errors():
+    """Write a caption for each photo (files work without a library; ids need one).
+
+    The region applies as in every read: where it withholds photos, a photo of a child gets the
+    disclaimer, not a caption (with or without a library; a pinned library's region is its floor)."""
+    with errors(as_json):
+        from pixsearch.config import load_settings
         from pixsearch.errors import LibraryNotFoundError
+        from pixsearch.library.photo import caption_outside
 
         try:
-            lib = open_library(library)
+            lib = open_library(library, region=region)
         except LibraryNotFoundError:
             if any(p.isdigit() and not Path(p).exists() for p in photos):
                 raise
-            lib = None  # plain files: no library needed
+            lib = None  # plain files: no library needed, the region's photo check all the same
+        settings = load_settings(library=library, region=region) if lib is None else None
         results = []
         for p in photos:
             if lib is not None:
                 photo: str | int = int(p) if p.isdigit() and not Path(p).exists() else p
                 text = lib.caption(photo, beam=beam)
             else:
-                from pixsearch.media import load_image
-                from pixsearch.models.captioner import caption_image
-
-                text = caption_image(load_image(Path(p), draft=256), beam=beam)
+                assert settings is not None
+                text = caption_outside(Path(p), settings, beam=beam)
             results.append({"path": p, "caption": text})
         if as_json:
             print(json.dumps({"results": results}, ensure_ascii=False))

@@ -26,7 +26,7 @@ from pixsearch.cli._common import (
     progress,
     short,
 )
-from pixsearch.results import Withheld
+from pixsearch.results import Withheld, shown
 
 
 @app.command()
@@ -43,6 +43,12 @@ def index(
     force: Annotated[
         bool,
         typer.Option("--force", help="With --prune: prune a PATH even if missing or empty (unmounted?)."),
+    ] = False,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-links", help="Also index what symbolic links under PATHS point to outside them."
+        ),
     ] = False,
     caption: Annotated[
         bool | None,
@@ -85,9 +91,21 @@ def index(
         with progress(not as_json, "indexing") as prog:
             gen = caption
             rep = lib.add(
-                paths, captions, sample, seed, prune, prog, force=force, generate_captions=gen, engine=eng
+                paths,
+                captions,
+                sample,
+                seed,
+                prune,
+                prog,
+                force=force,
+                generate_captions=gen,
+                engine=eng,
+                follow_links=follow_links,
             )
         d = rep.to_dict()
+        for key in ("failed", "kept"):  # a name that is not UTF-8 shows with U+FFFD (valid JSON)
+            d[key] = [{**f, "path": shown(f["path"])} for f in d[key]]
+        d["warnings"] = [shown(w) for w in d["warnings"]]
         if as_json:
             print(json.dumps(d, ensure_ascii=False))
         else:
@@ -96,10 +114,13 @@ def index(
                 f"{rep.duplicates}, removed {rep.removed}, captions {rep.captions_added}, "
                 f"failed {len(rep.failed)}"
             )
-            for p, reason in rep.failed:
-                err.print(f"  [yellow]failed[/] {p}: {reason}", highlight=False)
-            for w in rep.warnings[:20]:
-                err.print(f"  [yellow]warning[/] {w}", highlight=False)
+            from rich.markup import escape
+
+            for f in d["failed"]:
+                why = escape(shown(f["reason"]))
+                err.print(f"  [yellow]failed[/] {escape(f['path'])}: {why}", highlight=False)
+            for w in d["warnings"][:20]:
+                err.print(f"  [yellow]warning[/] {escape(w)}", highlight=False)
             if rep.interrupted:
                 err.print("interrupted: what was committed is kept; run the same command to resume")
         if rep.interrupted:
@@ -242,16 +263,22 @@ def reindex(
         with progress(not as_json, "re-encoding") as prog:
             rep = lib.reindex(progress=prog)
         if as_json:
-            print(json.dumps(rep.to_dict()))
+            d = rep.to_dict()
+            for key in ("failed", "kept"):  # a name that is not UTF-8 shows with U+FFFD
+                d[key] = [{**f, "path": shown(f["path"])} for f in d[key]]
+            print(json.dumps(d))
         else:
+            from rich.markup import escape
+
             out.print(
                 f"re-encoded {rep.added + rep.duplicates + rep.unchanged} path(s) with {lib.encoder.name}; "
                 f"kept {len(rep.kept)} unreadable, failed {len(rep.failed)}"
             )
             for p, reason in rep.kept:
-                err.print(f"  [yellow]kept[/] {p} (from its thumbnail): {reason}", highlight=False)
+                line = f"{escape(shown(p))} (from its thumbnail): {escape(shown(reason))}"
+                err.print(f"  [yellow]kept[/] {line}", highlight=False)
             for p, reason in rep.failed:
-                err.print(f"  [yellow]failed[/] {p}: {reason}", highlight=False)
+                err.print(f"  [yellow]failed[/] {escape(shown(p))}: {escape(shown(reason))}", highlight=False)
         if rep.interrupted:
             if not as_json:
                 err.print("interrupted: the library is unchanged; run reindex again to resume")

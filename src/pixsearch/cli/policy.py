@@ -1,4 +1,4 @@
-"""Content-policy commands: ``pixsearch eval policy`` and ``pixsearch policy check|show``.
+"""Content-policy commands: ``pixsearch eval policy`` and ``pixsearch policy check|show|pin|unpin``.
 
 ``eval policy`` has two modes: ``--queries FILE.csv`` judges the query check
 (``evaluation/policy_queries.py``); ``--data DIR --split SPLIT`` judges photos from their pixels
@@ -13,7 +13,18 @@ from typing import Annotated
 
 import typer
 
-from pixsearch.cli._common import JsonOpt, ModelOpt, RegionOpt, app, errors, eval_app, fail, out
+from pixsearch.cli._common import (
+    JsonOpt,
+    LibraryOpt,
+    ModelOpt,
+    RegionOpt,
+    WaitOpt,
+    app,
+    errors,
+    eval_app,
+    fail,
+    out,
+)
 
 policy_app = typer.Typer(no_args_is_help=True, help="Inspect the content policy (regions, query check).")
 app.add_typer(policy_app, name="policy")
@@ -99,3 +110,52 @@ def policy_show(policy_file: PolicyFileOpt = None, as_json: JsonOpt = False) -> 
             },
         }
         print(json.dumps(d, ensure_ascii=False)) if as_json else out.print_json(json.dumps(d))
+
+
+@policy_app.command("pin")
+def policy_pin(
+    region: Annotated[str | None, typer.Argument(help="Region to pin the library to.")] = None,
+    show: Annotated[
+        bool, typer.Option("--show", help="Print the pinned region (or none); change nothing.")
+    ] = False,
+    library: LibraryOpt = None,
+    policy_file: PolicyFileOpt = None,
+    wait: WaitOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pin the library to REGION: it then opens in REGION or a stricter one only (every command, serve,
+    the Python API); a looser --region / PIXSEARCH_REGION / config region is refused (exit 2)."""
+    with errors():
+        import math
+
+        from pixsearch.config import load_settings
+        from pixsearch.library.region import library_pin, pin_region
+
+        if show == (region is not None):
+            fail("give a REGION to pin, or --show", 2)
+        settings = load_settings(library=library, policy_file=policy_file)
+        patience = math.inf if wait else 0.0
+        pinned = library_pin(settings) if show else pin_region(settings, str(region), patience)
+        if as_json:
+            print(json.dumps({"library": str(settings.library), "pinned_region": pinned}))
+        else:
+            what = f"pinned to region {pinned}" if pinned else "not pinned (opens in the region asked for)"
+            out.print(f"{settings.library}: {what}", highlight=False, markup=False, soft_wrap=True)
+
+
+@policy_app.command("unpin")
+def policy_unpin(library: LibraryOpt = None, wait: WaitOpt = False, as_json: JsonOpt = False) -> None:
+    """Remove the library's pinned region (needs write access to the library's directory)."""
+    with errors():
+        import math
+
+        from pixsearch.config import load_settings
+        from pixsearch.library.region import unpin_region
+
+        settings = load_settings(library=library)
+        old = unpin_region(settings, math.inf if wait else 0.0)
+        if as_json:
+            print(json.dumps({"library": str(settings.library), "unpinned": old}))
+        else:
+            what = f"unpinned (was {old})" if old else "was not pinned"
+            out.print(f"{settings.library}: {what}", highlight=False, markup=False, soft_wrap=True)

@@ -18,6 +18,16 @@ def serve(
         str | None, typer.Option("--region", help="Content-policy region (env PIXSEARCH_REGION).")
     ] = None,
     store: StoreOpt = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            metavar="NAME",
+            help="Another name (or address) browsers may reach the server by; repeatable. Others are "
+            "refused (DNS rebinding). Always allowed: --host's own name; localhost, 127.0.0.1 and [::1] "
+            "for a loopback --host.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the gallery page and the REST API (OpenAPI docs at /docs)."""
     import socket
@@ -25,6 +35,7 @@ def serve(
     import uvicorn
 
     from pixsearch.api.app import create_app
+    from pixsearch.api.hosts import allowed_hosts as host_names
     from pixsearch.api.worker import TOKEN_FILE, ensure_token
     from pixsearch.config import load_settings
 
@@ -41,7 +52,7 @@ def serve(
     with errors():
         settings = load_settings(library=library, region=region, store=store)
         token, created = ensure_token(settings.library)
-        application = create_app(settings, token=token)
+        application = create_app(settings, token=token, host=host, allowed_hosts=allowed_host or ())
         # Open the library and load every model now: a bad region or a model mismatch is a one-line
         # error here, and the first visitor does not wait for the models.
         application.state.worker.run_sync(lambda lib: lib.search("warm up", k=1))
@@ -59,8 +70,10 @@ def serve(
     else:
         out.print(f"API write token: in {token_file}", highlight=False, soft_wrap=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
+        names = ", ".join(host_names(host, allowed_host or ()))
         err.print(
-            "[yellow]warning:[/] listening beyond this machine; reads need no token",
+            "[yellow]warning:[/] listening beyond this machine; reads need no token. "
+            f"Answering to: {names} (add names with --allowed-host)",
             highlight=False,
             soft_wrap=True,
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pixsearch.config import Settings
-from pixsearch.errors import MediaError
+from pixsearch.errors import MediaError, StorageError
 from pixsearch.indexing.captions_csv import match_captions
 from pixsearch.indexing.engine import Decoded, EncodeJob, Engine, LocalEngine, decode
 from pixsearch.indexing.enrichers.base import Enricher
@@ -84,15 +84,18 @@ class Indexer:
         *,
         force: bool = False,
         captions_base: Path | None = None,
+        follow_links: bool = False,
     ) -> IndexReport:
         """Index ``roots``. ``captions`` maps CSV keys (relative paths or file names, resolved against
         ``captions_base`` and the roots) to texts. ``prune`` forgets vanished files under the roots, but
         refuses a root that is missing or holds no photo while the library has some under it (an
-        unmounted disk must not wipe a library) unless ``force``."""
+        unmounted disk must not wipe a library) unless ``force``. ``follow_links``: also index what
+        symbolic links below a root point to outside it (``scan``)."""
         report = IndexReport()
-        files = scan(roots, report)
+        files = scan(roots, report, follow_links)
         if prune and not force:
             check_prune_roots(self.catalog, roots, files)
+        self._record_roots(roots, files)
         if sample is not None and sample < len(files):
             files = sorted(random.Random(seed).sample(files, sample))
         if captions:
@@ -105,10 +108,11 @@ class Indexer:
         for p in files:
             try:
                 st = p.stat()
-            except OSError as exc:
-                report.failed.append((str(p), f"cannot stat: {exc.strerror or exc}"))
+                row = self.catalog.get_path(str(p))
+            except (OSError, ValueError) as exc:  # one odd name is reported; the run goes on
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                report.failed.append((str(p), f"cannot stat: {why}"))
                 continue
-            row = self.catalog.get_path(str(p))
             if row is not None and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns:
                 report.unchanged += 1
             else:
@@ -122,6 +126,7 @@ class Indexer:
         job = EncodeJob(self.encoder.name, self.settings, enrichers)
         pool = ThreadPoolExecutor(max_workers=2)  # decodes photos that enrichers redo
         stream = self.engine.encode(job, list(by_path))
+        failed = True
         try:
             for enc in stream:  # the engine reads (and maybe encodes); this process is the one writer
                 part = [by_path[p] for p in enc.paths]
@@ -136,13 +141,39 @@ class Indexer:
                 self._attach_captions(captions, report)
             if self.enrichers:
                 self._redo_stale(report, pool)
+            failed = False
         except KeyboardInterrupt:
             report.interrupted = True
+            failed = False
         finally:
             stream.close()  # an engine stops its work (threads, a Ray it started) here
             pool.shutdown(wait=True, cancel_futures=True)
-            self.vectors.save()
+            try:
+                self.vectors.save()
+            except StorageError:
+                if not failed:
+                    raise
+                # The run is failing already (a full disk, most likely): that error is the one to tell.
+                # The index files stay stamped older than the catalog, so the next open repairs them.
         return report
+
+    def _record_roots(self, roots: list[Path], files: list[Path]) -> None:
+        """Remember the folders indexed (a file given alone: its folder), for paths shown relative to
+        them (the REST API); a folder already under a recorded root adds nothing."""
+        known = set(self.catalog.roots().values())
+        new: list[str] = []
+        found = set(files)
+        for r in roots:
+            r = r.expanduser().absolute()
+            folder = r if r.is_dir() else r.parent if r in found else None
+            if folder is None or any(str(f) in known for f in (folder, *folder.parents)):
+                continue
+            known.add(str(folder))
+            new.append(str(folder))
+        if new:
+            with self.catalog.transaction():
+                for f in new:
+                    self.catalog.add_root(f)
 
     def _decode(self, item: _Item) -> Decoded:
         item.digest, res = decode(self.encoder, item.path)

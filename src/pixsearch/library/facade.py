@@ -22,15 +22,17 @@ import numpy as np
 
 from pixsearch.config import Settings
 from pixsearch.errors import MediaError, ModelError, NotFoundError
+from pixsearch.interrupts import deferred_interrupt
 from pixsearch.library import files
 from pixsearch.library.health import library_checks, library_stats
 from pixsearch.library.opening import ensure_model, model_not_installed, open_catalog, vector_set
 from pixsearch.library.photo import PhotoReads, PhotoRef
+from pixsearch.library.region import carry_pin, library_policy
 from pixsearch.models.encoder import JointEncoder, create_encoder
 from pixsearch.models.onnx_runtime import set_threads
 from pixsearch.models.scorer import MatchScore, PhotoEvidence, check_text
 from pixsearch.policy.enforcement import Enforcer
-from pixsearch.policy.rules import Policy, load_policy
+from pixsearch.policy.rules import Policy
 from pixsearch.results import (
     AddedPhoto,
     DeletedPhoto,
@@ -71,11 +73,12 @@ def _one_snapshot(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 class Library:
     def __init__(self, settings: Settings, catalog: Catalog, encoder: JointEncoder) -> None:
-        self.settings = settings
+        # The region's content policy: a bad region, or one looser than the library pins, fails now.
+        self.policy: Policy = library_policy(settings, catalog)
+        self.settings = replace(settings, region=self.policy.region.name)
         set_threads(settings.threads)  # ONNX Runtime sessions are built lazily, after this
         self.catalog = catalog
         self.encoder = encoder
-        self.policy: Policy = load_policy(settings)  # the region's content policy: bad region -> error now
         self.lock = LibraryLock(settings.library)
         self.lock_wait = 0.0  # seconds a write waits for another writer (math.inf: for ever; CLI --wait)
         self.on_wait: Callable[[str], None] | None = None  # told once when a write starts waiting
@@ -111,7 +114,11 @@ class Library:
                 raise
         if check_model:
             ensure_model(s, catalog, encoder, create)
-        return cls(s, catalog, encoder)
+        try:
+            return cls(s, catalog, encoder)
+        except BaseException:  # e.g. a region looser than the library pins
+            catalog.close()
+            raise
 
     def close(self) -> None:
         self.catalog.close()
@@ -155,10 +162,12 @@ class Library:
         generate_captions: bool | None = None,
         force: bool = False,
         engine: Engine | None = None,
+        follow_links: bool = False,
     ) -> IndexReport:
         """Index photos; enrichers (generated captions unless turned off, labels, ...) run on new ones and
         redo photos whose enricher models changed. ``prune`` refuses a missing or empty root (unmounted
-        disk?) that still has photos indexed under it unless ``force``. Holds the write lock."""
+        disk?) that still has photos indexed under it unless ``force``. Symbolic links below a root that
+        lead out of it are skipped unless ``follow_links`` (``indexing/scan.py``). Holds the write lock."""
         from pixsearch.indexing.captions_csv import read_captions_csv
         from pixsearch.indexing.enrichers.registry import enrichers
         from pixsearch.indexing.indexer import Indexer
@@ -169,11 +178,11 @@ class Library:
         if generate_captions is not None:
             s = replace(s, generate_captions=generate_captions)
         with self.writing():
-            report = Indexer(
-                self.catalog, self.vectors, self.encoder, s.batch_size, enrichers(s, self.encoder), engine, s
-            ).run(
-                [Path(p) for p in paths], caps, sample, seed, prune, progress, force=force, captions_base=base
-            )
+            with deferred_interrupt():  # the enrichers load native models: Ctrl-C waits (interrupts.py)
+                found = enrichers(s, self.encoder)
+            indexer = Indexer(self.catalog, self.vectors, self.encoder, s.batch_size, found, engine, s)
+            run = functools.partial(indexer.run, force=force, captions_base=base, follow_links=follow_links)
+            report = run([Path(p) for p in paths], caps, sample, seed, prune, progress)
         report.warnings[:0] = warns
         return report
 
@@ -207,7 +216,12 @@ class Library:
 
         with self.writing(check_model=False):
             enc = create_encoder(model) if model else self.encoder
-            opener = lambda s, e: type(self).open(settings=s, encoder=e)  # noqa: E731
+
+            def opener(s: Settings, e: JointEncoder) -> Library:
+                new = type(self).open(settings=s, encoder=e)
+                carry_pin(self.catalog, new.catalog)  # the swapped-in catalog keeps the pinned region
+                return new
+
             report = rebuild(self.catalog, self.settings, self.vectors, enc, opener, progress)
             if not report.interrupted:  # swapped in: the live catalog holds the new model's vectors
                 self.encoder = enc
@@ -235,17 +249,20 @@ class Library:
 
     # -- content policy (policy/) ------------------------------------------------------------------
     def with_region(self, region: str | None) -> Library:
-        """This library seen from another policy region (the REST API's per-request ``region``).
+        """This library seen from a stricter policy region (the REST API's per-request ``region``).
 
-        Shares catalog, encoder and indexes with ``self`` (close only the original); only the policy
-        differs. An unknown region is a ConfigError.
+        The region the library was opened in (a server's ``--region``, a pinned region) is a floor: a
+        region that restricts less, or an unknown one, is a RegionError (HTTP 403 ``region_not_allowed``),
+        so no request can see what this library's region withholds. Shares catalog, encoder and indexes
+        with ``self`` (close only the original); only the policy differs.
         """
-        if region is None or region == self.policy.region.name:
+        policy = self.policy.tightened(region)
+        if policy is self.policy:
             return self
         other = object.__new__(Library)
         other.__dict__.update(self.__dict__)
-        other.policy = self.policy.with_region(region)
-        other.settings = replace(self.settings, region=region)
+        other.policy = policy
+        other.settings = replace(self.settings, region=policy.region.name)
         return other
 
     def check_query(self, text: str) -> None:
@@ -365,8 +382,13 @@ class Library:
         self.ensure_photo(image_id)
         return files.thumbnail(self.catalog, image_id)
 
+    def roots(self) -> dict[int, str]:
+        """Root id -> a folder the user indexed: the REST API shows a path relative to its root."""
+        return self.catalog.roots()
+
     def original(self, image_id: int) -> Path:
-        """The photo's file, as indexed (NotFoundError when it moved, vanished or changed size)."""
+        """The photo's file, as indexed: NotFoundError when it vanished, FileChangedError when the file
+        there no longer holds the indexed bytes (``files.original_file``)."""
         self.ensure_photo(image_id)
         return files.original_file(self.catalog, image_id)
 
@@ -390,8 +412,9 @@ class Library:
         return DeletedPhoto(image_id, removed, deleted)
 
     def stats(self) -> dict[str, Any]:
-        """Counts (images, captions, human/generated captions), model, store, bytes on disk (health.py)."""
-        return library_stats(self.catalog, self.encoder, self.settings)
+        """Counts (images, captions, human/generated captions), model, store, bytes on disk (health.py),
+        and the policy region in force (a client of a server learns its floor here)."""
+        return {**library_stats(self.catalog, self.encoder, self.settings), "region": self.policy.region.name}
 
     def doctor(self) -> list[tuple[str, bool, str]]:
         """(check, ok, detail) rows: models load, catalog opens and is sane, indexes match the catalog."""

@@ -3,7 +3,8 @@ file; and photos given as bytes, kept under the library's ``uploads/`` folder.
 
 Why apart from the facade: the REST API names photos by id only and serves their files; these reads find
 files only through the catalog (never a path from a request), and serve an original only if the file at the
-catalog's path still has the size the catalog recorded (a swapped or vanished file is a NotFoundError).
+catalog's path still holds the indexed bytes (size + mtime, else the content hash): a vanished file is a
+NotFoundError, a changed one (edited, swapped, a link retargeted) a FileChangedError.
 The functions take the parts of the library they use; the facade checks the region's policy first.
 ``media`` is imported on first use: a text search never loads it.
 """
@@ -11,13 +12,15 @@ The functions take the parts of the library they use; the facade checks the regi
 from __future__ import annotations
 
 import io
+import stat
 from operator import attrgetter
 from pathlib import Path
 
-from pixsearch.errors import NotFoundError
+from pixsearch.errors import FileChangedError, NotFoundError
 from pixsearch.policy.enforcement import Enforcer
 from pixsearch.results import PhotoCaption, PhotoInfo
 from pixsearch.storage.catalog import Catalog
+from pixsearch.storage.failures import storage_error
 
 __all__ = ["UPLOADS", "delete_uploads", "original_file", "photo_info", "store_upload", "thumbnail"]
 
@@ -44,14 +47,34 @@ def photo_info(catalog: Catalog, enforcer: Enforcer, image_id: int) -> PhotoInfo
 
 
 def original_file(catalog: Catalog, image_id: int) -> Path:
-    """The photo's file: its first path (in path order) that still holds a file of the recorded size."""
+    """The photo's file: its first path (in path order) that still holds the bytes that were indexed.
+
+    Size and mtime as the catalog recorded them vouch for the bytes, as they do for the indexer; when
+    either moved (an edit, a copy over it, a symbolic link pointed elsewhere) the file's content hash
+    must still be the photo's, or it is not served as that photo: FileChangedError (HTTP 409) when a
+    file is there but holds other bytes, NotFoundError when none is there at all."""
+    from pixsearch.media import content_hash
+
+    changed = False
+    digest: str | None = None
     for row in catalog.image_paths(image_id):
         path = Path(row.path)
         try:
-            if path.is_file() and path.stat().st_size == row.size:
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if st.st_size == row.size and st.st_mtime_ns == row.mtime_ns:
+                return path
+            digest = digest or catalog.image_hash(image_id)
+            if st.st_size == row.size and digest and content_hash(path) == digest:
                 return path
         except OSError:
             continue
+        changed = True
+    if changed:
+        raise FileChangedError(
+            f"the file of photo {image_id} changed on disk since it was indexed; run `pixsearch index`"
+        )
     raise NotFoundError(f"the file of photo {image_id} is no longer where it was indexed")
 
 
@@ -82,8 +105,12 @@ def store_upload(library: Path, data: bytes) -> Path:
     if path.is_file() and path.stat().st_size == len(data):
         return path
     tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:  # a full disk: one typed line (HTTP 507), and no half photo left behind
+        tmp.unlink(missing_ok=True)
+        raise storage_error("the uploaded photo", exc, folder, len(data)) from exc
     return path
 
 

@@ -7,6 +7,8 @@ vectors would give wrong results silently); each refusal is a one-line error nam
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +20,9 @@ from pixsearch.storage.lock import LibraryLock
 from pixsearch.storage.store import opener_for, resolve_store
 from pixsearch.storage.vectorset import IndexSpec, VectorSet
 
-__all__ = ["ensure_model", "model_not_installed", "open_catalog", "vector_set"]
+__all__ = ["ensure_model", "model_not_installed", "open_catalog", "owner_only", "vector_set"]
+
+CATALOG_FILES = ("catalog.db", "catalog.db-wal", "catalog.db-shm")
 
 
 def open_catalog(
@@ -32,12 +36,38 @@ def open_catalog(
         s = replace(s, library=Path(path).expanduser())
     if not create and not (s.library / "catalog.db").is_file():
         raise LibraryNotFoundError(f"no library at {s.library} (`pixsearch index` creates one)")
+    owner_only(s.library, create)
     catalog = Catalog.open(s.library / "catalog.db")
     try:
         return resolve_store(s, catalog, moving=moving), catalog
     except BaseException:
         catalog.close()
         raise
+
+
+def owner_only(library: Path, create: bool) -> None:
+    """Take group and others' access to the library directory and its catalog files away (0700 and
+    0600 as created here; a new catalog is created so).
+
+    Why: the catalog holds every photo's path, captions and thumbnail, and the directory the uploads
+    and the API token; on a shared machine other users must not read them. SQLite gives the -wal and
+    -shm files the mode of the database file, so a 0600 catalog keeps them 0600 too. Only what this
+    user owns is changed (a library shared read-only by another user is left as it is), never the
+    process umask; a file system that refuses chmod is not an error.
+    """
+    if create:
+        library.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:  # an empty file is a new SQLite database: created owner-only before SQLite writes to it
+            os.close(os.open(library / CATALOG_FILES[0], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+    for path in (library, *(library / n for n in CATALOG_FILES)):
+        try:
+            st = path.stat()
+            if st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077:
+                os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o077)  # group and others lose every bit
+        except OSError:  # gone meanwhile, or a file system without modes
+            continue
 
 
 def model_not_installed(s: Settings, stored_name: str) -> ModelMismatchError:

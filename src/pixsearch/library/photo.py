@@ -14,9 +14,11 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pixsearch.config import Settings
 from pixsearch.errors import BlockedError, ModelError, NotFoundError, QueryError
 from pixsearch.models.backbones import decode_size
 from pixsearch.models.encoder import JointEncoder
@@ -27,7 +29,10 @@ from pixsearch.search.matching import Matcher
 from pixsearch.storage.catalog import Catalog
 from pixsearch.storage.vectorset import VectorSet
 
-__all__ = ["PhotoReads", "PhotoRef"]
+if TYPE_CHECKING:  # PIL is loaded with media, on first use
+    from PIL import Image
+
+__all__ = ["PhotoReads", "PhotoRef", "caption_outside", "new_photo_vector"]
 
 PhotoRef = Path | str | bytes | int  # a library image id, a file path, or a photo's bytes
 
@@ -51,6 +56,51 @@ def _locate(catalog: Catalog, photo: Path | str | bytes, need_bytes: bool) -> tu
     return iid, data
 
 
+def new_photo_vector(enforcer: Enforcer, encoder: JointEncoder, img: Image.Image) -> np.ndarray:
+    """The joint vector of a photo the library does not hold (bytes, an outside file). Where the region
+    withholds photos, the index-time photo check runs on it first (BlockedError when it would be
+    flagged): a photo of a child given as a query is a request about children, whatever is asked of it."""
+    from pixsearch.media import thumbnail_bytes
+    from pixsearch.policy.photo import rgb_of_thumbnail
+
+    arr = encoder.preprocess(img)[None]
+    if not enforcer.active:
+        return encoder.encode_image_arrays(arr)[0]
+    feats = encoder.encode_image_features(arr)
+    enforcer.ensure_new_photo(rgb_of_thumbnail(thumbnail_bytes(img)), feats, encoder.name)
+    return feats["embedding"][0]
+
+
+def _caption_checked(img: Image.Image, beam: int, encoder: JointEncoder | None, enforcer: Enforcer) -> str:
+    from pixsearch.models.captioner import caption_image
+
+    text = caption_image(img, beam=beam, encoder=encoder)
+    enforcer.ensure_text(text)  # a generated caption about a child is withheld too
+    return text
+
+
+def caption_outside(photo: Path, settings: Settings, beam: int = 3) -> str:
+    """A caption for a photo file with no library (``pixsearch caption FILE`` without one).
+
+    The region (``--region`` / ``PIXSEARCH_REGION`` / config) applies as in a library: where it withholds
+    photos, the photo check runs on the pixels before any caption is written, and a caption about a
+    child is withheld. Anything that keeps the check from running (encoder or policy models missing)
+    raises or blocks: fail closed, never an unchecked caption.
+    """
+    from pixsearch.media import load_image, read_bytes
+    from pixsearch.models.encoder import create_encoder
+    from pixsearch.policy.rules import load_policy
+
+    enforcer = Enforcer(None, load_policy(settings))
+    data = read_bytes(photo)
+    if not enforcer.active:
+        return _caption_checked(load_image(data, name=str(photo), draft=256), beam, None, enforcer)
+    encoder = create_encoder(settings.model)
+    img = load_image(data, name=str(photo), draft=decode_size(encoder.resolution))
+    new_photo_vector(enforcer, encoder, img)
+    return _caption_checked(img, beam, encoder, enforcer)
+
+
 @dataclass(frozen=True)
 class PhotoReads:
     """The reads that start from a photo, over one library as seen from one policy region."""
@@ -63,8 +113,7 @@ class PhotoReads:
     def vector(self, image: PhotoRef) -> tuple[np.ndarray, int | None]:
         """(joint vector, library image id or None): the stored vector of a library photo, else the photo
         decoded and encoded (checked like an indexed photo where the region withholds photos)."""
-        from pixsearch.media import load_image, thumbnail_bytes
-        from pixsearch.policy.photo import rgb_of_thumbnail
+        from pixsearch.media import load_image
 
         images = self.vectors.view("images")  # falls back to the catalog for a just-committed photo
         if isinstance(image, int):
@@ -82,27 +131,22 @@ class PhotoReads:
                 if data is None:
                     raise NotFoundError(f"{image!s} is no longer in the library") from None
         assert data is not None
-        enc = self.encoder
-        img = load_image(data, draft=decode_size(enc.resolution))
-        arr = enc.preprocess(img)[None]
-        if self.enforcer.active:  # a new query photo is checked like an indexed one
-            feats = enc.encode_image_features(arr)
-            self.enforcer.ensure_new_photo(rgb_of_thumbnail(thumbnail_bytes(img)), feats, enc.name)
-            return feats["embedding"][0], None
-        return enc.encode_image_arrays(arr)[0], None
+        img = load_image(data, draft=decode_size(self.encoder.resolution))
+        return new_photo_vector(self.enforcer, self.encoder, img), None
 
-    def caption(self, photo: PhotoRef, beam: int = 3) -> str:
+    def caption(self, photo: PhotoRef, beam: int = 3, checked: bool = False) -> str:
         """A generated caption of the photo's pixels (see ``Library.caption``); a photo or a caption the
-        region withholds raises BlockedError."""
+        region withholds raises BlockedError. A photo the library does not hold gets the photo check
+        first, like any new photo (``checked``: the caller already ran it on these bytes)."""
         from pixsearch.media import load_image, read_bytes
-        from pixsearch.models.captioner import caption_image
 
+        iid: int | None = None
         if isinstance(photo, int):
             self.enforcer.ensure_visible(photo)
             rows = self.catalog.images([photo])
             if photo not in rows or not rows[photo].paths:
                 raise NotFoundError(f"no image with id {photo} in the library")
-            data = read_bytes(Path(rows[photo].paths[0]))
+            iid, data = photo, read_bytes(Path(rows[photo].paths[0]))
         else:
             iid, got = _locate(self.catalog, photo, need_bytes=True)
             assert got is not None
@@ -111,9 +155,9 @@ class PhotoReads:
                 self.enforcer.ensure_visible(iid)
         label = None if isinstance(photo, bytes) else str(photo)
         img = load_image(data, name=label, draft=decode_size(self.encoder.resolution))
-        text = caption_image(img, beam=beam, encoder=self.encoder)
-        self.enforcer.ensure_text(text)  # a generated caption about a child is withheld too
-        return text
+        if iid is None and not checked and self.enforcer.active:
+            new_photo_vector(self.enforcer, self.encoder, img)  # BlockedError for a photo of a child
+        return _caption_checked(img, beam, self.encoder, self.enforcer)
 
     def describe(self, image: PhotoRef, matcher: Callable[[], Matcher], k: int = 5) -> Description:
         """The library's captions nearest the photo in the joint space, reranked by calibrated match (the
@@ -145,7 +189,7 @@ class PhotoReads:
         generated = None
         with contextlib.suppress(ModelError):  # no captioner shipped: no generated caption
             try:
-                generated = self.caption(image)
+                generated = self.caption(image, checked=True)  # self.vector checked a new photo
             except BlockedError:  # a generated caption about a child: the disclaimer instead
                 generated = self.enforcer.disclaimer
         w = self.enforcer  # a flagged photo's captions, or any caption about a minor -> Withheld

@@ -29,9 +29,12 @@ T = TypeVar("T")
 
 
 class Enforcer:
-    """Reads flags for one catalog as seen from one policy region. Cheap to build; holds no state."""
+    """Reads flags for one catalog as seen from one policy region. Cheap to build; holds no state.
 
-    def __init__(self, catalog: Catalog, policy: Policy) -> None:
+    ``catalog=None``: no library (a photo captioned on its own); only the checks of new photos and texts
+    apply, and any photo id counts as withheld."""
+
+    def __init__(self, catalog: Catalog | None, policy: Policy) -> None:
         self.catalog = catalog
         self.policy = policy
 
@@ -48,6 +51,8 @@ class Enforcer:
         ids = sorted({int(i) for i in image_ids})
         if not self.active or not ids:
             return set()
+        if self.catalog is None:  # no flags to read: nothing is shown (fail closed)
+            return set(ids)
         return set(ids) - self.catalog.enrichments.unflagged(ids)
 
     def ensure_visible(self, image_id: int | None) -> None:

@@ -12,7 +12,8 @@ itself (normalisation, lexicon, ages, look-alike exceptions, semantic similarity
 ``text.py``, ``topic.py`` and ``semantic.py``, the values they share in ``verdicts.py``; this module is
 the stable surface others build on:
 
-* ``load_policy(settings) -> Policy``; ``Policy.with_region(name)`` for a per-request region (REST API);
+* ``load_policy(settings) -> Policy``; ``Policy.with_region(name)`` for another region,
+  ``Policy.tightened(name)`` for a per-request one (REST API: only at least as strict, else RegionError);
 * ``Policy.check_query(text) -> QueryVerdict`` (region's topics), ``Policy.check_text(text, topic)``
   (one topic, whatever the region: index-time flags of captions), ``Policy.ensure_allowed(text)``
   (raises :class:`BlockedError`), ``Policy.start_check(text).wait()`` (the same, overlapped with the
@@ -32,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pixsearch.errors import BlockedError, ConfigError
+from pixsearch.errors import BlockedError, ConfigError, RegionError
 from pixsearch.policy.verdicts import ALLOWED, MINORS, QueryVerdict, Region, Topic
 
 if TYPE_CHECKING:
@@ -186,6 +187,29 @@ class Policy:
         if region is None or region == self.region.name:
             return self
         return Policy(self.raw, region, self.base_dir, self._checkers)
+
+    def covers(self, region: str) -> bool:
+        """Is ``region`` (a known one) at least as strict as the active region: does it restrict every
+        topic this one does? Regions are ordered by what they restrict, not by name."""
+        other = self.regions.get(region)
+        return other is not None and set(other.topics) >= set(self.region.topics)
+
+    def tightened(self, region: str | None) -> Policy:
+        """This policy seen from ``region``, which may only be at least as strict as the active one.
+
+        Why: the active region of a server or a pinned library is a floor; a request may ask for more
+        restriction, never less, or any client could step out of a restricted region by naming another.
+        A looser or unknown region is a :class:`RegionError` (HTTP 403 ``region_not_allowed``, exit 2).
+        """
+        if region is None or region == self.region.name:
+            return self
+        if not self.covers(region):
+            allowed = ", ".join(sorted(n for n in self.regions if self.covers(n)))
+            raise RegionError(
+                f"region '{region}' is not allowed here: the region in force is '{self.region.name}' and "
+                f"only a region at least as strict may be asked for ({allowed})"
+            )
+        return self.with_region(region)
 
     @property
     def disclaimer(self) -> str:

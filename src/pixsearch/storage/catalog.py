@@ -14,7 +14,7 @@ import sqlite3
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,6 +23,8 @@ import numpy as np
 
 from pixsearch.storage.captions import CaptionRows
 from pixsearch.storage.enrichments import Enrichments
+from pixsearch.storage.failures import disk_full, storage_error
+from pixsearch.storage.pathnames import from_sql, prefix_ranges, to_sql
 from pixsearch.storage.rows import from_blobs, fts_query, to_blob
 from pixsearch.storage.schema import SCHEMA_VERSION, connect
 
@@ -82,14 +84,25 @@ class Catalog(CaptionRows):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One write transaction (BEGIN IMMEDIATE): every call made inside commits together or not at all."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write transaction (BEGIN IMMEDIATE): every call made inside commits together or not at all.
+
+        A full disk (at any statement or at COMMIT) rolls it back and is a StorageError: one line, the
+        catalog as it was before the transaction."""
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL can)
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            if disk_full(exc, self.path):
+                # the file's name, not its path: the message may go out over HTTP (507)
+                raise storage_error(f"the catalog {self.path.name}", exc, self.path) from exc
             raise
-        self._db.execute("COMMIT")
 
     # -- the file ---------------------------------------------------------------------------------
     def integrity_ok(self) -> bool:
@@ -105,9 +118,17 @@ class Catalog(CaptionRows):
 
     def replace_content(self, source: Path) -> None:
         """Overwrite this catalog with the catalog file at ``source``, as one SQLite backup: readers see
-        the old content or the new, never a mix (``reindex`` swaps its rebuilt catalog in this way)."""
-        src = sqlite3.connect(str(source))
+        the old content or the new, never a mix (``reindex`` swaps its rebuilt catalog in this way).
+
+        The roots stay this catalog's (copied into ``source`` first, ids kept): they are the user's
+        folders, not content, and the rebuild indexed its paths one file at a time."""
+        src = sqlite3.connect(str(source), isolation_level=None)
         try:
+            src.execute("BEGIN IMMEDIATE")
+            src.execute("DELETE FROM roots")
+            roots = self._db.execute("SELECT id, path FROM roots").fetchall()
+            src.executemany("INSERT INTO roots(id, path) VALUES (?, ?)", roots)
+            src.execute("COMMIT")
             src.backup(self._db)
         finally:
             src.close()
@@ -129,6 +150,9 @@ class Catalog(CaptionRows):
 
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def delete_meta(self, key: str) -> None:
+        self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
 
     @property
     def catalog_id(self) -> str:
@@ -154,11 +178,13 @@ class Catalog(CaptionRows):
         return gen
 
     # -- paths and images -------------------------------------------------------------------------
+    # Paths go in through ``to_sql`` and come out through ``from_sql`` (``pathnames.py``): a name that is
+    # not UTF-8 is a BLOB of its bytes, and Python gets back the exact str that names the file.
     def get_path(self, path: str) -> PathRow | None:
         row = self._db.execute(
-            "SELECT path, image_id, size, mtime_ns FROM paths WHERE path = ?", (path,)
+            "SELECT path, image_id, size, mtime_ns FROM paths WHERE path = ?", (to_sql(path),)
         ).fetchone()
-        return None if row is None else PathRow(*row)
+        return None if row is None else PathRow(from_sql(row[0]), *row[1:])
 
     def paths_at(self, path: str) -> list[str]:
         """The indexed path ``path`` itself, else every indexed path under it taken as a folder."""
@@ -174,10 +200,15 @@ class Catalog(CaptionRows):
         with its last character bumped by one.
         """
         if not prefix:
-            return [r[0] for r in self._db.execute("SELECT path FROM paths")]
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        rows = self._db.execute("SELECT path FROM paths WHERE path >= ? AND path < ?", (prefix, upper))
-        return [r[0] for r in rows if r[0].startswith(prefix)]
+            return self.all_paths()
+        out: list[str] = []
+        for low, high in prefix_ranges(prefix):  # the TEXT paths, then those stored as bytes
+            if high is None:
+                rows = self._db.execute("SELECT path FROM paths WHERE path >= ?", (low,))
+            else:
+                rows = self._db.execute("SELECT path FROM paths WHERE path >= ? AND path < ?", (low, high))
+            out += [p for p in map(from_sql, (r[0] for r in rows)) if p.startswith(prefix)]
+        return out
 
     def image_id_for_hash(self, digest: str) -> int | None:
         row = self._db.execute("SELECT id FROM images WHERE hash = ?", (digest,)).fetchone()
@@ -195,11 +226,11 @@ class Catalog(CaptionRows):
     def set_path(self, path: str, image_id: int, size: int, mtime_ns: int) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO paths(path, image_id, size, mtime_ns) VALUES (?, ?, ?, ?)",
-            (path, image_id, size, mtime_ns),
+            (to_sql(path), image_id, size, mtime_ns),
         )
 
     def remove_path(self, path: str) -> bool:
-        return self._db.execute("DELETE FROM paths WHERE path = ?", (path,)).rowcount > 0
+        return self._db.execute("DELETE FROM paths WHERE path = ?", (to_sql(path),)).rowcount > 0
 
     def delete_orphans(self) -> tuple[list[int], list[int]]:
         """Drop images no path points at; returns (image ids, caption ids) removed, for the indexes."""
@@ -233,12 +264,12 @@ class Catalog(CaptionRows):
         rows = self._db.execute(
             "SELECT path, image_id, size, mtime_ns FROM paths WHERE image_id = ? ORDER BY path", (image_id,)
         )
-        return [PathRow(*r) for r in rows]
+        return [PathRow(from_sql(r[0]), *r[1:]) for r in rows]
 
     def first_paths(self, image_ids: Sequence[int]) -> dict[int, str]:
         """Image id -> its first path in path order (where to read the photo again), for indexed ids."""
         sql = "SELECT image_id, MIN(path) FROM paths WHERE image_id IN ({}) GROUP BY image_id"
-        return {int(i): str(p) for i, p in self._in(sql, image_ids)}
+        return {int(i): from_sql(p) for i, p in self._in(sql, image_ids)}
 
     def thumbnail(self, image_id: int) -> bytes | None:
         """The stored JPEG thumbnail (<= 256 px), for the REST API / web page and for ``reindex`` of
@@ -266,7 +297,7 @@ class Catalog(CaptionRows):
         base = {r[0]: r for r in self._in("SELECT id, hash, width, height FROM images WHERE id IN ({})", ids)}
         paths: dict[int, list[str]] = {i: [] for i in base}
         for p, i in self._in("SELECT path, image_id FROM paths WHERE image_id IN ({}) ORDER BY path", ids):
-            paths[i].append(p)
+            paths[i].append(from_sql(p))
         caps: dict[int, list[CaptionRow]] = {i: [] for i in base}
         for c in self._in(
             "SELECT id, image_id, text, source FROM captions WHERE image_id IN ({}) ORDER BY id", ids
@@ -274,20 +305,41 @@ class Catalog(CaptionRows):
             caps[c[1]].append(CaptionRow(*c))
         return {i: ImageRow(i, r[1], r[2], r[3], tuple(paths[i]), tuple(caps[i])) for i, r in base.items()}
 
+    def image_hash(self, image_id: int) -> str | None:
+        """The content hash the photo was indexed with (``media.content_hash``); None for an unknown id."""
+        row = self._db.execute("SELECT hash FROM images WHERE id = ?", (image_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def human_captions_by_path(self) -> list[tuple[str, str, str]]:
+        return [(from_sql(p), t, s) for p, t, s in super().human_captions_by_path()]
+
+    # -- roots: the folders the user indexed ------------------------------------------------------
+    def add_root(self, folder: str) -> int:
+        """Record ``folder`` (absolute) as a folder the user indexed, once; returns its id. Kept for the
+        REST API, which shows a path relative to its root and the root's id, never a server path."""
+        self._db.execute("INSERT OR IGNORE INTO roots(path) VALUES (?)", (to_sql(folder),))
+        row = self._db.execute("SELECT id FROM roots WHERE path = ?", (to_sql(folder),)).fetchone()
+        return int(row[0])
+
+    def roots(self) -> dict[int, str]:
+        """Root id -> folder, for every folder ever indexed (ids are never reused)."""
+        return {int(i): from_sql(p) for i, p in self._db.execute("SELECT id, path FROM roots ORDER BY id")}
+
     def image_for_path(self, path: str) -> int | None:
         row = self.get_path(path)
         return None if row is None else row.image_id
 
     def all_paths(self, ordered: bool = False) -> list[str]:
-        """Every indexed path; ``ordered``: sorted by path (byte order, as SQLite compares text)."""
+        """Every indexed path; ``ordered``: sorted as SQLite sorts them (byte order; names that are not
+        UTF-8 after all others)."""
         sql = "SELECT path FROM paths ORDER BY path" if ordered else "SELECT path FROM paths"
-        return [r[0] for r in self._db.execute(sql)]
+        return [from_sql(r[0]) for r in self._db.execute(sql)]
 
     def image_ids_by_name(self) -> dict[str, list[int]]:
         """File base name -> image ids, for attaching a captions CSV that names files, not paths."""
         out: dict[str, list[int]] = {}
         for p, i in self._db.execute("SELECT path, image_id FROM paths"):
-            out.setdefault(Path(p).name, []).append(int(i))
+            out.setdefault(Path(from_sql(p)).name, []).append(int(i))
         return out
 
     def is_empty(self) -> bool:

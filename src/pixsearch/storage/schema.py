@@ -7,13 +7,17 @@ replays them from its version), the queries are not. Schema changes are one-step
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 from pixsearch.errors import CatalogError, SchemaVersionError
+from pixsearch.storage.failures import disk_full, storage_error
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "connect"]
+
+log = logging.getLogger("pixsearch.storage.schema")
 
 _V1 = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -153,25 +157,45 @@ END;
 INSERT OR IGNORE INTO meta(key, value) VALUES ('catalog_id', lower(hex(randomblob(16))));
 """
 
+# v5: ``roots`` are the folders the user indexed (a file given alone: its folder), so the REST API can show
+# a path relative to its root plus the root's id, never a server path. Catalogs migrated from v4 start
+# with none (their paths show as bare names over HTTP) until the next ``index`` records its roots. From
+# v5 on, ``paths.path`` and ``roots.path`` hold a BLOB of the name's bytes when it is not UTF-8
+# (``pathnames.py``): TEXT affinity keeps a BLOB as it is, so the column itself is unchanged.
+_V5 = """
+CREATE TABLE roots(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE
+);
+"""
+
 # MIGRATIONS[v] is the SQL script that upgrades a catalog at user_version v to v + 1. Append only.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4, 4: _V5}
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     """A connection to the catalog file at ``path``, migrated to ``SCHEMA_VERSION`` (created if missing,
-    unless ``readonly``). A newer schema is a SchemaVersionError; an unreadable file a CatalogError."""
+    unless ``readonly``). A newer schema is a SchemaVersionError; an unreadable file a CatalogError; a
+    disk too full to create the catalog a StorageError.
+
+    On a full disk SQLite cannot make the WAL's shared-memory file, and every open fails with "disk I/O
+    error"; reads must still work there, so an existing catalog is then opened in exclusive locking mode
+    (the WAL index lives in this process's memory: other processes wait until it closes)."""
     try:
-        if readonly:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA foreign_keys=ON")
+        try:
+            db = _open(path, readonly)
+        except sqlite3.OperationalError as exc:
+            if readonly or not path.is_file() or not disk_full(exc, path):
+                raise
+            db = _open(path, readonly, exclusive=True)
+            log.warning("warning: the disk is full; the catalog is open for this process alone")
         version = db.execute("PRAGMA user_version").fetchone()[0]
+    except OSError as exc:  # making the library's folder
+        raise storage_error(f"the library folder {path.parent}", exc, path.parent) from exc
     except sqlite3.DatabaseError as exc:
+        if disk_full(exc, path):
+            raise storage_error(f"the catalog {path}", exc, path) from exc
         raise CatalogError(f"{path}: not a pixsearch catalog or corrupt ({exc})") from exc
     try:
         if version > SCHEMA_VERSION:
@@ -184,6 +208,26 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
             if readonly:
                 raise CatalogError(f"{path}: schema {version} needs migrating; open it writable once")
             _migrate(db, path, version)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _open(path: Path, readonly: bool, exclusive: bool = False) -> sqlite3.Connection:
+    if readonly:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+    try:
+        if exclusive:  # before the first read, or SQLite reaches for the shared-memory file anyway
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        if not readonly:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA user_version").fetchone()
     except BaseException:
         db.close()
         raise
@@ -213,6 +257,8 @@ def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:
             except sqlite3.Error as exc:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
+                if disk_full(exc, path):
+                    raise storage_error(f"the catalog {path} (schema {version + 1})", exc, path) from exc
                 why = f"migration to schema {version + 1} failed ({exc})"
                 raise CatalogError(f"{path}: {why}") from exc
     finally:

@@ -8,6 +8,7 @@ usearch uses its unsigned twin as the "empty slot" marker, and callers use it as
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import tempfile
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from pixsearch.errors import CatalogError, ConfigError, QueryError
+from pixsearch.storage.failures import storage_error
 
 if TYPE_CHECKING:
     from usearch.index import Index
@@ -111,19 +113,27 @@ def _empty(q: int) -> tuple[np.ndarray, np.ndarray]:
     return np.empty((q, 0), np.int64), np.empty((q, 0), np.float32)
 
 
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """A crash mid-save must leave the previous index intact, never a half-written one."""
+def _atomic_write(path: Path, write: Callable[[Path], object], size: int | None = None) -> None:
+    """A crash mid-save must leave the previous index intact, never a half-written one; a full disk is a
+    StorageError (``storage/failures.py``), whatever the writer raised. ``size``: the bytes the file must
+    come out with (usearch reports success for a file the disk cut short)."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
+    tmp: Path | None = None
     try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        if size is not None and (got := tmp.stat().st_size) != size:
+            raise OSError(errno.EIO, f"wrote {got} of {size} bytes")
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, (OSError, RuntimeError)):  # usearch's RuntimeError: it could not write
+            raise storage_error(f"the vector index {path.name}", exc, path.parent, size or 0) from exc
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -317,7 +327,8 @@ class UsearchIndex:
         return np.asarray(self._index.keys, dtype=np.uint64).view(np.int64).copy()
 
     def save(self, path: Path) -> None:
-        _atomic_write(Path(path), lambda tmp: self._index.save(str(tmp)))
+        size = int(self._index.serialized_length)
+        _atomic_write(Path(path), lambda tmp: self._index.save(str(tmp)), size)
 
     @classmethod
     def load(

@@ -7,6 +7,11 @@ a commit and the in-memory update must not stamp a stale index as fresh). An ind
 with the catalog is repaired by diffing keys (ids are never reused, so a key present in both is correct),
 and only registered once the repair has finished.
 
+A full disk: the writer's :meth:`save` raises a StorageError (its command fails in one line, what the
+catalog committed stays); a repaired index that cannot be saved is used from memory, said once through
+the ``pixsearch`` logger (with no logging set up, Python's last-resort handler writes it on stderr), so
+``search`` and ``doctor`` still answer on a full disk.
+
 Concurrency: only the process holding the library's write lock saves index files (readers repair in
 memory and save only if the lock happens to be free). Files are replaced atomically, index file first and
 sidecar second, and readers read the sidecar before the file, so a file is never older than its stamp.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -26,8 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pixsearch.errors import ModelMismatchError
+from pixsearch.errors import ModelMismatchError, StorageError
 from pixsearch.storage.catalog import Catalog
+from pixsearch.storage.failures import storage_error
 from pixsearch.storage.store import FileOpener, IndexOpener
 from pixsearch.storage.vectors import VectorIndex
 
@@ -35,6 +42,8 @@ if TYPE_CHECKING:
     from pixsearch.storage.lock import LibraryLock
 
 __all__ = ["IndexSpec", "VectorSet"]
+
+log = logging.getLogger("pixsearch.storage.vectorset")
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class VectorSet:
         self._saved: dict[str, tuple[int, str]] = {}  # (generation, catalog id) of the file on disk
         self._catalog_id = ""
         self.repaired: list[str] = []
+        self.unsaved: list[str] = []  # repaired indexes the disk could not take: used from memory
 
     def _file(self, name: str) -> Path:
         return self.root / f"{name}.{self.opener.suffix}"
@@ -152,8 +162,21 @@ class VectorSet:
         )
         if not fresh:
             self.repaired.append(name)
-            self._persist([name])
+            self._persist_repair(name)
         return idx
+
+    def _persist_repair(self, name: str) -> None:
+        """Save a repair so the next process need not redo it; a read must not fail because the disk is
+        full, so then the repaired index serves from memory (said once per process; a writer says
+        nothing here: its own :meth:`save` at the end fails and tells)."""
+        try:
+            self._persist([name])
+        except StorageError as exc:
+            if not self.unsaved and not self.writer:
+                log.warning(
+                    "warning: could not save the repaired vector index (%s); using it from memory", exc.reason
+                )
+            self.unsaved.append(name)
 
     def view(self, name: str) -> VectorIndex:
         """``get`` for queries: vectors of keys the catalog has but the index does not (yet) come from
@@ -269,11 +292,13 @@ class VectorSet:
             if on_disk.get("catalog_id") == cid and _int(on_disk.get("generation")) > gen:
                 continue  # never replace a newer file with an older view
             idx = self._open[n]
-            idx.save(self._file(n))
-            _write_json(
-                self._sidecar(n),
-                {"generation": gen, "catalog_id": cid, "fingerprint": self.fingerprint, "count": len(idx)},
-            )
+            idx.save(self._file(n))  # StorageError when the disk is full
+            stamp = {"generation": gen, "catalog_id": cid, "fingerprint": self.fingerprint, "count": len(idx)}
+            try:
+                _write_json(self._sidecar(n), stamp)
+            except OSError as exc:  # the file is saved, its stamp is not: readers rebuild it, never trust it
+                what = f"the vector index stamp {self._sidecar(n).name}"
+                raise storage_error(what, exc, self.root) from exc
             self._saved[n] = (gen, cid)
 
     def discard(self, catalog_id: str) -> None:

@@ -91,13 +91,71 @@ def test_overlapping_roots_give_each_file_once(tmp_path: Path) -> None:
     assert len(files) == len(set(files)) == 4
 
 
-def test_symlinked_files_are_kept_under_their_link_path(tmp_path: Path) -> None:
+def test_links_inside_the_root_add_each_real_file_once(tmp_path: Path) -> None:
     photos = _tree(tmp_path)
-    link = photos / "link.jpg"
-    link.symlink_to(photos / NAMES[0])
+    (photos / "link.jpg").symlink_to(photos / NAMES[0])  # the file itself is found too: its own path wins
+    (photos / "alias").symlink_to(photos / "2019", target_is_directory=True)  # walked as 2019/ already
+    (photos / ".stash").mkdir()
+    shutil.copy(GALLERY / "images" / NAMES[0], photos / ".stash" / "kept.jpg")
+    (photos / "shown.jpg").symlink_to(photos / ".stash" / "kept.jpg")  # only reachable through the link
     (photos / "dangling.jpg").symlink_to(tmp_path / "gone.jpg")
-    names = {f.name for f in _run([photos])[0]}
-    assert "link.jpg" in names and "dangling.jpg" not in names
+    files, report = _run([photos])
+    rel = {f.relative_to(photos).as_posix() for f in files}
+    assert rel == {NAMES[0], NAMES[1], f"2019/{NAMES[2]}", f"2019/{NAMES[3]}", "shown.jpg"}
+    assert report.failed == [] and report.warnings == []
+
+
+def test_links_out_of_the_root_are_skipped_unless_asked(tmp_path: Path) -> None:
+    photos = _tree(tmp_path)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.copy(GALLERY / "images" / NAMES[0], outside / "a.jpg")
+    (outside / "secret.txt").write_text("not a photo, but the server would serve it")
+    (photos / "out.jpg").symlink_to(outside / "secret.txt")  # a photo's name on any file
+    (photos / "album").symlink_to(outside, target_is_directory=True)
+    (outside / "back").symlink_to(photos, target_is_directory=True)  # a loop once links are followed
+    files, report = _run([photos])
+    assert {f.name for f in files} == set(NAMES)
+    assert report.warnings == [
+        f"skipped 2 symbolic link(s) under {photos} that lead out of it "
+        "(pass --follow-links to index what they point to)"
+    ]
+    report = IndexReport()
+    files = scan([photos], report, follow_links=True)
+    rel = {f.relative_to(photos).as_posix() for f in files}
+    assert rel == {NAMES[0], NAMES[1], f"2019/{NAMES[2]}", f"2019/{NAMES[3]}", "out.jpg", "album/a.jpg"}
+    assert report.failed == [] and report.warnings == []
+    assert scan([photos / "album"], IndexReport()) == [photos / "album" / "a.jpg"]  # a root as given
+
+
+def test_names_that_are_not_utf8_are_found(tmp_path: Path) -> None:
+    photos = _tree(tmp_path)
+    names = [b"caf\xe9.jpg", "写真".encode("shift_jis") + b".jpg", b"\xff\xfe.jpg"]
+    for n in names:
+        shutil.copy(GALLERY / "images" / NAMES[0], os.fsencode(photos) + b"/" + n)
+    files, report = _run([photos])
+    assert {os.fsencode(f.name) for f in files} >= set(names) and report.failed == []
+
+
+def test_an_entry_that_cannot_be_read_is_reported_and_the_walk_goes_on(tmp_path: Path) -> None:
+    """A path longer than the system allows (PATH_MAX) can exist, built one folder at a time, but no
+    call can name it: it is one failed entry, never the end of the run."""
+    photos = _tree(tmp_path)
+    fd = os.open(photos, os.O_RDONLY)
+    depth = 0
+    try:
+        while len(str(photos)) + depth * 201 < 4200:
+            os.mkdir("d" * 200, dir_fd=fd)
+            nxt = os.open("d" * 200, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd, depth = nxt, depth + 1
+        with open(os.open("deep.jpg", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
+            f.write((GALLERY / "images" / NAMES[0]).read_bytes())
+    finally:
+        os.close(fd)
+    files, report = _run([photos])
+    assert len(files) == 4
+    assert len(report.failed) == 1 and report.failed[0][1].startswith("cannot list: File name too long")
 
 
 def test_a_symlink_loop_does_not_hang(tmp_path: Path) -> None:

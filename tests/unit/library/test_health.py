@@ -16,6 +16,7 @@ import pytest
 
 from pixsearch import Library, ModelMismatchError
 from pixsearch.config import load_settings
+from tests.conftest import copy_without_index
 
 CHECKS = [
     "catalog integrity",
@@ -154,3 +155,46 @@ def test_a_broken_model_stamp_fails_before_any_check(built_library: Path, tmp_pa
     )
     assert p.returncode != 0 and "reindex" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and p.stdout == ""
+
+
+@pytest.fixture
+def full_disk_saves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """usearch cannot save (as on a full disk: RuntimeError, no errno) and the disk reports no room."""
+    from usearch.index import Index
+
+    import pixsearch.storage.failures as failures
+
+    def cannot_save(self: Index, *args: object, **kw: object) -> None:
+        raise RuntimeError("Failed to serialize into stream")
+
+    monkeypatch.setattr(Index, "save", cannot_save)
+    monkeypatch.setattr(failures, "no_space_on", lambda where, need=0: True)
+
+
+def test_doctor_and_search_work_from_memory_when_a_repair_cannot_be_saved(
+    built_library: Path, tmp_path: Path, full_disk_saves: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    lib_dir = copy_without_index(built_library, tmp_path / "lib")  # opening repairs images.usearch
+    with caplog.at_level("WARNING"), Library.open(lib_dir, create=False) as lib:
+        assert len(lib.search("a dog runs on the grass", k=3)) == 3
+        checks = lib.doctor()
+        assert all(ok for _, ok, _ in checks), checks
+        assert lib.vectors.unsaved == ["images"]
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [
+        "warning: could not save the repaired vector index (No space left on device); using it from memory"
+    ]  # once, however many reads
+    assert not list(lib_dir.glob("images.*")) and not list(lib_dir.glob(".images*"))
+
+
+def test_a_write_on_a_full_disk_fails_in_one_line_and_keeps_the_commit(
+    gallery_subset: Path, tmp_path: Path, full_disk_saves: None
+) -> None:
+    from pixsearch import StorageError
+
+    with Library.open(tmp_path / "lib") as lib:
+        with pytest.raises(StorageError) as exc:
+            lib.add(sorted((gallery_subset / "photos").glob("*.jpg"))[:2])
+        assert str(exc.value).startswith("could not write the vector index ")
+        assert str(exc.value).endswith(": No space left on device; free some space and run the command again")
+        assert lib.stats()["images"] == 2  # the catalog's commit stays; the index files follow later

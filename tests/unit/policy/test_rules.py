@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pixsearch.config import load_settings
-from pixsearch.errors import BlockedError, ConfigError, ModelError
+from pixsearch.errors import BlockedError, ConfigError, ModelError, RegionError
 from pixsearch.policy.rules import DISCLAIMER, MINORS, load_policy
 from pixsearch.policy.text import find_ages, normalize
 
@@ -245,9 +245,14 @@ def test_library_search_blocks(tmp_path: Path) -> None:
             lib.search("k1ds at the beach")
         assert exc.value.disclaimer == DISCLAIMER
         assert lib.search("a dog at the beach") == []
-        assert lib.with_region("default").search("kids") == []
-        with pytest.raises(ConfigError):
+        with pytest.raises(RegionError):  # the region a library is opened in is a floor
+            lib.with_region("default")
+        with pytest.raises(RegionError):
             lib.with_region("moon")
+    with Library.open(settings=load_settings(env={}, library=tmp_path / "lib")) as lib:
+        assert lib.search("kids") == []
+        with pytest.raises(BlockedError):
+            lib.with_region("restricted").search("kids")
     with pytest.raises(ConfigError, match="unknown region"):
         Library.open(settings=load_settings(env={}, library=tmp_path / "lib", region="moon"))
 

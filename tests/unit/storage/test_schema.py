@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pixsearch.errors import CatalogError, SchemaVersionError
+from pixsearch.errors import CatalogError, SchemaVersionError, StorageError
 from pixsearch.storage.schema import MIGRATIONS, SCHEMA_VERSION, connect
 
 OLD_VERSIONS = list(range(1, SCHEMA_VERSION))
@@ -204,3 +204,52 @@ def test_a_file_that_is_not_a_catalog_is_a_catalog_error(tmp_path: Path) -> None
     path.write_bytes(b"this is not an SQLite file at all, just some text" * 100)
     with pytest.raises(CatalogError, match="not a pixsearch catalog or corrupt"):
         connect(path)
+
+
+def test_v5_adds_roots_and_keeps_paths_as_they_were(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    _old_catalog(path, 4)
+    db = connect(path)
+    try:
+        assert db.execute("SELECT COUNT(*) FROM roots").fetchone()[0] == 0  # learnt at the next index
+        kinds = {r[0] for r in db.execute("SELECT typeof(path) FROM paths")}
+        assert kinds == {"text"}
+        db.execute("INSERT INTO roots(path) VALUES (?)", (b"/caf\xe9",))  # a name that is not UTF-8
+        assert db.execute("SELECT typeof(path) FROM roots").fetchone()[0] == "blob"
+    finally:
+        db.close()
+
+
+def test_a_full_disk_opens_an_existing_catalog_for_this_process_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no room for the WAL's shared-memory file SQLite fails every open ("disk I/O error"): a read
+    must still work, in exclusive locking mode; a catalog that does not exist yet is a StorageError."""
+    import pixsearch.storage.failures as failures
+    import pixsearch.storage.schema as schema
+
+    path = tmp_path / "catalog.db"
+    connect(path).close()
+    real_open = schema._open
+    calls: list[bool] = []
+
+    def full_disk_open(p: Path, readonly: bool, exclusive: bool = False) -> sqlite3.Connection:
+        calls.append(exclusive)
+        if not exclusive:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_open(p, readonly, exclusive)
+
+    monkeypatch.setattr(schema, "_open", full_disk_open)
+    monkeypatch.setattr(failures, "no_space_on", lambda where, need=0: True)
+    with caplog.at_level("WARNING"):
+        db = connect(path)
+    try:
+        assert calls == [False, True]
+        assert db.execute("PRAGMA locking_mode").fetchone()[0] == "exclusive"
+        assert db.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 0
+    finally:
+        db.close()
+    assert "the disk is full; the catalog is open for this process alone" in caplog.text
+    with pytest.raises(StorageError, match="No space left on device") as exc:
+        connect(tmp_path / "new" / "catalog.db")
+    assert "\n" not in str(exc.value)

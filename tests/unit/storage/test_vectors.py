@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pixsearch.errors import CatalogError, ConfigError, QueryError
+from pixsearch.errors import CatalogError, ConfigError, QueryError, StorageError
 from pixsearch.storage.vectors import (
     ExactIndex,
     UsearchIndex,
@@ -259,9 +259,46 @@ def test_failed_save_keeps_previous_file(tmp_path: Path) -> None:
         tmp.write_bytes(b"half")
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageError, match="could not write the vector index v.idx: disk full"):
         _atomic_write(path, half_write)
     assert path.read_bytes() == b"previous" and [p.name for p in tmp_path.iterdir()] == ["v.idx"]
+
+
+@pytest.mark.parametrize("how", ["raises", "short"])
+def test_usearch_save_on_a_full_disk_is_a_storage_error(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: tuple[np.ndarray, ...]
+) -> None:
+    """usearch raises RuntimeError("Failed to serialize into stream") when the disk fills up, or, when
+    only its last buffer does not fit, writes a short file and returns: both are one StorageError, and
+    the previous file stays."""
+    from usearch.index import Index
+
+    import pixsearch.storage.failures as failures
+
+    keys, vecs, _ = data
+    index = create_index("usearch", DIM)
+    index.add(keys, vecs)
+    path = tmp_path / "images.usearch"
+    path.write_bytes(b"previous")
+    real_save = Index.save
+
+    def full_disk(self: Index, p: str, *args: object, **kw: object) -> None:
+        if how == "raises":
+            raise RuntimeError("Failed to serialize into stream")
+        real_save(self, p, *args, **kw)
+        with open(p, "r+b") as f:  # what the disk let through
+            f.truncate(100)
+
+    monkeypatch.setattr(Index, "save", full_disk)
+    monkeypatch.setattr(failures, "no_space_on", lambda where, need=0: True)
+    with pytest.raises(StorageError) as exc:
+        index.save(path)
+    assert str(exc.value) == (
+        "could not write the vector index images.usearch: No space left on device; "
+        "free some space and run the command again"
+    )
+    assert exc.value.reason == "No space left on device"
+    assert path.read_bytes() == b"previous" and [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
 def test_import_is_cheap() -> None:

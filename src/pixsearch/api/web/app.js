@@ -8,7 +8,8 @@ const SUGGESTIONS = [
   "snowy mountains", "a crowd at a street festival", "a cyclist on a dirt track",
 ];
 const params = new URLSearchParams(location.search);
-const region = params.get("region") || "";
+// No region in requests: the server applies its own (a floor no request can loosen; /api/stats names it).
+// A region in this page's own URL is ignored, so the page offers no way to switch regions.
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -22,6 +23,7 @@ const state = {
   controller: null,
   seq: 0,
   features: { caption: false, score: false },
+  region: "",        // the server's content-policy region, from /api/stats (never sent back)
   viewerIndex: -1,
   viewerItems: null,
 };
@@ -71,11 +73,6 @@ async function api(path, opts = {}) {
   try { body = await res.json(); } catch (_) { /* not JSON */ }
   if (!res.ok) throw new ApiError(res.status, body);
   return body;
-}
-
-function withRegion(url) {
-  if (!region) return url;
-  return url + (url.includes("?") ? "&" : "?") + "region=" + encodeURIComponent(region);
 }
 
 let busy = 0;
@@ -128,7 +125,7 @@ function tileFor(r, index) {
       "aria-label": r.disclaimer },
       el("div", { class: "w" }, lockIcon(), document.createTextNode(r.disclaimer)));
   }
-  const img = el("img", { alt: captionOf(r), loading: "lazy", decoding: "async", src: withRegion(r.thumbnail_url) });
+  const img = el("img", { alt: captionOf(r), loading: "lazy", decoding: "async", src: r.thumbnail_url });
   img.addEventListener("load", () => img.classList.add("loaded"));
   const t = el("button", { class: "tile", type: "button", "data-index": index, "data-id": r.image_id,
     onclick: () => openViewer(index) }, img);
@@ -157,17 +154,17 @@ async function fetchPage(offset) {
   const k = PAGE;
   if (state.mode === "text") {
     let url = `/api/search?q=${encodeURIComponent(state.q)}&k=${k}&offset=${offset}`;
-    return api(withRegion(url), { signal: state.controller.signal });
+    return api(url, { signal: state.controller.signal });
   }
   if (state.mode === "similar") {
-    return api(withRegion(`/api/photos/${state.similarTo}/similar?k=${k}&offset=${offset}`),
+    return api(`/api/photos/${state.similarTo}/similar?k=${k}&offset=${offset}`,
       { signal: state.controller.signal });
   }
   const fd = new FormData();
   fd.append("file", state.file);
   fd.append("k", String(k));
   fd.append("offset", String(offset));
-  return api(withRegion("/api/search/image"), { method: "POST", body: fd, signal: state.controller.signal });
+  return api("/api/search/image", { method: "POST", body: fd, signal: state.controller.signal });
 }
 
 async function load(reset) {
@@ -198,7 +195,11 @@ async function load(reset) {
     if (e.status === 451) {
       resetResults();
       showMessage("blocked", "", e.disclaimer || e.message);
-    } else if (e.status === 415 || e.status === 422 || e.status === 413) {
+    } else if (state.mode === "text" && [400, 413, 422].includes(e.status)) {
+      showMessage("error", "Check your search words", e.message);  // about the query, never "the file"
+    } else if (state.mode === "photo" && e.status === 413) {
+      showMessage("error", "That photo is too large", e.message);
+    } else if (state.mode === "photo" && (e.status === 415 || e.status === 422)) {
       showMessage("error", "That file is not a photo we can read", e.message);
     } else {
       showMessage("error", "Something went wrong", e.message);
@@ -282,7 +283,7 @@ async function describeUpload(file) {
   try {
     let text = "", note = "";
     if (state.features.caption) {
-      text = (await api(withRegion("/api/caption"), { method: "POST", body: fd })).caption;
+      text = (await api("/api/caption", { method: "POST", body: fd })).caption;
       note = "Caption written by pixsearch";
     } else {
       const d = await api("/api/describe", { method: "POST", body: fd });
@@ -329,10 +330,10 @@ async function openViewer(index, items) {
   $("viewer-blocked").hidden = true;
   const img = $("viewer-img");
   img.hidden = false;
-  img.src = withRegion(r.thumbnail_url);       // instant, then the original replaces it
+  img.src = r.thumbnail_url;       // instant, then the original replaces it
   const full = new Image();
   full.onload = () => { if (state.viewerItems[state.viewerIndex] === r) img.src = full.src; };
-  full.src = withRegion(r.file_url);
+  full.src = r.file_url;
   img.alt = captionOf(r);
   $("viewer-title").textContent = r.name || `Photo ${r.image_id}`;
   $("viewer-meta").textContent = r.width ? `${r.width} × ${r.height}` : "";
@@ -340,14 +341,14 @@ async function openViewer(index, items) {
   $("viewer-labels").replaceChildren();
   $("viewer-labels-wrap").hidden = true;
   $("viewer-similar").replaceChildren(...skeletonsMini(8));
-  $("viewer-open").href = withRegion(r.file_url);
+  $("viewer-open").href = r.file_url;
   $("viewer-prev").hidden = index <= 0;
   $("viewer-next").hidden = index >= state.viewerItems.length - 1;
   showScore(r);
   $("viewer-close").focus({ preventScroll: true });
   loading(true);
   try {
-    const info = await api(withRegion(`/api/photos/${r.image_id}`));
+    const info = await api(`/api/photos/${r.image_id}`);
     if (state.viewerItems[state.viewerIndex] !== r) return;
     $("viewer-meta").textContent = `${info.width} × ${info.height} · ${info.path}`;
     $("viewer-captions").replaceChildren(...info.captions.map((c) => el("li", { class: c.source },
@@ -370,12 +371,12 @@ function skeletonsMini(n) {
 
 async function loadSimilar(r) {
   try {
-    const s = await api(withRegion(`/api/photos/${r.image_id}/similar?k=8`));
+    const s = await api(`/api/photos/${r.image_id}/similar?k=8`);
     if (state.viewerItems[state.viewerIndex] !== r) return;
     $("viewer-similar").replaceChildren(...s.results.map((x, i) => x.withheld
       ? el("button", { type: "button", title: x.disclaimer, "aria-label": x.disclaimer }, el("span", { class: "withheld-mini" }, lockIcon()))
       : el("button", { type: "button", title: captionOf(x), onclick: () => openViewer(i, s.results) },
-        el("img", { src: withRegion(x.thumbnail_url), alt: captionOf(x), loading: "lazy" }))));
+        el("img", { src: x.thumbnail_url, alt: captionOf(x), loading: "lazy" }))));
   } catch (_) {
     $("viewer-similar").replaceChildren();
   }
@@ -391,7 +392,7 @@ async function showScore(r) {
   setMeter(m);
   if (state.features.score) {
     try {
-      const s = await api(withRegion(`/api/photos/${r.image_id}/score?text=${encodeURIComponent(q)}`));
+      const s = await api(`/api/photos/${r.image_id}/score?text=${encodeURIComponent(q)}`);
       if (state.viewerItems[state.viewerIndex] !== r) return;
       m = s.score;
       detail = s.low_confidence ? " · low confidence" : "";
@@ -526,6 +527,8 @@ async function init() {
   try {
     const s = await api("/api/stats");
     state.features = s.features || state.features;
+    state.region = s.region || "";
+    document.documentElement.dataset.region = state.region;
     const n = s.images;
     $("stats").textContent = `${n.toLocaleString()} photo${n === 1 ? "" : "s"}`;
     if (!n) {
