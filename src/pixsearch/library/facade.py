@@ -4,9 +4,9 @@ A library is a directory: ``catalog.db`` (the truth) plus derived ANN index file
 encoder it was built with; opening it with another one is an error that names ``pixsearch reindex``.
 The facade keeps the lifecycle, the writes and text search; the work behind some methods lives beside
 it and takes the parts of the library it uses: ``opening.py`` (settings, catalog, model check),
-``reindex.py`` (re-encoding), ``photo.py`` (reads that start from a photo), ``files.py`` (a photo's
-record and files, uploads), ``health.py`` (stats, doctor), ``search/matching.py`` (a page's match scores
-and threshold).
+``reindex.py`` (re-encoding), ``photo.py`` (reads that start from a photo), ``by_id.py`` (one photo by
+its id, mixed in), ``files.py`` (a photo's record and files, uploads), ``health.py`` (stats, doctor),
+``region.py`` (the region in force), ``search/matching.py`` (a page's match scores and threshold).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pixsearch.config import Settings
-from pixsearch.errors import MediaError, ModelError, NotFoundError
-from pixsearch.interrupts import deferred_interrupt
-from pixsearch.library import files
+from pixsearch.errors import ModelError
+from pixsearch.library.by_id import PhotosById
 from pixsearch.library.health import library_checks, library_stats
+from pixsearch.library.interrupts import deferred_interrupt
 from pixsearch.library.opening import ensure_model, model_not_installed, open_catalog, vector_set
 from pixsearch.library.photo import PhotoReads, PhotoRef
 from pixsearch.library.region import carry_pin, library_policy
@@ -34,10 +34,7 @@ from pixsearch.models.scorer import MatchScore, PhotoEvidence, check_text
 from pixsearch.policy.enforcement import Enforcer
 from pixsearch.policy.rules import Policy
 from pixsearch.results import (
-    AddedPhoto,
-    DeletedPhoto,
     Description,
-    PhotoInfo,
     Result,
     SearchResults,
     Withheld,
@@ -71,7 +68,7 @@ def _one_snapshot(fn: Callable[..., Any]) -> Callable[..., Any]:
     return read
 
 
-class Library:
+class Library(PhotosById):
     def __init__(self, settings: Settings, catalog: Catalog, encoder: JointEncoder) -> None:
         # The region's content policy: a bad region, or one looser than the library pins, fails now.
         self.policy: Policy = library_policy(settings, catalog)
@@ -364,52 +361,6 @@ class Library:
         library's is another one; a photo the region withholds raises BlockedError like any other read.
         """
         return self._photos.caption(photo, beam)
-
-    # -- one photo by id (the REST API; files.py) ---------------------------------------------------
-    def ensure_photo(self, image_id: int) -> None:
-        """NotFoundError for an id the library does not hold, BlockedError for one the region withholds."""
-        if not self.catalog.has_image(image_id):
-            raise NotFoundError(f"no photo with id {image_id}")
-        self.check_photo(image_id)
-
-    def photo_info(self, image_id: int) -> PhotoInfo:
-        """The photo's record: paths, size, when it was added, every caption with its source, labels."""
-        self.ensure_photo(image_id)
-        return files.photo_info(self.catalog, self.withhold, image_id)
-
-    def thumbnail(self, image_id: int) -> bytes:
-        """The photo's JPEG thumbnail, at most 256 px a side."""
-        self.ensure_photo(image_id)
-        return files.thumbnail(self.catalog, image_id)
-
-    def roots(self) -> dict[int, str]:
-        """Root id -> a folder the user indexed: the REST API shows a path relative to its root."""
-        return self.catalog.roots()
-
-    def original(self, image_id: int) -> Path:
-        """The photo's file, as indexed: NotFoundError when it vanished, FileChangedError when the file
-        there no longer holds the indexed bytes (``files.original_file``)."""
-        self.ensure_photo(image_id)
-        return files.original_file(self.catalog, image_id)
-
-    def add_photo(self, data: bytes) -> AddedPhoto:
-        """Keep a photo given as bytes under the library's uploads/ folder and index it (write lock);
-        MediaError (file removed again) when it cannot be indexed."""
-        path = files.store_upload(self.settings.library, data)
-        report = self.add([path])
-        if report.failed:
-            path.unlink(missing_ok=True)
-            raise MediaError(str(path), report.failed[0][1])
-        return AddedPhoto(self.catalog.image_for_path(str(path)), bool(report.added))
-
-    def delete_photo(self, image_id: int) -> DeletedPhoto:
-        """Forget every path of a photo; files kept under uploads/ go too, the user's own files stay."""
-        if not self.catalog.has_image(image_id):
-            raise NotFoundError(f"no photo with id {image_id}")
-        paths = [r.path for r in self.catalog.image_paths(image_id)]
-        removed = self.remove(paths)  # then the files we stored, once no path of the library names them
-        deleted = files.delete_uploads(self.catalog, self.settings.library, paths)
-        return DeletedPhoto(image_id, removed, deleted)
 
     def stats(self) -> dict[str, Any]:
         """Counts (images, captions, human/generated captions), model, store, bytes on disk (health.py),

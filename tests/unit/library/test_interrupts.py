@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pixsearch.interrupts import deferred_interrupt
+from pixsearch.library.interrupts import deferred_interrupt
 
 
 def test_an_interrupt_inside_the_block_is_raised_when_it_ends() -> None:
