@@ -1,4 +1,7 @@
-"""``pixsearch train policy``: the photo policy's classifier (trainer imported only when run)."""
+"""``pixsearch train policy``: the photo policy's classifier (trainer imported only when run).
+
+``pixsearch train policy --data DIR --out RUN`` reproduces the shipped ``policy-minors-v2``: level-1 MLP
++ nearest-neighbour vote + face summary, stacked, threshold calibrated on val."""
 
 from __future__ import annotations
 
@@ -17,14 +20,22 @@ def train_policy_cmd(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Run dir: NAME.safetensors, NAME.json, metrics.json.")
     ],
-    name: Annotated[str, typer.Option("--name", help="Model name.")] = "policy-minors-v1",
+    name: Annotated[str, typer.Option("--name", help="Model name.")] = "policy-minors-v2",
     model: ModelOpt = None,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 60,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 10,
     hidden: Annotated[int, typer.Option("--hidden", min=1)] = 256,
     target_recall: Annotated[float, typer.Option("--target-recall", min=0.5, max=1.0)] = 0.995,
     no_faces: Annotated[
-        bool, typer.Option("--no-faces", help="Calibrate the classifier alone (skip the face model).")
+        bool,
+        typer.Option(
+            "--no-faces", help="No face summary in the stack and no face rule (skip the face model)."
+        ),
     ] = False,
+    no_knn: Annotated[
+        bool,
+        typer.Option("--no-knn", help="No nearest-neighbour vote in the stack (no train vectors shipped)."),
+    ] = False,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Out-of-fold MLP scores for the stack.")] = 5,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
@@ -41,9 +52,11 @@ def train_policy_cmd(
             hidden=hidden,
             target_recall=target_recall,
             faces=not no_faces,
+            knn=not no_knn,
+            folds=folds,
             seed=seed,
         )
         with progress(not as_json, "features") as prog:
-            lines = {"epoch": json.dumps, "best": json.dumps, "data": json.dumps}
+            lines = {"epoch": json.dumps, "best": json.dumps, "data": json.dumps, "fold": json.dumps}
             summary = train_policy(cfg, log=trainer_log(prog, as_json, lines))
         print(json.dumps(summary)) if as_json else out.print_json(json.dumps(summary))

@@ -1,9 +1,11 @@
 """``pixsearch eval policy --data DIR --split SPLIT``: the photo check judged from pixels alone.
 
 Each photo of the split goes through what the indexer would run on it, minus its captions: the
-encoder's features into the shipped classifier, and the stored-thumbnail pixels into the face/age check.
-Positives are photos whose human captions mention a person under 16 (``minor_words.photo_is_positive``).
-Prints ``n_images, n_positive, precision, recall, flagged`` (+ per-signal counts and timings).
+encoder's features and the stored-thumbnail pixels' face summary into the shipped classifier, and the same
+faces into the face/age rule. Positives are photos whose human captions mention a person under 16
+(``minor_words.photo_is_positive``). Prints ``n_images, n_positive, precision, recall, flagged`` (+ the
+classifier's average precision, per-signal counts and timings; ``scores=True`` adds each photo's
+classifier score, for precision/recall curves such as ``tools/policy_pr_curve.py``).
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ def thumbnails(data: Path, names: list[str]) -> list[np.ndarray | None]:
     return out
 
 
-def eval_policy_photos(data: Path | str, split: str = "val", model: str | None = None) -> dict[str, Any]:
+def eval_policy_photos(
+    data: Path | str, split: str = "val", model: str | None = None, scores: bool = False
+) -> dict[str, Any]:
     from pixsearch.corpus.splits import derived_features, split_pooled
     from pixsearch.models.encoder import create_encoder
     from pixsearch.policy.faces import FaceAges
@@ -73,6 +77,10 @@ def eval_policy_photos(data: Path | str, split: str = "val", model: str | None =
     t3 = time.perf_counter()
     y = np.array([label[n] for n in names], dtype=bool)
     flag = np.array([v.flagged for v in verdicts], dtype=bool)
+    clf_scores = np.array([float(v.evidence.get("classifier", 1.0)) for v in verdicts], dtype=np.float64)
+    order = np.argsort(-clf_scores, kind="stable")
+    hits = y[order].astype(np.float64)
+    ap = float((np.cumsum(hits) / np.arange(1, len(hits) + 1) * hits).sum() / max(1.0, hits.sum()))
     tp = int((flag & y).sum())
     reasons: dict[str, int] = {}
     for v in verdicts:
@@ -92,6 +100,8 @@ def eval_policy_photos(data: Path | str, split: str = "val", model: str | None =
         "recall": round(tp / n_pos, 4) if n_pos else 1.0,
         "flagged": sorted([nm for nm, f in zip(names, flag, strict=True) if f] + failed),
         "n_flagged": n_flag,
+        "average_precision": round(ap, 4),  # of the classifier score alone (decoded photos)
+        "threshold": clf.threshold,
         "signals": reasons,
         "errors": checker.errors,
         "model": {
@@ -103,4 +113,13 @@ def eval_policy_photos(data: Path | str, split: str = "val", model: str | None =
             "thumbnails": round(t2 - t1, 2),
             "check_per_photo": round((t3 - t2) / max(1, len(names)), 4),
         },
+        **(
+            {
+                "scores": {
+                    n: [float(f"{s:.6g}"), bool(t)] for n, s, t in zip(names, clf_scores, y, strict=True)
+                }
+            }
+            if scores
+            else {}
+        ),
     }

@@ -13,6 +13,11 @@ Models come from PyPI packages, never downloaded at run time (measured choice in
   mass below the limit, ``limit`` = 16 + a margin) rather than the point estimate, because a child's
   face read as "18 +- 6" still has much of its mass under 16.
 
+:func:`face_summary` turns a photo's faces into a fixed row of numbers (how many, the youngest, the
+largest face's age, ages weighted by face size x detector confidence...) that the stacked classifier
+``policy-minors-v2`` reads next to the encoder's features: a small face the age network reads badly
+weighs less than a large, confidently detected one.
+
 These packages are the ``[policy]`` extra. When they are missing or a model file does not load,
 :meth:`FaceAges.load` raises :class:`ModelError`; the photo checker then fails closed (flags the photo).
 """
@@ -36,7 +41,7 @@ import numpy as np
 
 from pixsearch.errors import ModelError
 
-__all__ = ["Face", "FaceAges", "age_model_dir"]
+__all__ = ["FACE_FEATURES", "Face", "FaceAges", "age_model_dir", "face_summary"]
 
 _BLAZE = "blazeface-full-range.tflite"
 _BLAZE_SIZE = 192  # input side; one anchor per cell of a 48x48 grid (stride 4)
@@ -50,9 +55,78 @@ class Face:
     box: tuple[int, int, int, int]  # left, top, right, bottom in the analysed image's pixels
     age: float  # expected age under the model's distribution
     p_minor: float  # P(age < limit)
+    score: float = 1.0  # detector confidence (BlazeFace, > 0.5)
+    p16: float = 0.0  # P(age < 16): the policy's own age, whatever ``limit`` is
+    p22: float = 0.0  # P(age < 22)
+    p_adult: float = 0.0  # P(age >= 25)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"box": list(self.box), "age": round(self.age, 1), "p_minor": round(self.p_minor, 3)}
+        return {
+            "box": list(self.box),
+            "age": round(self.age, 1),
+            "p_minor": round(self.p_minor, 3),
+            "score": round(self.score, 3),
+        }
+
+
+# The columns of face_summary, in order (a classifier card names the ones it reads).
+FACE_FEATURES = (
+    "has_face",  # 1 when at least one face was found
+    "n_faces",
+    "log_n_faces",
+    "p16_max",  # the youngest-looking face's P(age < 16)
+    "p22_max",
+    "p16_weighted",  # P(age < 16) averaged with weights size x detector score
+    "age_min",  # youngest expected age (80 without a face)
+    "p16_largest",  # the largest face: P(age < 16), relative size, expected age
+    "size_largest",
+    "age_largest",
+    "n_young",  # faces with P(age < 16) > 0.5
+    "n_adult",  # faces with P(age >= 25) > 0.8
+    "frac_young",
+    "score_p16_max",  # max over faces of detector score x P(age < 16)
+)
+
+
+def face_summary(faces: list[Face], shape: tuple[int, ...]) -> np.ndarray:
+    """One row of :data:`FACE_FEATURES` for a photo's faces found on an image of ``shape`` (H, W, ...).
+
+    Why size- and confidence-aware: on a 256-px thumbnail a face of 15 px is detected with a low score and
+    its age read from a blurry 64-px chip; weighting by relative size x score lets the large, sharp faces
+    speak louder, while ``p16_max`` still lets one young face count."""
+    f = np.zeros(len(FACE_FEATURES), np.float32)
+    f[FACE_FEATURES.index("age_min")] = f[FACE_FEATURES.index("age_largest")] = 80.0
+    if not faces:
+        return f
+    h, w = int(shape[0]), int(shape[1])
+    p16 = np.array([x.p16 for x in faces], np.float32)
+    p22 = np.array([x.p22 for x in faces], np.float32)
+    adult = np.array([x.p_adult for x in faces], np.float32)
+    age = np.array([x.age for x in faces], np.float32)
+    score = np.array([x.score for x in faces], np.float32)
+    area = np.array([(x.box[2] - x.box[0]) * (x.box[3] - x.box[1]) for x in faces], np.float32)
+    size = np.sqrt(np.clip(area, 0, None) / max(1, h * w))
+    wt = score * size
+    wt = wt / wt.sum() if wt.sum() > 0 else np.full(len(faces), 1.0 / len(faces), np.float32)
+    big = int(np.argmax(size))
+    n = len(faces)
+    f[:] = [
+        1.0,
+        n,
+        np.log1p(n),
+        p16.max(),
+        p22.max(),
+        float((wt * p16).sum()),
+        age.min(),
+        p16[big],
+        size[big],
+        age[big],
+        float((p16 > 0.5).sum()),
+        float((adult > 0.8).sum()),
+        float((p16 > 0.5).mean()),
+        float((score * p16).max()),
+    ]
+    return f
 
 
 def age_model_dir() -> Path:
@@ -174,16 +248,19 @@ class FaceAges:
         return self._loaded
 
     # -- inference --------------------------------------------------------------------------------
-    def _detect(self, rgb: np.ndarray) -> tuple[list[tuple[int, int, int, int]], np.ndarray, np.ndarray]:
-        """(boxes, age distributions (n, 81), age bin values) for one image."""
+    def _detect(
+        self, rgb: np.ndarray
+    ) -> tuple[list[tuple[int, int, int, int]], np.ndarray, np.ndarray, list[float]]:
+        """(boxes, age distributions (n, 81), age bin values, detector scores) for one image."""
         import dlib
 
         img = np.ascontiguousarray(rgb, dtype=np.uint8)
         with self._lock:
             detector, predictor, sess, weights = self._load()
-            boxes = _blazeface(detector, img)
+            found = _blazeface(detector, img)
+            boxes, scores = [b for b, _ in found], [s for _, s in found]
             if not boxes:
-                return [], np.zeros((0, len(weights)), np.float32), weights
+                return [], np.zeros((0, len(weights)), np.float32), weights, []
             chips = [
                 dlib.extract_image_chip(
                     img, dlib.get_face_chip_details(predictor(img, dlib.rectangle(*b)), _CHIP, _PADDING)
@@ -192,17 +269,28 @@ class FaceAges:
             ]
             x = ((np.stack(chips).astype(np.float32) - _MEANS) / 256.0).transpose(0, 3, 1, 2)
             probs = sess.run(None, {"images": np.ascontiguousarray(x)})[0]
-        return boxes, np.asarray(probs, dtype=np.float32), weights
+        return boxes, np.asarray(probs, dtype=np.float32), weights, scores
 
     def faces(self, rgb: np.ndarray) -> list[Face]:
         """Faces in an ``(H, W, 3)`` uint8 RGB image, each with its age estimate."""
-        boxes, probs, weights = self._detect(rgb)
+        boxes, probs, weights, scores = self._detect(rgb)
         under = weights < self.limit
-        return [Face(b, float(p @ weights), float(p[under].sum())) for b, p in zip(boxes, probs, strict=True)]
+        return [
+            Face(
+                b,
+                float(p @ weights),
+                float(p[under].sum()),
+                float(s),
+                float(p[weights < 16].sum()),
+                float(p[weights < 22].sum()),
+                float(p[weights >= 25].sum()),
+            )
+            for b, p, s in zip(boxes, probs, scores, strict=True)
+        ]
 
     def minor_mass(self, rgb: np.ndarray, limits: list[float]) -> np.ndarray:
         """Per limit, the largest P(age < limit) over the image's faces (0 without a face): calibration."""
-        _, probs, weights = self._detect(rgb)
+        _, probs, weights, _ = self._detect(rgb)
         if len(probs) == 0:
             return np.zeros(len(limits), np.float32)
         return np.array([probs[:, weights < lim].sum(1).max() for lim in limits], np.float32)
@@ -218,9 +306,9 @@ def _anchors() -> np.ndarray:
 _ANCHORS = _anchors()
 
 
-def _blazeface(interp: Any, img: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Face boxes (left, top, right, bottom; pixels) from BlazeFace full range: letterbox to 192x192,
-    decode boxes against the anchors, score > 0.5, non-maximum suppression (IoU 0.3)."""
+def _blazeface(interp: Any, img: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+    """(face box (left, top, right, bottom; pixels), detector score) from BlazeFace full range: letterbox
+    to 192x192, decode boxes against the anchors, score > 0.5, non-maximum suppression (IoU 0.3)."""
     from PIL import Image
 
     h, w = img.shape[:2]
@@ -245,13 +333,13 @@ def _blazeface(interp: Any, img: np.ndarray) -> list[tuple[int, int, int, int]]:
     boxes = np.stack([cx - r[:, 2] / 2, cy - r[:, 3] / 2, cx + r[:, 2] / 2, cy + r[:, 3] / 2], axis=1)
     # back from the letterboxed square to image pixels
     boxes = (boxes * _BLAZE_SIZE - [ox, oy, ox, oy]) / scale
-    out: list[tuple[int, int, int, int]] = []
+    out: list[tuple[tuple[int, int, int, int], float]] = []
     for i in _nms(boxes, score[keep]):
         b = boxes[i]
         left, top = int(max(0, b[0])), int(max(0, b[1]))
         right, bottom = int(min(w - 1, b[2])), int(min(h - 1, b[3]))
         if right > left + 1 and bottom > top + 1:
-            out.append((left, top, right, bottom))
+            out.append(((left, top, right, bottom), float(score[keep][i])))
     return out
 
 
