@@ -3,10 +3,19 @@ process indexes into the same library. 127.0.0.1 only; bounded in requests and s
 
 The library holds ``--n`` photos: the 100 real example-gallery photos (indexed through the Library, so
 thumbnails, captions and labels are real) plus synthetic rows (clustered random vectors, real Flickr8k
-caption sentences) up to ``--n``, as in bench_search_scale.py. The server is ``pixsearch serve`` in its
-own process; clients are threads with one keep-alive HTTP connection each. During the second round a
-``pixsearch index`` process adds ``--index-photos`` real photos (Flickr8k when ../shared has it, else
-re-encoded gallery copies). Prints one JSON object. Usage:
+caption sentences, no pixels) up to ``--n``, as in bench_search_scale.py: at the default 10,000, 9,900
+of the photos searched are synthetic (the output says how many: ``real_images``, ``synthetic_images``).
+The server is ``pixsearch serve`` in its own process; clients are threads with one keep-alive HTTP
+connection each. During the second round a ``pixsearch index`` process adds ``--index-photos`` real
+photos (Flickr8k when ../shared has it, else re-encoded gallery copies).
+
+"0 errors while a second process indexes" is only a claim when the indexer really ran, and committed,
+while the requests were served: ``overlap`` reports the indexer's lifetime against each load level's
+window (seconds of overlap, whether it covered the whole level), the requests sent and the errors seen
+while it ran, and the catalog's image count sampled during the round (photos committed while clients
+searched, per level). ``claim_holds`` is true only when no request failed, the indexer's lifetime
+covered every level of the round, and it committed photos during each level (a writer starved of CPU by
+32 clients is alive but writes nothing). Prints one JSON object. Usage:
     nice python benchmarks/bench_api_load.py [--n 10000] [--requests 300] [--seconds 30]
 """
 
@@ -18,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -25,6 +35,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -39,7 +50,7 @@ def unit(rng: np.random.Generator, n: int, d: int, centers: np.ndarray) -> np.nd
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def build_library(lib_dir: Path, n: int, texts: list[str]) -> dict[str, float]:
+def build_library(lib_dir: Path, n: int, texts: list[str]) -> dict[str, float | int]:
     from pixsearch import Library
 
     t0 = time.perf_counter()
@@ -65,7 +76,12 @@ def build_library(lib_dir: Path, n: int, texts: list[str]) -> dict[str, float]:
     with Library.open(lib_dir) as lib:
         lib.search("warm up")  # build and save the ANN indexes once, outside the timed rounds
     total = time.perf_counter() - t0
-    return {"index_real_seconds": round(t_real, 1), "fill_synthetic_seconds": round(total - t_real, 1)}
+    return {
+        "real_images": rep.added,
+        "synthetic_images": m,
+        "index_real_seconds": round(t_real, 1),
+        "fill_synthetic_seconds": round(total - t_real, 1),
+    }
 
 
 def start_server(lib_dir: Path, log: Path) -> tuple[subprocess.Popen[str], str]:
@@ -97,7 +113,15 @@ def start_server(lib_dir: Path, log: Path) -> tuple[subprocess.Popen[str], str]:
     raise SystemExit("server did not answer within 120 s")
 
 
-def level(base: str, queries: list[str], clients: int, requests: int, seconds: float) -> dict[str, float]:
+def level(
+    base: str,
+    queries: list[str],
+    clients: int,
+    requests: int,
+    seconds: float,
+    record: list[tuple[float, bool]] | None = None,
+) -> dict[str, Any]:
+    """One load level; ``record`` (if given) gets (send time, ok) per request, perf_counter clock."""
     lat: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -124,6 +148,8 @@ def level(base: str, queries: list[str], clients: int, requests: int, seconds: f
                     lat.append(dt)
                     if not ok and r is not None:
                         errors.append(str(r.status_code))
+                    if record is not None:
+                        record.append((t, ok))
 
     t0 = time.perf_counter()
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
@@ -131,9 +157,11 @@ def level(base: str, queries: list[str], clients: int, requests: int, seconds: f
         th.start()
     for th in threads:
         th.join()
-    wall = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    wall = t1 - t0
     lat.sort()
     return {
+        "window": (t0, t1),  # perf_counter times; main() turns them into seconds after the indexer started
         "clients": clients,
         "requests": len(lat),
         "seconds": round(wall, 2),
@@ -142,6 +170,112 @@ def level(base: str, queries: list[str], clients: int, requests: int, seconds: f
         "p99_ms": round(lat[int(0.99 * (len(lat) - 1))], 1),
         "errors": len(errors),
         "error_kinds": sorted(set(errors)),
+    }
+
+
+def _images(lib_dir: Path) -> int:
+    db = sqlite3.connect(lib_dir / "catalog.db", timeout=30)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+    finally:
+        db.close()
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a live process (Linux /proc), None elsewhere or once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class _Watch(threading.Thread):
+    """Samples (time, catalog image count, indexer CPU seconds) every 0.2 s while the indexer process
+    lives; records its exit time. Reads the catalog directly (one statement: a WAL snapshot), not through
+    the server under test. The CPU seconds tell a starved writer (alive, no CPU) from a working one."""
+
+    def __init__(self, proc: subprocess.Popen[str], lib_dir: Path, t0: float) -> None:
+        super().__init__(daemon=True)
+        self.proc, self.lib_dir, self.t0 = proc, lib_dir, t0
+        self.samples: list[tuple[float, int, float | None]] = []
+        self.exited_at: float | None = None
+        self._first = threading.Event()
+
+    def run(self) -> None:
+        start = _images(self.lib_dir)
+        while self.proc.poll() is None:
+            n = _images(self.lib_dir)
+            self.samples.append((time.perf_counter(), n, _cpu_seconds(self.proc.pid)))
+            if n > start:
+                self._first.set()
+            time.sleep(0.2)
+        self.exited_at = time.perf_counter()
+        last_cpu = next((c for _, _, c in reversed(self.samples) if c is not None), None)
+        self.samples.append((self.exited_at, _images(self.lib_dir), last_cpu))
+        self._first.set()
+
+    def wait_for_first_commit(self, timeout: float) -> None:
+        self._first.wait(timeout)
+
+    def _at(self, t: float) -> tuple[float, int, float | None]:
+        """The last sample at or before ``t``."""
+        got = self.samples[0] if self.samples else (t, 0, None)
+        for smp in self.samples:
+            if smp[0] > t:
+                break
+            got = smp
+        return got
+
+    def count_at(self, t: float) -> int:
+        return self._at(t)[1]
+
+    def cpu_between(self, a: float, b: float) -> float | None:
+        ca, cb = self._at(a)[2], self._at(b)[2]
+        return None if ca is None or cb is None else round(cb - ca, 2)
+
+
+def overlap(
+    rounds: list[dict], sent: list[tuple[float, bool]], watch: _Watch, t0: float
+) -> dict[str, object]:
+    """How much of the load ran while the indexer process was alive, and what it committed meanwhile."""
+    end = watch.exited_at if watch.exited_at is not None else time.perf_counter()
+    per_level = []
+    for lv in rounds:
+        a, b = lv.pop("window")
+        ov = max(0.0, min(b, end) - max(a, t0))
+        per_level.append(
+            {
+                "clients": lv["clients"],
+                "load_s": round(b - a, 2),
+                "overlap_s": round(ov, 2),
+                "covered": a >= t0 and b <= end,
+                "images_committed_during": watch.count_at(b) - watch.count_at(a),
+                "indexer_cpu_s_during": watch.cpu_between(a, b),
+            }
+        )
+    during = [ok for t, ok in sent if t0 <= t <= end]
+    starts = [t for t, _ in sent]
+    load_start = min(starts) if starts else t0
+    load_end = max(starts) if starts else t0
+    committed = watch.count_at(load_end) - watch.count_at(load_start)
+    ran_throughout = all(p["covered"] for p in per_level)
+    errors_during = sum(not ok for ok in during)
+    committing = [p["clients"] for p in per_level if p["images_committed_during"] > 0]
+    return {
+        "indexer_lived_s": round(end - t0, 2),
+        "load_started_after_indexer_s": round(load_start - t0, 2),
+        "load_ended_before_indexer_exit_s": round(end - load_end, 2),
+        "per_level": per_level,
+        "indexer_ran_throughout": ran_throughout,
+        "requests_while_indexer_ran": len(during),
+        "requests_after_indexer_exit": sum(t > end for t in starts),
+        "errors_while_indexer_ran": errors_during,
+        "images_committed_during_load": committed,
+        # alive is not enough: a writer starved of CPU by the load commits nothing, and then the level
+        # did not read while a second process wrote
+        "levels_with_commits": committing,
+        "claim_holds": ran_throughout and errors_during == 0 and len(committing) == len(per_level),
     }
 
 
@@ -167,7 +301,7 @@ def main() -> None:
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--requests", type=int, default=300, help="per level at most")
     ap.add_argument("--seconds", type=float, default=30, help="per level at most")
-    ap.add_argument("--index-photos", type=int, default=400)
+    ap.add_argument("--index-photos", type=int, default=3000)  # 400 were done before 8 clients began
     ap.add_argument("--server-log", type=Path, default=Path(tempfile.gettempdir()) / "pixsearch-api-load.log")
     args = ap.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
@@ -180,7 +314,12 @@ def main() -> None:
     proc = None
     indexer = None
     try:
-        out["build"] = build_library(lib_dir, args.n, texts)
+        b = build_library(lib_dir, args.n, texts)
+        out["build"] = b
+        out["synthetic"] = (
+            f"{b['synthetic_images']} of the {args.n} photos are synthetic rows (random clustered vectors, "
+            f"real caption sentences, no pixels); {b['real_images']} are real gallery photos"
+        )
         args.server_log.write_text("")
         proc, base = start_server(lib_dir, args.server_log)
         out["server_log"] = str(args.server_log)
@@ -188,23 +327,35 @@ def main() -> None:
         queries = [texts[i] for i in rng.integers(0, len(texts), 200)]
         for q in queries[:5]:  # warm: models, indexes, caches
             httpx.get(base + "/api/search", params={"q": q}, timeout=60)
-        out["idle"] = [level(base, queries, c, args.requests, args.seconds) for c in levels]
+        idle = [level(base, queries, c, args.requests, args.seconds) for c in levels]
+        for lv in idle:
+            lv.pop("window")
+        out["idle"] = idle
 
         new = photos_to_index(work / "incoming", args.index_photos)
         cmd = [sys.executable, "-m", "pixsearch.cli", "index", str(new), "-L", str(lib_dir), "--json"]
+        before = _images(lib_dir)
         t0 = time.perf_counter()
         indexer = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(3)  # let it load its models and start committing batches
-        out["while_indexing"] = [level(base, queries, c, args.requests, args.seconds) for c in levels]
-        out["indexer_running_at_end_of_load"] = indexer.poll() is None
+        watch = _Watch(indexer, lib_dir, t0)
+        watch.start()
+        watch.wait_for_first_commit(timeout=120)  # models loaded, batches landing: start the load now
+        sent: list[tuple[float, bool]] = []
+        rounds = [level(base, queries, c, args.requests, args.seconds, record=sent) for c in levels]
         stdout, stderr = indexer.communicate(timeout=1800)
+        watch.join()
         rep = json.loads(stdout) if stdout.strip().startswith("{") else {"error": stderr[-500:]}
         out["indexer"] = {
             "exit": indexer.returncode,
             "added": rep.get("added"),
             "failed": len(rep.get("failed", [])),
             "seconds": round(time.perf_counter() - t0, 1),
+            "images_before": before,
         }
+        ov = overlap(rounds, sent, watch, t0)
+        out["overlap"] = ov
+        out["while_indexing"] = rounds
+        out["indexer_running_at_end_of_load"] = ov["indexer_ran_throughout"]
         after = httpx.get(base + "/api/stats", timeout=60).json()
         out["images_after"] = after.get("images")
         out["loadavg_end"] = os.getloadavg()

@@ -86,7 +86,10 @@ def main() -> None:
     with Library.open(lib_dir, settings=s) as lib:
         # the photos are links into the data set (outside the folder): follow them
         lib.add(
-            [Path(r) for r in roots], captions_csv=work / "caps.csv", generate_captions=False, follow_links=True
+            [Path(r) for r in roots],
+            captions_csv=work / "caps.csv",
+            generate_captions=False,
+            follow_links=True,
         )
         queries = [(c, n) for n in names for c in caps[n][3:5]][: args.queries]
         with_caps = set(captioned)

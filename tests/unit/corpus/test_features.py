@@ -49,6 +49,18 @@ def test_cache_resumes_and_dedups_by_content(gallery_subset: Path, tmp_path: Pat
     assert np.array_equal(f.pooled[0], f.pooled[6])  # the renamed copy reads the same row
     again = cache.image_features(bb, paths)
     assert np.array_equal(again.pooled, f.pooled)
+    # the values, not only their shapes and keys: the cached rows are the backbone's own output for each
+    # photo (in order), and the broken photo's row is zeros
+    from pixsearch.models.backbones import prepared_batches
+
+    ok, arrays, failed = next(iter(prepared_batches(bb.preprocess, bb.spec.resolution, paths[:6])))
+    assert ok == list(range(6)) and not failed and arrays is not None
+    direct = bb.encode(arrays)
+    for k in ("pooled", "logits"):
+        got = f.arrays[k][:6].astype(np.float32)
+        np.testing.assert_allclose(got, direct[k], rtol=2e-3, atol=2e-3, err_msg=k)
+    assert not f.pooled[7].any() and not f.logits[7].any()
+    assert np.abs(f.pooled[0] - f.pooled[1]).max() > 0.1  # two photos, two feature vectors
 
 
 def test_text_cache_roundtrip(tmp_path: Path) -> None:
@@ -57,3 +69,7 @@ def test_text_cache_roundtrip(tmp_path: Path) -> None:
     a = cache.text_features(default_text_backbone(), texts)
     b = cache.text_features(default_text_backbone(), texts)
     assert a.shape == (3, 384) and np.array_equal(a, b) and np.array_equal(a[0], a[2])
+    # the cached rows are the text backbone's embeddings of these texts, in order
+    direct = default_text_backbone().encode(["a dog", "a cat"])
+    np.testing.assert_allclose(a[:2], direct, atol=1e-5)
+    assert float(a[0] @ a[1]) < 0.99  # different texts, different rows

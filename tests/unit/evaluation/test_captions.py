@@ -1,15 +1,18 @@
-"""Caption metrics against hand-computed cases, and beam-search behaviour on a tiny hand-built model."""
+"""Caption metrics against hand-computed cases, beam-search behaviour on a tiny hand-built model, and the
+shipped captioner's quality on a fixed slice of Flickr8k val (floors a worse captioner fails)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pixsearch.evaluation.captions import bleu, caption_scores, cider_d
+from pixsearch.evaluation.captions import bleu, caption_scores, cider_d, eval_caption
 from pixsearch.models.captioner import beam_search
 from pixsearch.models.vocab import BOS, EOS, SPECIALS, detokenize, tokenize
+from tests.conftest import flickr8k_subset
 
 
 def t(s: str) -> list[str]:
@@ -116,3 +119,20 @@ def test_beam_search_prefers_higher_normalised_score_and_clamps_beam() -> None:
     # by default a word never follows itself: w2 w2 is out, the next best is w1 alone
     assert beam_search(init, step, x, beam=2, vocab_size=vocab, max_len=6, alpha=0.0) == [[w1]]
     assert BOS not in beam_search(init, step, x, beam=3, vocab_size=vocab, max_len=6)[0]
+
+
+def test_shipped_captioner_floors_on_200_val_images(flickr8k: Path, tmp_path: Path) -> None:
+    """The shipped ``lite0-cap-v1`` (beam 3, ONNX Runtime) on the first 200 images of ``val.txt`` (the
+    "val-200" set of docs/model.md, where the card's run measured BLEU-4 18.75 / CIDEr-D 0.4318).
+    Measured here: BLEU-1/2/3/4 59.94 / 41.30 / 27.99 / 18.76, CIDEr-D 0.4319 (6.6 s on the shared 2-core
+    machine), by ``eval_caption(D, "val")`` = ``pixsearch eval caption --data D --split val --json`` on a
+    dataset dir D holding those 200 images (``flickr8k_subset(..., 0, 200)``). CIDEr-D takes its idf from
+    these 200 images' references, so it is not the full split's 0.381. Floors: about 1 BLEU point and
+    0.02 CIDEr-D below; the v1 run of docs/model.md (1 epoch, BLEU-4 10.8) fails them by far."""
+    d = flickr8k_subset(flickr8k, tmp_path, 0, 200)
+    res = eval_caption(d, "val")
+    assert res["captioner"] == "lite0-cap-v1" and res["beam"] == 3
+    assert (res["n_images"], res["skipped"]) == (200, 0)
+    assert res["bleu1"] >= 58.5, res
+    assert res["bleu4"] >= 17.75, res
+    assert res["cider"] >= 0.41, res

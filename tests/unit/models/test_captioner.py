@@ -42,7 +42,9 @@ def test_shipped_captioner_card_matches_its_files() -> None:
 def test_library_captions_real_photos(photos: list[Path], tmp_path: Path) -> None:
     with Library.open(tmp_path / "lib") as lib:
         caps = [lib.caption(p) for p in photos]
-        assert all(isinstance(c, str) and len(c.split()) >= 3 for c in caps), caps
+        # three different photos, three different sentences (a collapsed captioner says one thing for all);
+        # whether the words fit the photos is test_captions_describe_their_photos' and the val-200 floors'
+        assert all(isinstance(c, str) and c.strip() for c in caps) and len(set(caps)) == 3, caps
         vocab = set(create_captioner().vocab.tokens)
         assert all(w in vocab for c in caps for w in c.split() if "'" not in w)
         assert lib.caption(photos[0].read_bytes()) == caps[0]  # bytes and path: same pixels, same words
@@ -51,6 +53,38 @@ def test_library_captions_real_photos(photos: list[Path], tmp_path: Path) -> Non
             lib.caption(b"not an image at all")
         with pytest.raises(NotFoundError):
             lib.caption(987654)
+
+
+def test_captions_describe_their_photos(gallery_subset: Path, tmp_path: Path) -> None:
+    """The 24 photos of ``gallery_subset`` captioned through ``Library.caption`` (beam 3), scored against
+    their own 5 gallery captions. Measured: BLEU-1/4 54.57 / 12.13, CIDEr-D 0.4485; the same captions
+    shifted by one photo (each scored against another photo's references) 44.62 / 8.07 / 0.1777. Each
+    caption, encoded as text, ranks its own photo first among the 24 in the joint space for 17 photos
+    (mean rank 1.54). Floors sit below the measured values and well above the shifted control."""
+    import csv
+
+    from pixsearch.evaluation.captions import caption_scores
+
+    photos = sorted((gallery_subset / "photos").glob("*.jpg"))
+    assert len(photos) == 24
+    refs: dict[str, list[str]] = {}
+    with open(gallery_subset / "captions.csv", encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            refs.setdefault(row["image"], []).append(row["caption"])
+    with Library.open(tmp_path / "lib") as lib:
+        caps = [lib.caption(p) for p in photos]
+        enc = lib.encoder
+    s = caption_scores(caps, [refs[p.name] for p in photos])
+    assert s["bleu1"] >= 52.0 and s["bleu4"] >= 10.5 and s["cider"] >= 0.40, s
+    from pixsearch.media import load_image
+    from pixsearch.models.backbones import decode_size
+
+    img = enc.encode_image_arrays(
+        np.stack([enc.preprocess(load_image(p, draft=decode_size(enc.resolution))) for p in photos])
+    )
+    sim = enc.encode_text(caps) @ img.T
+    ranks = [int((sim[i] > sim[i, i]).sum()) + 1 for i in range(len(photos))]
+    assert sum(r == 1 for r in ranks) >= 15 and float(np.mean(ranks)) <= 1.8, ranks
 
 
 def test_caption_of_library_photo_by_id(built_library: Path) -> None:

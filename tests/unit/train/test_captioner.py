@@ -50,6 +50,16 @@ def test_resume_continues_exactly_and_export_matches_torch(tiny: Path, tmp_path:
     rows = [json.loads(x) for x in (full / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert {"bleu1", "bleu4", "cider"} <= set(rows[0]["val"])
+    # Values, not just keys: a 1-layer d=32 net on 12 images learns too little to caption (measured val
+    # BLEU-1 0.91 then 0.06, BLEU-4 0 and CIDEr-D 0 after epochs 1 and 2), so quality is pinned on the
+    # shipped captioner (tests/unit/evaluation/test_captions.py); here the figures must be real numbers in
+    # range, the samples words, and the loss must fall (measured 4.5125 -> 4.4253, seed 1).
+    for r in rows:
+        v = r["val"]
+        assert all(0.0 <= v[k] <= 100.0 for k in ("bleu1", "bleu2", "bleu3", "bleu4")), v
+        assert v["bleu4"] <= v["bleu3"] <= v["bleu2"] <= v["bleu1"] and v["cider"] >= 0.0, v
+        assert len(v["sample"]) == 3 and all(isinstance(x, str) for x in v["sample"]), v
+    assert rows[1]["loss"] < rows[0]["loss"], [r["loss"] for r in rows]
     assert (full / "metrics.png").is_file() and summary["best_epoch"] in (1, 2)
 
     part = tmp_path / "part"

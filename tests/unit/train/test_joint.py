@@ -61,6 +61,8 @@ def _cfg(data: Path, out: Path, **kw: object) -> TrainConfig:
 
 @pytest.mark.slow
 def test_train_writes_heads_card_metrics_plot(tiny_dataset: Path, tmp_path: Path) -> None:
+    """Floors from this test's own run (3 epochs, 160 train images, seed 3), evaluated on the fixture's 40
+    val images x 5 captions; measured values in the comment at the asserts."""
     out = tmp_path / "run"
     s = train_joint(_cfg(tiny_dataset, out))
     assert s["best_epoch"] >= 1
@@ -70,10 +72,16 @@ def test_train_writes_heads_card_metrics_plot(tiny_dataset: Path, tmp_path: Path
     card = json.loads((out / "best.json").read_text())
     assert card["backbones"]["image"].startswith("lite0:") and card["seed"] == 3
     heads = load_heads(out / "best.safetensors")
-    # better than chance (R@10 of 40 images by chance = 25%) once trained on 160 images
     res = eval_retrieval(tiny_dataset, "val", str(out / "best.safetensors"))
     assert res["images"] == 40 and res["captions"] == 200
-    assert res["t2i"]["R@10"] > 25.0
+    # Measured (this config, seed 3; three runs): t2i R@5 57.5 / 58.0 / 58.0, R@10 75.0 / 75.5 / 75.5
+    # (the first run read freshly computed features, the others the float16 feature cache). Chance is
+    # R@10 = 25, one epoch of the same training gives R@5 43.0 / R@10 66.0: a run that stops learning
+    # after its first epoch fails. Measured by this test's own calls (train_joint(_cfg(tiny_dataset, out)),
+    # then eval_retrieval(tiny_dataset, "val", best)); one caption query is 0.5 points here.
+    assert res["t2i"]["R@5"] >= 53.0, res["t2i"]
+    assert res["t2i"]["R@10"] >= 71.0, res["t2i"]
+    assert res["rsum"] >= 240.0, res
     assert heads.config.out_dim == 256
 
 
@@ -164,6 +172,8 @@ def test_dataset_without_split_files_trains_on_a_stable_holdout(tiny_dataset: Pa
 
 @pytest.mark.slow
 def test_phase2_finetunes_backbone_top_and_ships_it(tiny_dataset: Path, tmp_path: Path) -> None:
+    """Phase 2 (1 epoch) on top of 1 phase-1 epoch, same 160/40 fixture; the floors sit above what its
+    phase-1 start reaches (measured values in the comment at the asserts)."""
     from safetensors.numpy import load_file
 
     from pixsearch.models.encoder import create_encoder
@@ -185,6 +195,10 @@ def test_phase2_finetunes_backbone_top_and_ships_it(tiny_dataset: Path, tmp_path
     v = enc.encode_image_arrays(x)
     assert v.shape == (2, 256) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)
     res = eval_retrieval(tiny_dataset, "val", str(out / "p2" / "best.safetensors"))
-    assert res["t2i"]["R@10"] > 25.0
+    # Measured (three runs, identical): phase 1 after its one epoch t2i R@5 43.0 / R@10 66.0; this phase-2
+    # epoch on top of it R@5 57.5 / R@10 76.5 (i2t R@10 65.0). The floors sit above the phase-1 start, so a
+    # phase 2 that trains nothing (or un-trains the heads) fails.
+    assert res["t2i"]["R@5"] >= 53.0, res["t2i"]
+    assert res["t2i"]["R@10"] >= 72.0, res["t2i"]
     with pytest.raises(Exception, match="phase-1"):
         train_joint(_cfg(tiny_dataset, out / "p3", epochs=1, phase=2, init=out / "p2" / "best.safetensors"))
