@@ -1,17 +1,25 @@
 """Fault injection and concurrent use of one library, with real `pixsearch` processes on real photos.
 
-Faults: each run starts `index`, `reindex`, `remove` or `index --prune --force` and kills it (SIGKILL or
-SIGINT, seeded) at a random moment, then checks the library: SQLite integrity, no orphan images, every
-index file whose stamp claims it is fresh holds exactly the catalog's keys, the indexes repair to the
-catalog, search and similar work, nothing committed before the run is lost (paths and their human
-captions), nothing appears that is neither old nor on disk. A final uninterrupted `index` + `reindex` must
-leave the library equal to the photos on disk.
+Faults: each run starts `index`, `reindex`, `remove` or `index --prune --force` and stops it with SIGINT,
+SIGKILL or SIGTERM at a point chosen by a seeded plan (``make_plan``: same seed, same ops, signals and
+trigger points). Kills are triggered by progress, not by a clock: the command is held by the catalog's
+test hook (``PIXSEARCH_TEST_PAUSE``, storage/catalog.py) right after its N-th commit (vector indexes not
+yet updated), right before it, or between reindex's catalog swap and its index files, and the signal is
+sent while it is held, so it lands mid-write; a few runs instead signal a random moment after the first
+commit is seen. Each run is checked for: the one exit code its signal allows (SIGINT 130, SIGKILL -9,
+SIGTERM -15: the CLI handles no SIGTERM; a run that was not signalled 0), no traceback; the library on
+disk (SQLite integrity, no orphan images, every index file whose stamp claims it is fresh holds exactly
+the catalog's keys, the indexes repair to the catalog, search and similar work, nothing committed before
+the run lost, nothing invented); `pixsearch doctor --json` ok; and the same command run again finishes
+(exit 0) with the library at its full count. A final uninterrupted `index` + `reindex` must leave the
+library equal to the photos on disk. The report counts where signals landed; ``--min-mid-write``
+(default 0.8) fails the run when fewer than that share of runs were interrupted mid-write.
 
 Concurrency: two writer processes loop `index` (and `remove`, so the next `index` has work) while one
 long-lived process searches; writers get "library is busy" and nothing else, the reader never errors, and
 the final library equals one built by a single run.
 
-    python benchmarks/bench_faults.py --runs 200 --seed 1            # JSON on stdout
+    python benchmarks/bench_faults.py --runs 200 --seed 1            # JSON on stdout; exit 1 on a problem
     python benchmarks/bench_faults.py --concurrent 60                 # the 60-second concurrency check
 The tests (tests/e2e/test_faults.py) run short versions of both.
 """
@@ -19,10 +27,11 @@ The tests (tests/e2e/test_faults.py) run short versions of both.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import os
 import random
-import re
 import shutil
 import signal
 import sqlite3
@@ -38,15 +47,21 @@ ROOT = Path(__file__).resolve().parents[1]
 GALLERY = ROOT / "examples" / "gallery"
 PIX = [sys.executable, "-m", "pixsearch.cli"]
 OPS = ("index", "reindex", "remove", "prune")
-# A SIGINT that lands while the interpreter is still importing (before the command runs) or shutting down
-# ends Python the default way (exit -2, perhaps an import traceback); a frame of ours in a traceback means
-# the command itself let the interrupt out. (NumPy turns an interrupted import into an ImportError: exit
-# 1 with a traceback that has no frame of ours; one landing in a library's destructor at exit prints an
-# "Exception ignored" traceback after exit 0.) Exit 4: the first run was killed before a library existed.
-_OURS = re.compile(
-    r"pixsearch/(library|indexer|lock|index/\w+|cli/(library|_common))\.py"
-    r"(\", line \d+, in |:\d+ in )(?!<module>)"
+BATCH = 4  # PIXSEARCH_BATCH_SIZE of the fault runs: several commits per command
+SIGNALS = {"INT": signal.SIGINT, "KILL": signal.SIGKILL, "TERM": signal.SIGTERM}
+# The one exit code each signal may give, whatever the command (README, "Exit codes": 130 interrupted;
+# the CLI installs no SIGTERM handler and documents none, so SIGTERM ends it the default way, like -9).
+EXPECTED_EXIT = {"INT": 130, "KILL": -9, "TERM": -15}
+# How an interrupted command says so: the indexer's report (text mode), or the CLI's one line.
+INTERRUPTED = (
+    "interrupted: what was committed is kept; run the same command to resume",
+    "interrupted: the library is unchanged; run reindex again to resume",
+    "error: interrupted; what was committed is kept, run the same command to resume",
 )
+# Commits each op makes at least, as ``prepare`` leaves the disk (BATCH photos a commit): the N of a
+# commit trigger is drawn from 1..this, so the hold is reached. index: >= 5 changed photos, 2 batches;
+# reindex: >= 1 batch + the captions' commit; prune: its prune commit; remove: its one commit.
+MIN_COMMITS = {"index": 2, "reindex": 2, "remove": 1, "prune": 1}
 
 
 def _default_sigint() -> None:
@@ -197,6 +212,19 @@ def lost(
 
 
 # -- one killed run -----------------------------------------------------------------------------------
+def generation(lib: Path) -> int:
+    """The catalog's ``vectors_gen`` (0: no catalog yet, or busy): it moves with every commit."""
+    try:
+        db = sqlite3.connect(f"file:{lib / 'catalog.db'}?mode=ro", uri=True, timeout=0.1)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'vectors_gen'").fetchone()
+            return int(row[0]) if row else 0
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
 def command(op: str, lib: Path, photos: Path, csv: Path, target: str | None) -> list[str]:
     base = ["-L", str(lib), "--json"]
     if op == "index":
@@ -208,85 +236,203 @@ def command(op: str, lib: Path, photos: Path, csv: Path, target: str | None) -> 
     return [*PIX, "index", str(photos), "--prune", "--force", *base]
 
 
+def make_plan(runs: int, seed: int, max_delay: float = 0.3) -> list[dict[str, Any]]:
+    """What each run does, from the seed alone (never from what earlier runs did): op, signal, trigger
+    (``after-commit:N``, ``before-commit:N``, ``after-swap:1``: the test hook's hold; ``progress+S``: S
+    seconds after the first commit is seen) and the seed of the run's own file changes."""
+    rng = random.Random(seed)
+    plan = []
+    for i in range(runs):
+        op = "index" if i == 0 else rng.choice(OPS)
+        sig = rng.choices(list(SIGNALS), weights=(4, 4, 2))[0]
+        r, n = rng.random(), rng.randint(1, MIN_COMMITS[op])
+        if r < 0.1:
+            trigger = f"progress+{rng.uniform(0.0, max_delay):.3f}"
+        elif op == "reindex" and r < 0.35:
+            trigger = "after-swap:1"
+        else:
+            trigger = f"{'before' if r < 0.3 else 'after'}-commit:{n}"
+        plan.append({"op": op, "signal": sig, "trigger": trigger, "seed": rng.randrange(2**32)})
+    return plan
+
+
+def plan_digest(plan: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def prepare(op: str, rng: random.Random, pool: Path, photos: Path, lib: Path) -> str | None:
-    """Change the files on disk the way a user would between runs; returns ``remove``'s target."""
+    """Change the files on disk the way a user would between runs, always leaving the command work (so
+    the planned commit comes); returns ``remove``'s target."""
     present = sorted(on_disk(photos))
     names = {Path(p).name for p in present}
     absent = [p for p in sorted(pool.glob("*.jpg")) if p.name not in names]
+    known = sorted(snapshot(lib))
     if op in ("index", "reindex"):
-        for src in rng.sample(absent, k=min(len(absent), rng.randint(0, 4))):  # photos come back
+        for src in rng.sample(absent, k=min(len(absent), rng.randint(1, 6))):  # photos come back
             shutil.copy(src, photos / rng.choice("ab") / src.name)
-        if op == "index" and present and rng.random() < 0.3:  # an edit: new bytes at a known path
+    if op == "index":
+        present = sorted(on_disk(photos))
+        if rng.random() < 0.3:  # an edit: new bytes at a known path
             victim = Path(rng.choice(present))
             shutil.copy(rng.choice(sorted(pool.glob("*.jpg"))), victim)
-            os.utime(victim, ns=(time.time_ns(), time.time_ns() + rng.randrange(1, 10**9)))
-        if op == "reindex" and present and rng.random() < 0.3:  # a file unreadable this time
-            Path(rng.choice(present)).unlink()
-    elif op == "prune":
-        for p in rng.sample(present, k=min(len(present), rng.randint(1, 3))):
+        # at least 5 changed files (2 batches): new mtimes, same bytes
+        for p in rng.sample(present, k=min(len(present), 5)):
+            os.utime(p, ns=(time.time_ns(), time.time_ns() + rng.randrange(1, 10**9)))
+    elif op == "reindex" and len(known) > 1 and rng.random() < 0.3:  # a file unreadable this time
+        victim = rng.choice(known)
+        if Path(victim).is_file():
+            Path(victim).unlink()
+    elif op == "prune":  # files the library knows go (keep a few on disk)
+        gone = sorted(set(present) & set(known)) or present
+        for p in rng.sample(gone, k=max(0, min(len(gone), rng.randint(1, 3), len(present) - 4))):
             Path(p).unlink()
     elif op == "remove":
-        known = sorted(snapshot(lib)) or present
         if known and rng.random() < 0.7:
             return rng.choice(known)
-        return str(photos / rng.choice("ab"))
+        folders = [d for d in "ab" if any(k.startswith(str(photos / d) + "/") for k in known)]
+        return str(photos / rng.choice(folders or ["a"]))
     return None
 
 
-def run_faults(runs: int, seed: int, n_photos: int, work: Path, max_delay: float) -> dict[str, Any]:
-    rng = random.Random(seed)
+def expected_paths(op: str, before: set[str], disk: set[str], target: str | None) -> set[str]:
+    """The library's paths once ``op`` has run to the end (after an interrupted run, its resume)."""
+    if op == "index":
+        return before | disk
+    if op == "prune":
+        return set(disk)
+    if op == "remove":
+        assert target is not None
+        return {p for p in before if p != target and not p.startswith(target.rstrip("/") + "/")}
+    return set(before)  # reindex keeps every path, an unreadable file's from its thumbnail
+
+
+def _interrupt(
+    proc: subprocess.Popen, lib: Path, trigger: str, sig: str, marker: Path
+) -> tuple[bool, str | None]:
+    """Wait for the trigger and send the signal; returns (sent, where it landed: the hold, 'progress',
+    or None when the command finished first)."""
+    deadline = time.monotonic() + 300
+    if trigger.startswith("progress+"):
+        g0, r0 = generation(lib), generation(lib / ".reindex")  # reindex commits in .reindex/ first
+        while proc.poll() is None and time.monotonic() < deadline:
+            if generation(lib) > g0 or generation(lib / ".reindex") > r0:
+                time.sleep(float(trigger.partition("+")[2]))
+                break
+            time.sleep(0.01)
+        where = "progress"
+    else:
+        while proc.poll() is None and not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        where = trigger.partition(":")[0]
+    if proc.poll() is not None:
+        return False, None
+    proc.send_signal(SIGNALS[sig])
+    return True, where
+
+
+def _said_interrupted(out: str, err: str) -> bool:
+    lines = err.strip().splitlines()
+    if lines and lines[-1] in INTERRUPTED:
+        return True
+    try:
+        return bool(json.loads(out).get("interrupted"))  # --json: the report says it
+    except (ValueError, AttributeError):
+        return False
+
+
+def _doctor(lib: Path, env: dict[str, str]) -> list[str]:
+    """`pixsearch doctor --json`: every check ok but "indexed files present" (the runs delete photos the
+    library still knows on purpose: that is the disk, not the library)."""
+    if not (lib / "catalog.db").is_file():
+        return []
+    p = subprocess.run([*PIX, "doctor", "-L", str(lib), "--json"], env=env, capture_output=True, text=True)
+    try:
+        checks = json.loads(p.stdout)
+    except ValueError:
+        return [f"doctor: exit {p.returncode}: {p.stderr.strip()[-300:]}"]
+    return [
+        f"doctor: {c['check']}: {c['detail']}"
+        for c in checks
+        if not c["ok"] and c["check"] != "indexed files present"
+    ]
+
+
+def run_faults(runs: int, seed: int, n_photos: int, work: Path, max_delay: float = 0.3) -> dict[str, Any]:
     pool, photos, csv = setup(work, n_photos)
     lib = work / "lib"
-    env = {**os.environ, "PIXSEARCH_BATCH_SIZE": "4"}
+    env = {**os.environ, "PIXSEARCH_BATCH_SIZE": str(BATCH)}
+    for k in ("PIXSEARCH_TEST_PAUSE", "PIXSEARCH_TEST_PAUSE_FILE"):
+        env.pop(k, None)
+    plan = make_plan(runs, seed, max_delay)
     problems: list[str] = []
     stats: dict[str, Any] = {
         "ops": {},
-        "signals": {"KILL": 0, "INT": 0},
+        "signals": {k: 0 for k in SIGNALS},
+        "landed": {},  # where sent signals landed: after-commit, before-commit, after-swap, progress
+        "mid_write": 0,  # runs the hook proved were held at their commit when the signal came
         "finished_before_signal": 0,
-        "interrupted_outside_command": 0,
         "exit_codes": {},
+        "resumed": 0,
     }
     t0 = time.time()
-    for i in range(runs):
-        op = "index" if i == 0 else rng.choice(OPS)
-        target = prepare(op, rng, pool, photos, lib)
+    for i, step in enumerate(plan):
+        op, sig, trigger = step["op"], step["signal"], step["trigger"]
+        target = prepare(op, random.Random(step["seed"]), pool, photos, lib)
         before, disk = snapshot(lib), on_disk(photos)
-        sig = rng.choice([signal.SIGKILL, signal.SIGINT])
-        delay = rng.uniform(0.05, max_delay)
+        marker = work / f"held-{i}"
+        run_env = dict(env)
+        if not trigger.startswith("progress+"):
+            run_env |= {"PIXSEARCH_TEST_PAUSE": trigger, "PIXSEARCH_TEST_PAUSE_FILE": str(marker)}
+        cmd = command(op, lib, photos, csv, target)
         proc = subprocess.Popen(
-            command(op, lib, photos, csv, target),
-            env=env,
+            cmd,
+            env=run_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            text=True,
             preexec_fn=_default_sigint,
         )
-        sent = False
+        sent, where = _interrupt(proc, lib, trigger, sig, marker)
         try:
-            proc.wait(timeout=delay)
-            stats["finished_before_signal"] += 1
-        except subprocess.TimeoutExpired:
-            proc.send_signal(sig)
-            sent = True
-            stats["signals"]["KILL" if sig == signal.SIGKILL else "INT"] += 1
-        try:
-            _, err = proc.communicate(timeout=120)
+            out, err = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             proc.kill()
-            _, err = proc.communicate()
-            problems.append(f"run {i} {op}: did not stop within 120 s of SIGINT")
+            out, err = proc.communicate()
+            problems.append(f"run {i} {op}: did not stop within 120 s of SIG{sig}")
+        label = f"run {i} {op} (SIG{sig} at {trigger})"
         stats["ops"][op] = stats["ops"].get(op, 0) + 1
-        rc = str(proc.returncode)
-        stats["exit_codes"][rc] = stats["exit_codes"].get(rc, 0) + 1
-        text = err.decode(errors="replace")
-        outside = proc.returncode == -2 or (proc.returncode in (0, 1) and "Traceback" in text)
-        if sent and sig == signal.SIGINT and outside and not _OURS.search(text):
-            # Python was still importing, or already shutting down after the command's last word: the
-            # default SIGINT exit, with nothing of ours open
-            stats["interrupted_outside_command"] += 1
-        elif "Traceback" in text or proc.returncode not in (0, 1, 4, 130, -9):
-            problems.append(f"run {i} {op}: exit {proc.returncode}: {text.strip()[-300:]}")
-        found = check(lib) + lost(before, snapshot(lib), op, target, disk)
-        problems += [f"run {i} {op} (signal {int(sig)} after {delay:.2f}s): {p}" for p in found]
+        rc = proc.returncode
+        stats["exit_codes"][str(rc)] = stats["exit_codes"].get(str(rc), 0) + 1
+        if sent:
+            stats["signals"][sig] += 1
+            stats["landed"][where] = stats["landed"].get(where, 0) + 1
+            held = marker.read_text() if marker.exists() else ""
+            if where != "progress" and held and (sig != "INT" or "interrupted" in held):
+                stats["mid_write"] += 1
+            if rc != EXPECTED_EXIT[sig]:
+                problems.append(f"{label}: exit {rc}, want {EXPECTED_EXIT[sig]}: {err.strip()[-300:]}")
+            elif sig == "INT" and not _said_interrupted(out, err):
+                problems.append(f"{label}: exit 130 without saying it was interrupted: {err.strip()[-300:]}")
+        else:
+            stats["finished_before_signal"] += 1
+            if rc != 0:
+                problems.append(f"{label}: finished before its signal with exit {rc}: {err.strip()[-300:]}")
+        if "Traceback" in err or "unexpected" in err:
+            problems.append(f"{label}: {err.strip()[-300:]}")
+        # the library as the kill left it, before anything repairs it; then doctor; then the resume
+        found = check(lib) + lost(before, snapshot(lib), op, target, disk) + _doctor(lib, env)
+        again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        removed_none = op == "remove" and again.returncode == 1 and '"removed": 0' in again.stdout
+        if again.returncode != 0 and not removed_none:  # remove: its commit was in before the kill
+            found.append(f"resume: exit {again.returncode}: {again.stderr.strip()[-300:]}")
+        have, want = set(snapshot(lib)), expected_paths(op, set(before), disk, target)
+        if have != want:
+            found.append(f"resume: {len(have)} paths, want {len(want)} ({len(want - have)} missing)")
+        elif not found:
+            stats["resumed"] += 1
+        if (lib / ".reindex").exists():
+            found.append("resume: .reindex left behind")
+        problems += [f"{label}: {p}" for p in found]
     # a final, uninterrupted pass must complete and leave the library equal to the disk
     names = {Path(p).name for p in on_disk(photos)}
     for src in sorted(pool.glob("*.jpg")):
@@ -305,13 +451,15 @@ def run_faults(runs: int, seed: int, n_photos: int, work: Path, max_delay: float
     final = snapshot(lib)
     if set(final) != on_disk(photos):
         problems.append(f"final library has {len(final)} paths, disk has {len(on_disk(photos))}")
-    problems += [f"final: {p}" for p in check(lib)]
+    problems += [f"final: {p}" for p in check(lib) + _doctor(lib, env)]
     if (lib / ".reindex").exists():
         problems.append("final: .reindex left behind")
     return {
         "runs": runs,
         "seed": seed,
         "photos": n_photos,
+        "plan_digest": plan_digest(plan),
+        "executed": [{k: s[k] for k in ("op", "signal", "trigger")} for s in plan],
         **stats,
         "problems": problems,
         "final_paths": len(final),
@@ -413,7 +561,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--photos", type=int, default=24)
-    ap.add_argument("--max-delay", type=float, default=5.0, help="latest kill, seconds after start")
+    ap.add_argument("--max-delay", type=float, default=0.3, help="progress-triggered: latest signal, s")
+    ap.add_argument("--min-mid-write", type=float, default=0.8, help="least share of runs hit mid-write")
     ap.add_argument("--concurrent", type=float, default=0.0, help="run the concurrency check for N seconds")
     ap.add_argument("--keep", type=Path, default=None, help="work in this dir and keep it")
     a = ap.parse_args()
@@ -424,10 +573,14 @@ def main() -> None:
             res = run_concurrent(a.concurrent, a.photos, work)
         else:
             res = run_faults(a.runs, a.seed, a.photos, work, a.max_delay)
+            res["executed"] = f"{len(res['executed'])} runs (plan {res['plan_digest']})"
+            if res["mid_write"] < math.ceil(a.min_mid_write * a.runs):
+                res["problems"].append(f"only {res['mid_write']} of {a.runs} runs interrupted mid-write")
         print(json.dumps(res, indent=1))
     finally:
         if a.keep is None:
             shutil.rmtree(work, ignore_errors=True)
+    sys.exit(1 if res["problems"] else 0)
 
 
 if __name__ == "__main__":

@@ -64,13 +64,19 @@ def main() -> None:
             rep = lib.add([work / "photos"], captions_csv=work / "captions.csv")
             wall = time.perf_counter() - t
             per = {k: round(v / len(names) * 1000, 2) for k, v in rep.timings.items()}
-            flagged = lib.catalog.connection_for_tests().execute(
-                "SELECT SUM(flagged), COUNT(*) FROM flags"
-            ).fetchone()
-            rows = lib.catalog.connection_for_tests().execute(
-                "SELECT i.thumbnail, GROUP_CONCAT(c.text, '\x1f') FROM images i "
-                "LEFT JOIN captions c ON c.image_id = i.id GROUP BY i.id ORDER BY i.id"
-            ).fetchall()
+            flagged = (
+                lib.catalog.connection_for_tests()
+                .execute("SELECT SUM(flagged), COUNT(*) FROM flags")
+                .fetchone()
+            )
+            rows = (
+                lib.catalog.connection_for_tests()
+                .execute(
+                    "SELECT i.thumbnail, GROUP_CONCAT(c.text, '\x1f') FROM images i "
+                    "LEFT JOIN captions c ON c.image_id = i.id GROUP BY i.id ORDER BY i.id"
+                )
+                .fetchall()
+            )
             enc_name = lib.encoder.name
         checker = photo_checker(load_policy(settings), enc_name)
         imgs = [rgb_of_thumbnail(r[0]) for r in rows]

@@ -3,11 +3,18 @@ indexed library."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
+import queue
 import re
 import shutil
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import IO, AnyStr, Generic
 
 import pytest
 
@@ -109,3 +116,79 @@ def built_library(gallery_subset: Path, tmp_path_factory: pytest.TempPathFactory
         rep = lib.add([gallery_subset / "photos"], captions_csv=gallery_subset / "captions.csv")
         assert rep.added == 24 and not rep.failed
     return lib_dir
+
+
+# -- waiting on other processes, always with a deadline ------------------------------------------------
+# A test that waits on a subprocess must fail in its own time, saying what it waited for, never hang until
+# pytest-timeout's 600 s: a pipe is read with a deadline per line (``PipeLines``), a condition is polled
+# with one (``wait_until``), and no test sleeps a fixed time hoping that something happened meanwhile.
+class PipeLines(Generic[AnyStr]):
+    """A subprocess's pipe, read line by line on a daemon thread; each line is awaited with a deadline.
+
+    The thread also keeps draining the pipe, so a chatty server never blocks on a full pipe."""
+
+    def __init__(self, stream: IO[AnyStr]) -> None:
+        self._lines: queue.Queue[AnyStr | None] = queue.Queue()
+        self.seen: list[AnyStr] = []  # every line handed out so far, for failure messages
+        self._eof: AnyStr = stream.read(0)  # "" or b""
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[AnyStr]) -> None:
+        try:
+            for line in iter(stream.readline, self._eof):
+                self._lines.put(line)
+        except (OSError, ValueError):  # closed under us: end of file
+            pass
+        self._lines.put(None)
+
+    def next(self, timeout: float = 120.0) -> AnyStr:
+        """The next line (empty at end of file); AssertionError when none comes within ``timeout`` s."""
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no line within {timeout:g} s; so far: {self.seen!r}") from None
+        if line is None:
+            self._lines.put(None)  # stays at end of file
+            return self._eof
+        self.seen.append(line)
+        return line
+
+    def rest(self, timeout: float = 30.0) -> str:
+        """What else comes, until end of file or ``timeout`` s (for failure messages; never raises)."""
+        deadline = time.monotonic() + timeout
+        out: list[str] = []
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                self._lines.put(None)
+                break
+            out.append(line if isinstance(line, str) else line.decode(errors="replace"))
+        return "".join(out)
+
+
+def wait_until(cond: Callable[[], object], timeout: float, what: str, every: float = 0.02) -> None:
+    """Poll ``cond`` until it is true; AssertionError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        time.sleep(every)
+
+
+@functools.cache
+def _fault_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_faults", ROOT / "benchmarks" / "bench_faults.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def catalog_generation(lib: Path) -> int:
+    """A library's ``vectors_gen`` as another process sees it (0: no catalog yet, or busy): it moves with
+    every committed batch, so "a commit was seen" is ``catalog_generation(lib) > before``. The fault
+    harness's own reader (benchmarks/bench_faults.py), so tests and the benchmark agree."""
+    return int(_fault_bench().generation(lib))

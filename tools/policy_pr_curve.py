@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from pixsearch.evaluation.policy_photos import eval_policy_photos
-from pixsearch.train.policy import average_precision, pr_at, recall_threshold
+from pixsearch.evaluation.thresholds import average_precision, pr_at, recall_threshold
 
 TARGETS = (0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 1.0)
 

@@ -98,7 +98,7 @@ def test_kill_during_index_then_resume(flickr8k: Path, tmp_path: Path) -> None:
         time.sleep(0.2)
     assert proc.poll() is None, "indexing finished before we could kill it"
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.wait(timeout=60)
     partial = count()
     assert 16 <= partial < 96
     doc = json.loads(run("doctor", "-L", str(lib), "--json").stdout)

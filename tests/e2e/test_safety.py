@@ -21,7 +21,7 @@ from pixsearch.errors import BusyError, ImageTooLargeError, LibraryNotFoundError
 from pixsearch.evaluation.retrieval import rank_of_first_hit, retrieval_metrics
 from pixsearch.storage.catalog import Catalog
 from pixsearch.storage.vectorset import VectorSet
-from tests.conftest import copy_without_index
+from tests.conftest import PipeLines, catalog_generation, copy_without_index, wait_until
 
 PIX = [sys.executable, "-m", "pixsearch.cli"]
 _ENCODERS: dict = {}
@@ -135,7 +135,7 @@ def test_second_writer_is_busy_or_waits_and_readers_keep_reading(built_library: 
         [sys.executable, "-c", HOLDER, str(lib_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert holder.stdout is not None and PipeLines(holder.stdout).next(timeout=120).strip() == "held"
         p = cli("remove", str(tmp_path / "nothing"), "-L", str(lib_dir))
         assert p.returncode == 5, p.stderr
         line = p.stderr.strip()
@@ -151,7 +151,7 @@ def test_second_writer_is_busy_or_waits_and_readers_keep_reading(built_library: 
             text=True,
         )
         assert waiter.stderr is not None
-        said = waiter.stderr.readline()  # blocks until it reaches the lock and says so
+        said = PipeLines(waiter.stderr).next(timeout=120)  # once it reaches the lock and says so
         assert "library is busy" in said and "waiting" in said, said
         time.sleep(0.5)
         assert waiter.poll() is None, "--wait should wait while the lock is held"
@@ -392,11 +392,10 @@ def test_os_errors_are_one_line_and_reindex_interruption_exits_130(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 120
-    while not (lib_dir / ".reindex" / "catalog.db").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    proc.send_signal(2)  # SIGINT, as Ctrl-C
+    # SIGINT (as Ctrl-C) once the rebuild has committed a batch in .reindex/, not after a fixed sleep
+    wait_until(lambda: catalog_generation(lib_dir / ".reindex") > 0 or proc.poll() is not None, 120, "commit")
+    assert proc.poll() is None, "reindex finished before it could be interrupted"
+    proc.send_signal(2)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err

@@ -13,12 +13,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import PipeLines
+
 
 def _serve(lib: Path) -> tuple[subprocess.Popen[str], list[str]]:
     cmd = [sys.executable, "-m", "pixsearch.cli", "serve", "-L", str(lib), "--port", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
-    lines = [proc.stdout.readline() for _ in range(3)]
+    out = PipeLines(proc.stdout)  # a server that never says where it listens fails here, not at 600 s
+    try:
+        lines = [out.next(timeout=120) for _ in range(3)]
+    except AssertionError:
+        proc.kill()
+        raise
     return proc, lines
 
 
@@ -82,9 +89,14 @@ def _serve_with(lib: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "pixsearch.cli", "serve", "-L", str(lib), "--port", "0", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-    assert m, line + proc.stdout.read()
+    out = PipeLines(proc.stdout)
+    try:
+        line = out.next(timeout=120)
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert m, line + out.rest(timeout=5)
+    except AssertionError:
+        proc.kill()
+        raise
     return proc, f"http://127.0.0.1:{m.group(1)}"
 
 

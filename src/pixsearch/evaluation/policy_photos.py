@@ -18,6 +18,7 @@ import numpy as np
 
 from pixsearch.corpus.datasets import load_dataset
 from pixsearch.errors import DatasetError, MediaError
+from pixsearch.evaluation.thresholds import average_precision
 
 __all__ = ["eval_policy_photos", "split_labels", "thumbnails"]
 
@@ -78,9 +79,7 @@ def eval_policy_photos(
     y = np.array([label[n] for n in names], dtype=bool)
     flag = np.array([v.flagged for v in verdicts], dtype=bool)
     clf_scores = np.array([float(v.evidence.get("classifier", 1.0)) for v in verdicts], dtype=np.float64)
-    order = np.argsort(-clf_scores, kind="stable")
-    hits = y[order].astype(np.float64)
-    ap = float((np.cumsum(hits) / np.arange(1, len(hits) + 1) * hits).sum() / max(1.0, hits.sum()))
+    ap = average_precision(clf_scores, y)
     tp = int((flag & y).sum())
     reasons: dict[str, int] = {}
     for v in verdicts:

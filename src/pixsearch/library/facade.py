@@ -44,6 +44,7 @@ from pixsearch.search.matching import Matcher, check_threshold, match_page
 from pixsearch.search.text import Hit, TextSearch
 from pixsearch.storage.catalog import Catalog, ImageRow
 from pixsearch.storage.lock import LibraryLock
+from pixsearch.storage.native import load_backend
 
 if TYPE_CHECKING:  # the writing side (indexer, engines, enrichers) is imported where it is used: a search
     # in a fresh process never loads it (cold search, README "Quality and speed"); so is media (photo.py)
@@ -140,6 +141,8 @@ class Library(PhotosById):
             if not outer:
                 yield
                 return
+            with deferred_interrupt():  # the index backend's native module: before a commit, not after
+                load_backend(self.settings.vector_backend)
             self.vectors.sync(check_model)  # off for reindex: changing the model is its job
             self.vectors.writer = True
             try:

@@ -59,6 +59,10 @@ def library_checks(catalog: Catalog, enc: JointEncoder, vectors: VectorSet) -> l
         checks.append(("image model loads", False, str(exc)))
     for name, good in vectors.consistent().items():
         checks.append((f"vectors '{name}' match catalog", good, f"{len(vectors.get(name))} vectors"))
+    orphans = catalog.orphan_count()
+    checks.append(
+        ("every photo has a path", not orphans, f"{orphans} photos without a path" if orphans else "yes")
+    )
     missing = [p for p in catalog.all_paths() if not Path(p).is_file()]
     checks.append(
         (

@@ -109,6 +109,4 @@ def vector_set(s: Settings, catalog: Catalog, encoder: JointEncoder, lock: Libra
     if encoder.cross_modal:
         specs.append(IndexSpec("caption_joint", encoder.dim))
     fp = encoder.fingerprint
-    return VectorSet(
-        s.library, catalog, specs, fp, s.vector_backend, s.vector_dtype, lock, opener_for(s, fp)
-    )
+    return VectorSet(s.library, catalog, specs, fp, s.vector_backend, s.vector_dtype, lock, opener_for(s, fp))

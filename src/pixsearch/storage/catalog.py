@@ -23,6 +23,7 @@ import numpy as np
 
 from pixsearch.storage.captions import CaptionRows
 from pixsearch.storage.enrichments import Enrichments
+from pixsearch.storage.failpoints import pause_point
 from pixsearch.storage.failures import disk_full, storage_error
 from pixsearch.storage.pathnames import from_sql, prefix_ranges, to_sql
 from pixsearch.storage.rows import from_blobs, fts_query, to_blob
@@ -69,6 +70,7 @@ class Catalog(CaptionRows):
         self._db = db
         self.path = path
         self.enrichments = Enrichments(db)  # labels, policy flags, which enricher ran where
+        self._moved = False  # this transaction bumped vectors_gen (pause_point holds only such writes)
         # Close the connection when the catalog goes, or at exit: a sqlite3 Connection is in a reference
         # cycle with its own statement cache, so without this only a garbage collection closes it (and
         # checkpoints the WAL), and the CLI skips the final collections (cli/__init__.py).
@@ -90,8 +92,11 @@ class Catalog(CaptionRows):
         catalog as it was before the transaction."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
+            self._moved = False
             try:
                 yield
+                if self._moved:
+                    pause_point("before-commit")
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL can)
@@ -103,6 +108,8 @@ class Catalog(CaptionRows):
                 # the file's name, not its path: the message may go out over HTTP (507)
                 raise storage_error(f"the catalog {self.path.name}", exc, self.path) from exc
             raise
+        if self._moved:
+            pause_point("after-commit")
 
     # -- the file ---------------------------------------------------------------------------------
     def integrity_ok(self) -> bool:
@@ -132,6 +139,7 @@ class Catalog(CaptionRows):
             src.backup(self._db)
         finally:
             src.close()
+        pause_point("after-swap")
 
     def connection_for_tests(self) -> sqlite3.Connection:
         """The raw connection, for tests and benchmarks that inspect or damage tables directly; the
@@ -175,6 +183,7 @@ class Catalog(CaptionRows):
         """Called inside every write transaction that changes vectors; index files record the value."""
         gen = int(self.get_meta("vectors_gen") or 0) + 1
         self.set_meta("vectors_gen", str(gen))
+        self._moved = True
         return gen
 
     # -- paths and images -------------------------------------------------------------------------
@@ -245,6 +254,12 @@ class Catalog(CaptionRows):
             chunk = ids[s : s + 900]
             self._db.execute(f"DELETE FROM images WHERE id IN ({','.join('?' * len(chunk))})", chunk)
         return ids, cap
+
+    def orphan_count(self) -> int:
+        """Images no path points at: every write drops them in its own transaction (delete_orphans), so
+        any found later is damage (doctor reports it)."""
+        sql = "SELECT COUNT(*) FROM images WHERE id NOT IN (SELECT image_id FROM paths)"
+        return int(self._db.execute(sql).fetchone()[0])
 
     def has_image(self, image_id: int) -> bool:
         return self._db.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is not None
@@ -347,11 +362,13 @@ class Catalog(CaptionRows):
         return self._db.execute("SELECT 1 FROM images LIMIT 1").fetchone() is None
 
     def counts(self) -> dict[str, int]:
-        one = lambda sql: int(self._db.execute(sql).fetchone()[0])  # noqa: E731
-        return {
-            "images": one("SELECT COUNT(*) FROM images"),
-            "paths": one("SELECT COUNT(*) FROM paths"),
-            "captions": one("SELECT COUNT(*) FROM captions"),
-            "human_captions": one("SELECT COUNT(*) FROM captions WHERE source = 'human'"),
-            "generated_captions": one("SELECT COUNT(*) FROM captions WHERE source = 'generated'"),
-        }
+        """Images, paths and captions by source, from one statement: one snapshot, so a batch committed
+        meanwhile is counted whole or not at all (readers see whole batches only)."""
+        row = self._db.execute(
+            "SELECT (SELECT COUNT(*) FROM images), (SELECT COUNT(*) FROM paths),"
+            " (SELECT COUNT(*) FROM captions),"
+            " (SELECT COUNT(*) FROM captions WHERE source = 'human'),"
+            " (SELECT COUNT(*) FROM captions WHERE source = 'generated')"
+        ).fetchone()
+        keys = ("images", "paths", "captions", "human_captions", "generated_captions")
+        return {k: int(v) for k, v in zip(keys, row, strict=True)}

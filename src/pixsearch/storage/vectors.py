@@ -21,6 +21,7 @@ import numpy as np
 
 from pixsearch.errors import CatalogError, ConfigError, QueryError
 from pixsearch.storage.failures import storage_error
+from pixsearch.storage.native import interruptible as _interruptible
 
 if TYPE_CHECKING:
     from usearch.index import Index
@@ -287,7 +288,7 @@ class UsearchIndex:
         present = np.asarray(self._index.contains(u), dtype=bool).reshape(-1)
         if present.any():  # usearch refuses duplicate keys; replace = remove + add
             self._index.remove(u[present])
-        self._index.add(u, vecs)
+        _interruptible(lambda: self._index.add(u, vecs))
 
     def remove(self, keys: np.ndarray) -> None:
         u = np.asarray(keys, dtype=np.int64).reshape(-1).view(np.uint64)
@@ -298,9 +299,9 @@ class UsearchIndex:
         q, k = _queries(query, k, self.dim, len(self))
         if k == 0:
             return _empty(len(q))
-        m: Any = self._index.search(q, k, exact=False)
+        m: Any = _interruptible(lambda: self._index.search(q, k, exact=False))
         if np.any(np.atleast_1d(getattr(m, "counts", len(m.keys))) < k):
-            m = self._index.search(q, k, exact=True)  # tombstones can strand a beam short of k: rare, rescan
+            m = _interruptible(lambda: self._index.search(q, k, exact=True))  # tombstones stranded a beam
         keys = np.asarray(m.keys, np.uint64).reshape(len(q), -1)[:, :k].view(np.int64)
         sims = 1.0 - np.asarray(m.distances, np.float32).reshape(len(q), -1)[:, :k]
         return keys, np.clip(sims, -1.0, 1.0).astype(np.float32)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import io
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
+from PIL import Image, ImageFile
 
 from pixsearch import media
 from pixsearch.api import uploads
@@ -38,14 +37,16 @@ def _png(img: Image.Image, **kw: object) -> bytes:
     return buf.getvalue()
 
 
-def test_a_pixel_bomb_is_413_from_its_header(client: TestClient) -> None:
+def test_a_pixel_bomb_is_413_from_its_header(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     bomb = _png(Image.new("LA", (10_000, 10_000)), optimize=True)  # ~200 KB on the wire, 100 MP
     assert len(bomb) < 300_000
-    t = time.perf_counter()
+    decoded: list[object] = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda im: decoded.append(im) or real_load(im))
     r = client.post("/api/search/image", files={"file": ("bomb.png", bomb)})
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large", r.text
     assert "50 MP" in r.json()["error"]["message"]
-    assert time.perf_counter() - t < 2  # not decoded: the header said enough
+    assert decoded == []  # not decoded: the header said enough (was a 2-second bound: flaky when busy)
 
 
 def test_a_pixel_bomb_is_not_added_either(client: TestClient) -> None:
@@ -104,7 +105,7 @@ def test_searches_do_not_wait_behind_an_upload(client: TestClient, monkeypatch: 
 
     def slow(data: bytes) -> bytes:  # an upload that takes as long as the test wants to decode
         started.set()
-        release.wait(30)
+        release.wait(600)  # until the test says (the search below may take long on a busy machine)
         return real(data)
 
     monkeypatch.setattr(uploads, "shrunk", slow)
@@ -118,11 +119,10 @@ def test_searches_do_not_wait_behind_an_upload(client: TestClient, monkeypatch: 
     th.start()
     try:
         assert started.wait(60), "the upload never started decoding"
-        t = time.perf_counter()
         r = client.get("/api/search", params={"q": "a dog running", "k": 3})
-        waited = time.perf_counter() - t
         assert r.status_code == 200 and r.json()["results"]
-        assert waited < 5 and th.is_alive()  # answered while the upload was still decoding
+        # answered while the upload was still decoding (it decodes until released: no clock needed)
+        assert th.is_alive()
     finally:
         release.set()
         th.join(60)

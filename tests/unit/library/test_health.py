@@ -25,6 +25,7 @@ CHECKS = [
     "vectors 'images' match catalog",
     "vectors 'captions' match catalog",
     "vectors 'caption_joint' match catalog",
+    "every photo has a path",
     "indexed files present",
 ]
 WEIGHTS = Path(__file__).resolve().parents[3] / "src" / "pixsearch" / "models" / "weights"

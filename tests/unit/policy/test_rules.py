@@ -148,7 +148,9 @@ def test_long_queries(restricted) -> None:
     assert restricted.check_query(pad + " with a child").blocked
     assert restricted.check_query("k i d s " + pad).blocked
     assert restricted.check_query("x" * 10_000).blocked is False
-    assert time.perf_counter() - t < 10  # bounded work (windows), not quadratic
+    # bounded work (windows), not quadratic: a guard against a blow-up, not a speed goal (those live in
+    # benchmarks/); ~0.2 s measured on a busy 2-core machine, so 10 s leaves 50x for a slow CI runner
+    assert time.perf_counter() - t < 10
 
 
 def test_unknown_region_is_an_error() -> None:
@@ -213,6 +215,7 @@ def test_user_policy_adds_region_and_lexicon(tmp_path: Path) -> None:
 
 def test_semantic_model_failure_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
     from pixsearch.policy import semantic as policy_semantic
+
     def broken() -> policy_semantic.SentenceEncoder:
         raise ModelError("weights truncated")
 

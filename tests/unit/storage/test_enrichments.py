@@ -103,7 +103,7 @@ def test_reads_that_replaced_sql_elsewhere(cat: Catalog, tmp_path: Path) -> None
         ("/p/0a.jpg", "two dogs on a sled", "human"),
         ("/p/0b.jpg", "two dogs on a sled", "human"),
     ]
-    (cid, bm25), = cat.fts_rank("dogs sled", 5)
+    ((cid, bm25),) = cat.fts_rank("dogs sled", 5)
     assert bm25 > 0 and cat.fts_search("dogs sled", 5) == [(cid, 1, bm25)]
 
 

@@ -9,14 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pixsearch.train.policy import (
-    average_precision,
-    fit_logistic,
-    knn_leave_one_out,
-    pr_at,
-    pr_curve,
-    recall_threshold,
-)
+from pixsearch.evaluation.thresholds import average_precision, pr_at, pr_curve, recall_threshold
+from pixsearch.train.policy import fit_logistic, knn_leave_one_out
 from tests.conftest import flickr8k_subset
 
 # scores, best first; positives at 0.9, 0.7, 0.6 and 0.4
