@@ -110,3 +110,27 @@ def test_train_policy_on_a_tiny_real_slice(flickr8k: Path, tmp_path: Path) -> No
     feats = {"pooled": np.zeros((2, 1280), np.float32), "embedding": np.ones((2, 256), np.float32)}
     s = clf.scores(feats, np.zeros((2, len(FACE_FEATURES)), np.float32))
     assert s.shape == (2,) and np.all((s >= 0) & (s <= 1))
+
+
+def test_train_policy_cli(flickr8k: Path, tmp_path: Path) -> None:
+    """``pixsearch train policy`` (cli/policy_train.py): its options reach the trainer, it writes only the
+    model files and metrics, and ``--json`` ends with one JSON document naming the calibrated threshold; a
+    dataset without the split files is a one-line error (exit 1), not a traceback."""
+    from typer.testing import CliRunner
+
+    from pixsearch.cli import app
+
+    (tmp_path / "tiny").mkdir()
+    data = flickr8k_subset(flickr8k, tmp_path / "tiny", 120, 40)
+    out = tmp_path / "run"
+    args = ["train", "policy", "--data", str(data), "--out", str(out), "--name", "cli-test"]
+    res = CliRunner().invoke(
+        app, [*args, "--epochs", "1", "--hidden", "8", "--folds", "2", "--no-knn", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["cli-test.json", "cli-test.safetensors", "metrics.json"]
+    card = json.loads((out / "cli-test.json").read_text())
+    assert card["stack"]["inputs"][:1] == ["mlp"] and "knn" not in card["stack"]["inputs"]  # --no-knn
+    assert 0.0 < card["thresholds"]["combined"] <= 1.0
+    bad = CliRunner().invoke(app, ["train", "policy", "--data", str(tmp_path / "nowhere"), "--out", str(out)])
+    assert bad.exit_code == 1 and "no such file or folder" in bad.output and "Traceback" not in bad.output
