@@ -169,8 +169,53 @@ CREATE TABLE roots(
 );
 """
 
+# v6: what photographers search by besides the pixels. ``photo_meta`` holds one row per photo, read from its
+# file at index time: capture time (``taken_at`` as written, ISO 8601 with its offset where the file gives
+# one; ``taken_ts`` the same instant as UTC epoch seconds for filters and sort; ``taken_source`` says
+# whether it came from EXIF or only from the file's modification time), camera, lens, GPS position and the
+# offline place name, orientation. ``photo_texts`` holds words that belong to a photo but are not
+# captions: text read in the photo (``kind`` 'ocr', with the recogniser's confidence) and keywords the
+# user already wrote in IPTC/XMP (``kind`` 'keyword'); FTS5 makes them searchable as words. Catalogs
+# migrated from v5 have no rows until the next ``index`` fills them (no re-encoding).
+_V6 = """
+CREATE TABLE photo_meta(
+    image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    taken_at TEXT,
+    taken_ts REAL,
+    taken_source TEXT NOT NULL CHECK (taken_source IN ('exif', 'file', 'none')),
+    camera_make TEXT,
+    camera_model TEXT,
+    lens TEXT,
+    lat REAL,
+    lon REAL,
+    place TEXT,
+    country TEXT,
+    orientation INTEGER,
+    extractor TEXT NOT NULL
+);
+CREATE INDEX photo_meta_taken ON photo_meta(taken_ts);
+CREATE TABLE photo_texts(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('ocr', 'keyword')),
+    text TEXT NOT NULL,
+    confidence REAL,
+    UNIQUE(image_id, kind, text)
+);
+CREATE INDEX photo_texts_image ON photo_texts(image_id);
+CREATE VIRTUAL TABLE photo_texts_fts USING fts5(
+    text, content='photo_texts', content_rowid='id', tokenize='porter unicode61'
+);
+CREATE TRIGGER photo_texts_ai AFTER INSERT ON photo_texts BEGIN
+    INSERT INTO photo_texts_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER photo_texts_ad AFTER DELETE ON photo_texts BEGIN
+    INSERT INTO photo_texts_fts(photo_texts_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+"""
+
 # MIGRATIONS[v] is the SQL script that upgrades a catalog at user_version v to v + 1. Append only.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4, 4: _V5}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4, 4: _V5, 5: _V6}
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
