@@ -185,11 +185,16 @@ def test_workers_caption_and_check_policy_like_the_writer(
     monkeypatch.setattr(PhotoChecker, "pixel_evidence", not_here)
     with Library.open(tmp_path / "ray") as lib:
         rep = lib.add([photos], generate_captions=True, engine=RayEngine(workers=2, batch_size=4))
-        assert rep.captions_generated == 12 and rep.enriched == {"captions": 12, "labels": 12, "policy": 12}
+        assert rep.captions_generated == 12 and rep.enriched == {
+            "metadata": 12,
+            "captions": 12,
+            "labels": 12,
+            "policy": 12,
+        }
         ray_out = _outputs(lib)
         s = replace(lib.settings, generate_captions=True)
         stale = {e.name: e.stale_ids(lib.catalog) for e in enrichers(s, lib.encoder)}
-    assert stale == {"captions": [], "labels": [], "policy": []}  # workers ran today's models
+    assert stale == {"metadata": [], "captions": [], "labels": [], "policy": []}  # workers ran today's models
     assert ray_out == local_out and len(ray_out[0]) == 12
 
 

@@ -21,6 +21,7 @@ from pixsearch.errors import MediaError, StorageError
 from pixsearch.indexing.captions_csv import match_captions
 from pixsearch.indexing.engine import Decoded, EncodeJob, Engine, LocalEngine, decode
 from pixsearch.indexing.enrichers.base import Enricher
+from pixsearch.indexing.redo import redo_stale
 from pixsearch.indexing.report import IndexReport, Progress
 from pixsearch.indexing.scan import check_prune_roots, scan, vanished
 from pixsearch.models.encoder import JointEncoder
@@ -54,8 +55,9 @@ class Indexer:
         self.encoder = encoder
         self.batch_size = batch_size
         self.enrichers = list(enrichers)
-        # Where photos are read (and maybe encoded): here by default, or e.g. on a Ray cluster
-        self.engine: Engine = LocalEngine(encoder, batch_size) if engine is None else engine
+        # Locally, enrichers but captions (only photos without human ones get one) run beside the encoder
+        ahead = tuple(e for e in self.enrichers if e.name != "captions")
+        self.engine: Engine = engine or LocalEngine(encoder, batch_size, ahead, catalog.image_id_for_hash)
         self.settings = settings  # how an engine's workers build the same enrichers as ours
         self._pending_caps: list = []
 
@@ -132,6 +134,8 @@ class Indexer:
                 part = [by_path[p] for p in enc.paths]
                 decoded = [enc.decoded[str(it.path)] for it in part]
                 self._batch(part, decoded, enc.digests, captions or {}, report, enc.features)
+                for k, v in enc.timings.items():  # the engine's own stages (decode, encode, prepare)
+                    report.timings[k] = report.timings.get(k, 0.0) + v
                 done += len(part)
                 if progress:
                     progress(done, total)
@@ -140,7 +144,7 @@ class Indexer:
             if captions:
                 self._attach_captions(captions, report)
             if self.enrichers:
-                self._redo_stale(report, pool)
+                redo_stale(self, report, pool)
             failed = False
         except KeyboardInterrupt:
             report.interrupted = True
@@ -149,7 +153,9 @@ class Indexer:
             stream.close()  # an engine stops its work (threads, a Ray it started) here
             pool.shutdown(wait=True, cancel_futures=True)
             try:
+                t_save = time.perf_counter()
                 self.vectors.save()
+                report.timings["vectors"] = report.timings.get("vectors", 0.0) + time.perf_counter() - t_save
             except StorageError:
                 if not failed:
                     raise
@@ -208,7 +214,7 @@ class Indexer:
                 new.append((it, res))  # type: ignore[arg-type]
         t1 = time.perf_counter()
         feats: dict[str, np.ndarray] | None
-        if new and pre is not None:  # encoded by an engine's workers: gather this batch's rows
+        if new and pre is not None and all(str(it.path) in pre for it, _ in new):  # encoded by the engine
             feats = {k: np.stack([pre[str(it.path)][k] for it, _ in new]) for k in pre[str(new[0][0].path)]}
         else:
             feats = self.encoder.encode_image_features(np.stack([r[1] for _, r in new])) if new else None
@@ -238,7 +244,7 @@ class Indexer:
                 if it.digest in cap_rows:
                     self._add_captions(iid, cap_rows[it.digest], report)
             if feats is not None:
-                self._enrich({e.name: added_imgs for e in self.enrichers}, added_imgs, feats, report)
+                self.enrich({e.name: added_imgs for e in self.enrichers}, added_imgs, feats, report)
             for it in known:
                 known_id = self.catalog.image_id_for_hash(it.digest)
                 assert known_id is not None
@@ -255,18 +261,20 @@ class Indexer:
             gen = self.catalog.bump_generation()
         # Catalog committed first; the in-memory indexes follow, and only then say which generation they
         # reflect (a Ctrl-C in between leaves them stamped older, so they are repaired, never trusted).
+        t_vec = time.perf_counter()
         self.vectors.forget(gone_imgs, gone_caps)
         if vecs is not None:
             self.vectors.add("images", added_imgs, vecs)
-        self._index_new_captions()
+        self.index_new_captions()
         self.vectors.mark(gen)
         t3 = time.perf_counter()
         report.timings["decode"] += t1 - t0
         report.timings["encode"] += t2 - t1
         enrich_s = sum(report.timings.get(e.name, 0.0) for e in self.enrichers) - enrich_before
-        report.timings["store"] += t3 - t2 - enrich_s
+        report.timings["store"] += t_vec - t2 - enrich_s  # the catalog's transaction
+        report.timings["vectors"] = report.timings.get("vectors", 0.0) + t3 - t_vec
 
-    def _enrich(
+    def enrich(
         self,
         todo: Mapping[str, list[int]],
         ids: list[int],
@@ -284,50 +292,15 @@ class Indexer:
             t = time.perf_counter()
             rows = [pos[i] for i in sub]
             new = e.enrich(self.catalog, sub, {k: np.asarray(v)[rows] for k, v in feats.items()})
-            report.captions_generated += len(new)
+            human = sum(src == "human" for _, src in self.catalog.caption_sources(new).values()) if new else 0
+            report.captions_generated += len(new) - human  # the owner's own descriptions are not generated
             report.captions_added += len(new)
             report.enriched[e.name] = report.enriched.get(e.name, 0) + len(sub)
             report.timings[e.name] = report.timings.get(e.name, 0.0) + time.perf_counter() - t
             self._pending_caps.append(new)
         return sorted(set(before) - set(self.catalog.generated_caption_ids(ids)))
 
-    def _redo_stale(self, report: IndexReport, pool: ThreadPoolExecutor) -> None:
-        """Photos an enricher has not done at its current fingerprint: decode again, recompute (the
-        photo's vector is kept; only the enrichers' output changes)."""
-        stale = {e.name: set(e.stale_ids(self.catalog)) for e in self.enrichers}
-        ids = sorted(set().union(*stale.values()))
-        for s in range(0, len(ids), self.batch_size):
-            chunk = ids[s : s + self.batch_size]
-            path_of = self.catalog.first_paths(chunk)
-            t0 = time.perf_counter()
-            futs = {
-                i: pool.submit(self._decode, _Item(Path(path_of[i]), 0, 0)) for i in chunk if i in path_of
-            }
-            ok: list[int] = []
-            arrays: list[np.ndarray] = []
-            for i, fut in futs.items():
-                res = fut.result()
-                if isinstance(res, MediaError):
-                    report.warnings.append(f"cannot redo {path_of[i]} for new models: {res.reason}")
-                elif res[1] is not None:  # always: decoded here, never by an engine
-                    ok.append(i)
-                    arrays.append(res[1])
-            if not ok:
-                continue
-            t1 = time.perf_counter()
-            feats = self.encoder.encode_image_features(np.stack(arrays))
-            t2 = time.perf_counter()
-            todo = {n: [i for i in ok if i in st] for n, st in stale.items()}
-            with self.catalog.transaction():
-                gone = self._enrich(todo, ok, feats, report)
-                gen = self.catalog.bump_generation()
-            self.vectors.forget([], gone)
-            self._index_new_captions()
-            self.vectors.mark(gen)
-            report.timings["decode"] += t1 - t0
-            report.timings["encode"] += t2 - t1
-
-    def _index_new_captions(self) -> None:
+    def index_new_captions(self) -> None:
         for new_ids in self._pending_caps:
             if not new_ids:
                 continue
@@ -361,7 +334,7 @@ class Indexer:
                 for (iid, _), row in zip(chunk, rows, strict=True):
                     self._add_captions(iid, [row], report)
                 gen = self.catalog.bump_generation()
-            self._index_new_captions()
+            self.index_new_captions()
             self.vectors.mark(gen)
 
     def _prune(self, roots: list[Path], report: IndexReport) -> None:

@@ -22,9 +22,13 @@ __all__ = ["library_checks", "library_stats"]
 
 
 def library_stats(catalog: Catalog, encoder: JointEncoder, settings: Settings) -> dict[str, Any]:
-    """Counts from the catalog (``stats --json`` keys: images, captions, human/generated captions), the
-    model, the vector store and the bytes the library dir takes."""
-    counts = catalog.counts()
+    """Counts from the catalog (``stats --json`` keys: images, captions, human/generated captions; photos
+    with metadata, a camera capture time, GPS, a place; keywords), the model, the vector store and the
+    bytes the library dir takes."""
+    with catalog.snapshot():  # one committed state for all the counts
+        counts = catalog.counts()
+        counts |= catalog.photo_meta.counts()
+        counts["keywords"] = catalog.photo_texts.counts()["keyword"]
     size = 0
     for f in settings.library.iterdir():
         with contextlib.suppress(OSError):  # a writer's temp file may vanish while we look

@@ -175,7 +175,9 @@ CREATE TABLE roots(
 # whether it came from EXIF or only from the file's modification time), camera, lens, GPS position and the
 # offline place name, orientation. ``photo_texts`` holds words that belong to a photo but are not
 # captions: text read in the photo (``kind`` 'ocr', with the recogniser's confidence) and keywords the
-# user already wrote in IPTC/XMP (``kind`` 'keyword'); FTS5 makes them searchable as words. Catalogs
+# user already wrote in IPTC/XMP (``kind`` 'keyword'), and the place name of the photo's GPS position
+# (``kind`` 'place', beside ``photo_meta.place``: "paris" then finds it through the same BM25 path as a
+# keyword); FTS5 makes them searchable as words. Catalogs
 # migrated from v5 have no rows until the next ``index`` fills them (no re-encoding).
 _V6 = """
 CREATE TABLE photo_meta(
@@ -194,10 +196,11 @@ CREATE TABLE photo_meta(
     extractor TEXT NOT NULL
 );
 CREATE INDEX photo_meta_taken ON photo_meta(taken_ts);
+CREATE INDEX photo_meta_position ON photo_meta(lat, lon) WHERE lat IS NOT NULL;
 CREATE TABLE photo_texts(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
-    kind TEXT NOT NULL CHECK (kind IN ('ocr', 'keyword')),
+    kind TEXT NOT NULL CHECK (kind IN ('ocr', 'keyword', 'place')),
     text TEXT NOT NULL,
     confidence REAL,
     UNIQUE(image_id, kind, text)

@@ -220,6 +220,29 @@ def test_v5_adds_roots_and_keeps_paths_as_they_were(tmp_path: Path) -> None:
         db.close()
 
 
+def test_v6_adds_photo_meta_and_texts_empty_until_the_next_index(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    _old_catalog(path, 5)
+    db = connect(path)
+    try:
+        assert db.execute("SELECT COUNT(*) FROM photo_meta").fetchone()[0] == 0  # filled by the next index
+        assert db.execute("SELECT COUNT(*) FROM photo_texts").fetchone()[0] == 0
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT image_id FROM photo_meta WHERE lat BETWEEN 1 AND 2"
+        ).fetchall()
+        assert "photo_meta_position" in str(plan)  # the bounding box of ids_near uses an index
+        for kind in ("keyword", "place", "ocr"):
+            db.execute("INSERT INTO photo_texts(image_id, kind, text) VALUES (1, ?, 'Paris')", (kind,))
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute("INSERT INTO photo_texts(image_id, kind, text) VALUES (1, 'tag', 'x')")
+        hits = db.execute(
+            "SELECT COUNT(*) FROM photo_texts_fts WHERE photo_texts_fts MATCH 'paris'"
+        ).fetchone()
+        assert hits[0] == 3
+    finally:
+        db.close()
+
+
 def test_a_full_disk_opens_an_existing_catalog_for_this_process_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

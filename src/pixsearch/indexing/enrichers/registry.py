@@ -12,6 +12,8 @@ from pixsearch.errors import ModelError
 from pixsearch.indexing.enrichers.base import Enricher
 from pixsearch.indexing.enrichers.captions import CaptionsEnricher
 from pixsearch.indexing.enrichers.labels import LabelsEnricher
+from pixsearch.indexing.enrichers.metadata import metadata_enricher
+from pixsearch.indexing.enrichers.ocr import ocr_enricher
 from pixsearch.indexing.enrichers.policy import policy_enricher
 
 if TYPE_CHECKING:
@@ -43,11 +45,11 @@ def _labels(settings: Settings, encoder: JointEncoder) -> Enricher | None:
 
 
 def enrichers(settings: Settings, encoder: JointEncoder) -> list[Enricher]:
-    """The enrichers this library runs at index time, in order (captions, labels, policy).
+    """The enrichers this library runs at index time, in order (metadata, captions, labels, OCR, policy).
 
     Built here, not at import: each builder returns None when its model is not installed or the user
-    turned it off (the policy's photo flags: a policy without the ``minors`` topic).
+    turned it off (the policy's photo flags: a policy without the ``minors`` topic; OCR unless asked).
     """
     builders: list[Callable[[Settings, JointEncoder], Enricher | None]]
-    builders = [_captions, _labels, policy_enricher]
+    builders = [metadata_enricher, _captions, _labels, ocr_enricher, policy_enricher]
     return [e for e in (b(settings, encoder) for b in builders) if e is not None]
