@@ -22,10 +22,13 @@ from typing import Literal
 import numpy as np
 
 from pixsearch.storage.captions import CaptionRows
+from pixsearch.storage.duplicates import DuplicateReads
 from pixsearch.storage.enrichments import Enrichments
 from pixsearch.storage.failpoints import pause_point
 from pixsearch.storage.failures import disk_full, storage_error
 from pixsearch.storage.pathnames import from_sql, prefix_ranges, to_sql
+from pixsearch.storage.photo_meta import PhotoMetaTable
+from pixsearch.storage.photo_texts import PhotoTextsTable
 from pixsearch.storage.rows import from_blobs, fts_query, to_blob
 from pixsearch.storage.schema import SCHEMA_VERSION, connect
 
@@ -70,6 +73,9 @@ class Catalog(CaptionRows):
         self._db = db
         self.path = path
         self.enrichments = Enrichments(db)  # labels, policy flags, which enricher ran where
+        self.photo_meta = PhotoMetaTable(db)  # capture time, camera, GPS, place (photo_meta.py)
+        self.photo_texts = PhotoTextsTable(db)  # keywords, place names, OCR words + FTS5 (photo_texts.py)
+        self.duplicates = DuplicateReads(db)  # files, sizes, thumbnails for the duplicate finder
         self._moved = False  # this transaction bumped vectors_gen (pause_point holds only such writes)
         # Close the connection when the catalog goes, or at exit: a sqlite3 Connection is in a reference
         # cycle with its own statement cache, so without this only a garbage collection closes it (and
