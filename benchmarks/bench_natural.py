@@ -6,8 +6,15 @@ index time). Queries are photographer-style (tests/data/natural_queries.json); a
 query when the query's regex matches at least one of its five human captions (never shown to search).
 
     python benchmarks/bench_natural.py --data ../shared/data/flickr8k [--split val] [--keep DIR]
+    python benchmarks/bench_natural.py --data ../shared/data/flickr8k --lang zh,es,de --no-generate
 
 Prints one JSON object. ``--keep DIR`` keeps (and reuses) the two libraries under DIR.
+
+``--lang`` runs the same queries written in other languages (tests/data/natural_queries_LANG.json,
+translated by hand; relevance still comes from the English regexes on the English captions), each
+language on the same library, and ``en`` is the original set. ``--english-only`` turns the multilingual
+query tower off (``PIXSEARCH_MULTILINGUAL=off``): the figures search gave before it. ``--no-generate``
+skips the generated-captions stage (it re-indexes every photo).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -26,6 +34,11 @@ from pixsearch.config import FusionWeights, load_settings
 from pixsearch.evaluation.natural_queries import load_queries, natural_query_metrics, relevant_sets
 
 QUERIES = Path(__file__).resolve().parents[1] / "tests" / "data" / "natural_queries.json"
+
+
+def query_file(lang: str) -> Path:
+    """The query set of a language: ``en`` is the original, others its hand translations."""
+    return QUERIES if lang == "en" else QUERIES.with_name(f"natural_queries_{lang}.json")
 
 
 def relevance(data: Path, names: list[str], queries: list[dict]) -> list[set[str]]:
@@ -71,7 +84,15 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None)
     ap.add_argument("--per-query", action="store_true")
     ap.add_argument("--captioner", default=None, help="captioner name or folder (default: the shipped one)")
+    ap.add_argument("--lang", default=None, help="languages, comma-separated: en,zh,es,...")
+    ap.add_argument("--english-only", action="store_true", help="multilingual query tower off")
+    ap.add_argument("--no-generate", action="store_true", help="skip the generated-captions stage")
     args = ap.parse_args()
+    if args.english_only:
+        os.environ["PIXSEARCH_MULTILINGUAL"] = "off"
+    if args.lang:
+        multi(args)
+        return
     names = [ln.strip() for ln in (args.data / f"{args.split}.txt").read_text().splitlines() if ln.strip()]
     queries = load_queries(args.queries)
     rel = relevance(args.data, names, queries)
@@ -111,6 +132,59 @@ def main() -> None:
     with Library.open(lib_dir) as lib:
         out["library"] = {k: v for k, v in lib.stats().items() if k.endswith("captions") or k == "images"}
     print(json.dumps(out, indent=1))
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def multi(args: argparse.Namespace) -> None:
+    """``--lang``: one library, the query set in each language, the pixels-only and labels stages (and
+    the generated-captions one unless ``--no-generate``); P@10 per language and its ratio to English."""
+    names = [ln.strip() for ln in (args.data / f"{args.split}.txt").read_text().splitlines() if ln.strip()]
+    langs = [x.strip() for x in args.lang.split(",") if x.strip()]
+    sets = {lang: load_queries(query_file(lang)) for lang in langs}
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench_natural_"))
+    photos = work / "photos"
+    if not photos.is_dir():
+        photos.mkdir(parents=True)
+        for n in names:
+            (photos / n).symlink_to((args.data / "images" / n).absolute())
+    out: dict = {"split": args.split, "images": len(names), "english_only": args.english_only, "langs": {}}
+    lib_dir = work / "lib"
+    if not (lib_dir / "catalog.db").is_file():
+        out["index_pixels_labels"] = build(lib_dir, photos, False, args.captioner)
+    stages: dict[str, FusionWeights | None] = {
+        "before": FusionWeights(generated=0.0, label=0.0),
+        "labels": FusionWeights(generated=0.0),
+    }
+    results: dict[str, dict[str, list[list[str]]]] = {lang: {} for lang in langs}
+    for tag, w in stages.items():
+        for lang in langs:
+            t = time.perf_counter()
+            results[lang][tag] = run_queries(lib_dir, sets[lang], w)
+            out.setdefault("seconds", {})[f"{lang}/{tag}"] = round(time.perf_counter() - t, 1)
+    if not args.no_generate:
+        out["index_captions"] = build(lib_dir, photos, True, args.captioner)
+        for lang in langs:
+            results[lang]["after"] = run_queries(lib_dir, sets[lang])
+    for lang in langs:
+        rel = relevance(args.data, names, sets[lang])
+        row: dict = {}
+        for tag, res in results[lang].items():
+            m = natural_query_metrics(res, rel, k=10)
+            row[tag] = {"p_at_10": m["p_at_10"], "map_at_10": m["map_at_10"]}
+            if args.per_query:
+                row[f"{tag}_per_query"] = {
+                    q["query"]: round(p, 2)
+                    for q, p in zip(sets[lang], m["per_query_p"], strict=True)  # type: ignore[arg-type]
+                }
+        out["langs"][lang] = row
+    if "en" in out["langs"]:
+        en = out["langs"]["en"]
+        for row in out["langs"].values():
+            for tag in row:
+                if tag in en and "p_at_10" in row[tag] and en[tag]["p_at_10"]:
+                    row[tag]["vs_en"] = round(row[tag]["p_at_10"] / en[tag]["p_at_10"], 3)
+    print(json.dumps(out, indent=1, ensure_ascii=False))
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -80,6 +80,14 @@ class Dataset:
         judgments = tuple(j for j in self.judgments if j.image in kept and j.caption_id in ids)
         return replace(self, images=keep, captions=captions, splits={name: keep}, judgments=judgments)
 
+    def with_captions(self, path: Path | str) -> Dataset:
+        """This dataset with its captions replaced by an ``image,caption`` CSV's (another language, say),
+        so the same photos can be evaluated with other words. Rows naming an image it does not hold are
+        dropped and counted in ``warnings``; judgments go too: they rated the replaced captions."""
+        warn = _Warnings()
+        caps = _read_captions(Path(path), {n: self.image_dir for n in self.images}, warn)
+        return replace(self, captions=tuple(caps), judgments=(), warnings=self.warnings + warn.lines())
+
     def image_path(self, name: str) -> Path:
         """Refuses unknown names: a typo should fail here, not as a missing file deep in a decode loop."""
         if name not in self._image_set:

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pixsearch.errors import ModelError
+from pixsearch.errors import DatasetError, ModelError
+
+if TYPE_CHECKING:
+    from pixsearch.models.encoder import JointEncoder
 
 __all__ = ["retrieval_metrics", "rank_of_first_hit", "eval_retrieval"]
 
@@ -62,8 +66,12 @@ def retrieval_metrics(sim_t2i: np.ndarray, caption_image: np.ndarray) -> dict:
     }
 
 
-def eval_retrieval(data: Path, split: str, model: str | None = None) -> dict:
-    """``pixsearch eval retrieval``: encode the split (features cached), rank, score."""
+def eval_retrieval(data: Path, split: str, model: str | None = None, captions: Path | None = None) -> dict:
+    """``pixsearch eval retrieval``: encode the split (features cached), rank, score.
+
+    ``captions``: an ``image,caption`` CSV whose rows replace the dataset's captions of the split's
+    images (e.g. Chinese captions of the same photos), so any language is measured on the same gallery.
+    """
     from pixsearch.corpus.splits import split_features
     from pixsearch.models.encoder import create_encoder
 
@@ -73,8 +81,12 @@ def eval_retrieval(data: Path, split: str, model: str | None = None) -> dict:
     if enc.runs_on_onnx:  # a shipped model: evaluate the ONNX path users run, no torch
         from pixsearch.corpus.features import encoded_split
 
-        names, img, txt, owner = encoded_split(enc, Path(data), split)
-        return {"model": enc.name, "split": split, **_metrics(names, img, txt, owner)}
+        if captions is None:
+            names, img, txt, owner = encoded_split(enc, Path(data), split)
+        else:  # only the images: the dataset's own captions would be encoded for nothing
+            names, img = _split_images(enc, Path(data), split)
+            txt, owner = _caption_side(enc, Path(data), split, names, Path(captions))
+        return {"model": enc.name, "split": split, **_source(captions), **_metrics(names, img, txt, owner)}
     names, pooled, logits, emb, owner = split_features(Path(data), split, enc.backbone_name)
     if enc.has_top:  # phase 2: the cached pooled features predate the fine-tuned top
         from pixsearch.corpus.datasets import load_dataset
@@ -85,7 +97,39 @@ def eval_retrieval(data: Path, split: str, model: str | None = None) -> dict:
         pooled = enc.pooled_from_mid(f.mid)
     img = enc.image_from_features(pooled, logits)
     txt = enc.text_from_embeddings(emb)
-    return {"model": enc.name, "split": split, **_metrics(names, img, txt, owner)}
+    if captions is not None:
+        txt, owner = _caption_side(enc, Path(data), split, names, Path(captions))
+    return {"model": enc.name, "split": split, **_source(captions), **_metrics(names, img, txt, owner)}
+
+
+def _source(captions: Path | None) -> dict:
+    return {} if captions is None else {"captions_file": str(captions)}
+
+
+def _split_images(enc: JointEncoder, data: Path, split: str) -> tuple[list[str], np.ndarray]:
+    """(names, stored image vectors) of the split's images that decode, through the feature cache."""
+    from pixsearch.corpus.datasets import load_dataset
+    from pixsearch.corpus.features import FeatureCache
+
+    ds = load_dataset(data).split(split)
+    names = list(ds.images)
+    f = FeatureCache().encoder_features(enc, [ds.image_path(n) for n in names], "embedding")
+    keep = np.flatnonzero(f.ok)
+    return [names[i] for i in keep], f.arrays["embedding"][keep].astype(np.float32)
+
+
+def _caption_side(
+    enc: JointEncoder, data: Path, split: str, names: list[str], captions: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """(joint vectors, caption -> image row) of a captions CSV's rows for the decoded images ``names``."""
+    from pixsearch.corpus.datasets import load_dataset
+
+    ds = load_dataset(data).split(split).with_captions(captions)
+    texts, owner = ds.caption_rows(names)
+    if not texts:
+        raise DatasetError(f"{captions}: no caption names an image of split {split!r} of {data}")
+    _, joint = enc.encode_texts(texts)
+    return joint, np.array(owner, dtype=np.int64)
 
 
 def _metrics(names: list[str], img: np.ndarray, txt: np.ndarray, owner: np.ndarray) -> dict:

@@ -22,15 +22,17 @@ from pixsearch.models.backbones import (
     TextBackbone,
     image_backbone,
     image_fingerprint,
-    preprocess_image,
     text_fingerprint,
 )
 from pixsearch.models.heads import Heads, l2n, load_heads
 from pixsearch.models.onnx_runtime import OnnxModel
+from pixsearch.models.pixels import preprocess_pixels
 from pixsearch.models.shipped import WEIGHTS_DIR
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from pixsearch.models.multilingual import QueryTower
 
 __all__ = [
     "JointEncoder",
@@ -135,7 +137,7 @@ class _Base:
         return None
 
     def preprocess(self, img: Image.Image) -> np.ndarray:
-        return preprocess_image(img, self.resolution)
+        return preprocess_pixels(img, self.resolution)
 
     def encode_captions(self, texts: list[str]) -> np.ndarray:
         return self.text_backbone.encode(texts)
@@ -270,6 +272,7 @@ class OnnxEncoder(HeadsEncoder):
     """
 
     runs_on_onnx = True
+    tower: QueryTower | None = None  # queries MiniLM cannot read go here (models/multilingual.py)
 
     def __init__(self, name: str, weights: Path, card: dict) -> None:
         super().__init__(name, weights, card)
@@ -302,19 +305,33 @@ class OnnxEncoder(HeadsEncoder):
         return self._text_bb
 
     def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
-        return self.image_graph.run({"pixels": np.ascontiguousarray(arrays, dtype=np.float32)})
+        """Runs the image graph ``IMAGE_CHUNK`` photos at a time: EfficientNet's early feature maps of
+        8 photos fit the CPU caches, those of 32 do not (measured on 2 cores: ~25% less CPU a photo)."""
+        x = np.ascontiguousarray(arrays, dtype=np.float32)
+        if len(x) <= IMAGE_CHUNK:
+            return self.image_graph.run({"pixels": x})
+        runs = [x[s : s + IMAGE_CHUNK] for s in range(0, len(x), IMAGE_CHUNK)]
+        parts = [self.image_graph.run({"pixels": r}) for r in runs]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        return self.text_backbone.encode_both(texts)["joint"]
+        out = self.text_backbone.encode_both(texts)
+        return self._routed(texts, out["sentence"], out["joint"])[1]
 
     def encode_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(MiniLM caption vectors, joint-space vectors) from one forward pass."""
         if not texts:
             return np.zeros((0, self.caption_dim), np.float32), np.zeros((0, self.dim), np.float32)
         out = self.text_backbone.encode_both(texts)
-        return out["sentence"], out["joint"]
+        return self._routed(texts, out["sentence"], out["joint"])
+
+    def _routed(self, texts: list[str], m: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (m, j) if self.tower is None else self.tower.route(texts, m, j, self.text_backbone.tok)
+
+
+IMAGE_CHUNK = 8  # photos per image-graph run (OnnxEncoder.encode_image_features)
 
 
 def _read_card(weights: Path) -> dict:
@@ -332,7 +349,11 @@ def _heads_encoder(name: str, weights: Path) -> HeadsEncoder:
     """ONNX Runtime when the card lists ONNX files, torch otherwise (a training run's heads)."""
     card = _read_card(weights)
     if "onnx" in card:
-        return OnnxEncoder(name, weights, card)
+        from pixsearch.models.multilingual import query_tower  # a file check: loads on first use
+
+        enc = OnnxEncoder(name, weights, card)
+        enc.tower = query_tower(weights)
+        return enc
     return HeadsEncoder(name, weights, card)
 
 
