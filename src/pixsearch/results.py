@@ -64,7 +64,10 @@ def check_page(k: int, offset: int = 0) -> None:
 
 @dataclass(frozen=True)
 class Result:
-    """One ranked image: its score, the per-signal scores, its paths and captions."""
+    """One ranked image: its paths and captions, ``score`` (the fused score that picked it among the
+    candidates: a ranking signal, not for display), the per-signal scores, and ``match``: the calibrated
+    probability that a person would say the query describes the photo, the number to show. A search
+    ranks its results by ``match`` (``search/matching.py``), so it never goes up down a page."""
 
     image_id: int
     score: float
@@ -85,6 +88,7 @@ class Result:
         return {
             "image_id": self.image_id,
             **_paths_json(self.paths, roots),
+            "name": shown(PurePath(self.path).name),
             "score": round(self.score, 4),
             "scores": {k: round(v, 4) for k, v in self.scores.items()},
             "matched_caption": self.matched_caption,

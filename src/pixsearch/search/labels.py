@@ -35,8 +35,11 @@ def label_search(catalog: Catalog, text: str, limit: int) -> dict[int, tuple[flo
         return {}
     qwords = {_stem(w) for w in q.replace('"', "").split(" OR ")}
     out: dict[int, tuple[float, str]] = {}
+    covers: dict[str, float] = {}  # a class's words recur on every photo it labels: stem them once
     for hit in catalog.enrichments.label_matches(text, limit):
-        cover = len(qwords & {_stem(w) for w in hit.words.split()}) / len(qwords)
+        cover = covers.get(hit.words)
+        if cover is None:
+            cover = covers[hit.words] = len(qwords & {_stem(w) for w in hit.words.split()}) / len(qwords)
         ev = hit.score * cover
         if hit.image_id not in out or ev > out[hit.image_id][0]:
             out[hit.image_id] = (ev, hit.label)

@@ -137,6 +137,12 @@ class CaptionRows:
         ).fetchall()
         return [(int(c), float(b)) for c, b in rows]
 
+    def fts_doc_counts(self, words: Sequence[str]) -> dict[str, int]:
+        """Word -> how many captions contain it (as FTS5 matches it: stemmed). Counting skips BM25, so
+        it costs a small fraction of ranking by a word."""
+        sql = "SELECT count(*) FROM captions_fts WHERE captions_fts MATCH ?"
+        return {w: int(self._db.execute(sql, (q,)).fetchone()[0]) for w in words if (q := fts_query(w))}
+
     def fts_search(self, text: str, limit: int) -> list[tuple[int, int, float]]:
         """(caption id, image id, bm25) best first; bm25 is positive, larger is better."""
         top = self.fts_rank(text, limit)
@@ -182,6 +188,22 @@ class CaptionRows:
             int(a): int(b)
             for a, b in self._in("SELECT id, image_id FROM captions WHERE id IN ({})", caption_ids)
         }
+
+    def caption_owners(
+        self, caption_ids: Sequence[int] | np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(caption ids ascending, their image ids, whether people wrote each) for the known ones of
+        ``caption_ids``: arrays, so a search maps hundreds of caption hits to photos without a dict."""
+        rows = self._in(
+            "SELECT id, image_id, source = 'human' FROM captions WHERE id IN ({}) ORDER BY id",
+            [int(c) for c in caption_ids],
+        )
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, dtype=bool)
+        a = np.array(rows, dtype=np.int64).reshape(-1, 3)
+        order = np.argsort(a[:, 0], kind="stable")  # ORDER BY holds per 900-id chunk only
+        a = a[order]
+        return a[:, 0], a[:, 1], a[:, 2].astype(bool)
 
     def caption_sources(self, caption_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
         """Caption id -> (image id, source): who owns each caption and whether people wrote it."""

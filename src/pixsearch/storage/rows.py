@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["from_blobs", "fts_query", "placeholders", "select_in", "to_blob"]
+__all__ = ["from_blobs", "fts_query", "fts_words", "placeholders", "select_in", "to_blob"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Words that match most captions: they add nothing to BM25's ranking but make FTS5 score every row
@@ -24,11 +24,17 @@ _STOP = frozenset(
 _CHUNK = 900  # ids per statement: under SQLite's bound-parameter limit (999 before 3.32)
 
 
-def fts_query(text: str) -> str:
-    """Free text -> a safe FTS5 query: content words quoted and OR-ed (BM25 rewards covering more)."""
+def fts_words(text: str) -> list[str]:
+    """The words of free text that an FTS5 query looks for: its content words (all, if it has none),
+    lower-cased, each once, in order."""
     words = [w.lower() for w in _WORD.findall(text)]
     content = [w for w in words if w not in _STOP] or words
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(content))
+    return list(dict.fromkeys(content))
+
+
+def fts_query(text: str) -> str:
+    """Free text -> a safe FTS5 query: content words quoted and OR-ed (BM25 rewards covering more)."""
+    return " OR ".join(f'"{w}"' for w in fts_words(text))
 
 
 def to_blob(v: np.ndarray) -> bytes:
