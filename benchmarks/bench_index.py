@@ -2,9 +2,19 @@
 
 Prints one JSON object. Usage:
   python benchmarks/bench_index.py [--n 1000] [--data ../shared/data/flickr8k] [--captions] [--no-generate]
+  python benchmarks/bench_index.py --cold [--n 523] [--runs 3] [--against /tmp/wt-old/src]
 ``--no-generate`` skips generated captions (the captioner enricher), i.e. measures decode + encode + store.
 Rates divide by the photos actually added (``images``), not by ``--n`` (``images_requested``).
 The load average is reported because the target machine's 2 cores may be shared.
+
+``--cold``: ``pixsearch index PHOTOS --json`` in a fresh process per run, a fresh library each time, timed
+from process start to exit (what a user waits for on a first command): photos/s, CPU seconds, and the
+per-stage table (ms a photo) from the run's own report. N = 523 is the 477 test photos + 46 val photos.
+Stages that overlap (the local engine decodes, encodes and checks photos on separate threads) each
+count their own busy seconds, so the table can sum to more than the wall time. ``--against SRC`` also
+runs another checkout's ``src`` (e.g. a ``git worktree`` of the old code), alternating with this one, so
+both see the same load on a shared machine. Each tree gets one untimed warm-up run first, with bytecode
+caching on: "cold" is a fresh process of an installed package, not a first import ever.
 """
 
 from __future__ import annotations
@@ -35,7 +45,13 @@ def main() -> None:
     ap.add_argument("--no-generate", action="store_true", help="no generated captions (captioner off)")
     ap.add_argument("--cold-runs", type=int, default=5)
     ap.add_argument("--keep", action="store_true", help="keep the library (for more cold-search timing)")
+    ap.add_argument("--cold", action="store_true", help="time `pixsearch index` start to exit, per stage")
+    ap.add_argument("--runs", type=int, default=3, help="--cold: timed runs per source tree")
+    ap.add_argument("--against", type=Path, help="--cold: another checkout's src/ to time, interleaved")
     args = ap.parse_args()
+    if args.cold:
+        cold_index(args)
+        return
     load_before = os.getloadavg()
 
     from pixsearch import Library, PixsearchError
@@ -139,6 +155,99 @@ def main() -> None:
         print(f"library kept at {lib_dir}", file=sys.stderr)
     else:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# The indexer's report names, in the order of the per-stage table (``store`` is the catalog's transaction,
+# ``vectors`` the vector index: older code counted both as ``store``).
+STAGES = {
+    "decode": "decode",
+    "encode": "encode",
+    "labels": "labels",
+    "policy": "policy",
+    "captions": "captions",
+    "metadata": "metadata",
+    "store": "catalog_write",
+    "vectors": "vector_index_write",
+}
+
+
+def _cold_run(src: Path, photos: Path, lib: Path) -> dict:
+    """One ``pixsearch index`` process: ``photos`` into a new library ``lib``, ``src`` first on the path."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(src)
+    cmd = [sys.executable, "-m", "pixsearch.cli", "index", str(photos), "--follow-links", "-L", str(lib)]
+    cmd.append("--json")
+    shutil.rmtree(lib, ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode != 0:
+        raise SystemExit(f"{src}: exit {r.returncode}: {(r.stderr.strip().splitlines() or [''])[-1]}")
+    rep = json.loads(r.stdout)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    n = rep["added"]
+    return {
+        "seconds": round(wall, 3),
+        "photos_per_second": round(n / wall, 1),
+        "cpu_ms_per_photo": round(cpu / n * 1000, 2),
+        "cores_busy": round(cpu / wall, 2),  # CPU s / wall s: how well the run kept the cores it got busy
+        "added": n,
+        "failed": len(rep["failed"]),
+        "ms_per_photo": {STAGES.get(k, k): round(v / n * 1000, 2) for k, v in rep["timings"].items()},
+        "load_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def _summary(runs: list[dict]) -> dict:
+    stages = dict.fromkeys(k for r in runs for k in r["ms_per_photo"])
+    return {
+        "photos_per_second_median": statistics.median(r["photos_per_second"] for r in runs),
+        "seconds_median": statistics.median(r["seconds"] for r in runs),
+        "cpu_ms_per_photo_median": statistics.median(r["cpu_ms_per_photo"] for r in runs),
+        "ms_per_photo_median": {
+            k: round(statistics.median(r["ms_per_photo"].get(k, 0.0) for r in runs), 2) for k in stages
+        },
+    }
+
+
+def cold_index(args: argparse.Namespace) -> None:
+    """``--cold``: see the module docstring."""
+    names = (args.data / "test.txt").read_text().split() + (args.data / "val.txt").read_text().split()
+    names = names[: args.n if args.n != 1000 else 523]  # --n's default belongs to the in-process mode
+    tmp = Path(tempfile.mkdtemp(prefix="pixbench-cold-"))
+    photos = tmp / "photos"
+    photos.mkdir()
+    for n in names:
+        os.symlink((args.data / "images" / n).absolute(), photos / n)
+    trees = {"this": ROOT / "src"}
+    if args.against:
+        trees["against"] = args.against.absolute()
+    load_before = os.getloadavg()[0]
+    runs: dict[str, list[dict]] = {k: [] for k in trees}
+    try:
+        for name, src in trees.items():  # warm-up: bytecode written, page cache filled, for both alike
+            _cold_run(src, photos, tmp / f"lib-{name}")
+        for _ in range(args.runs):
+            for name, src in trees.items():
+                runs[name].append(_cold_run(src, photos, tmp / f"lib-{name}"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(
+        json.dumps(
+            {
+                "photos": len(names),
+                "what": "pixsearch index PHOTOS --json, process start to exit, fresh library each run",
+                "threads": os.environ.get("PIXSEARCH_THREADS", "all cores"),
+                "cpus": os.cpu_count(),
+                "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+                "trees": {k: str(v) for k, v in trees.items()},
+                "summary": {k: _summary(v) for k, v in runs.items()},
+                "runs": runs,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
