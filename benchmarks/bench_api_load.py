@@ -16,7 +16,13 @@ while it ran, and the catalog's image count sampled during the round (photos com
 searched, per level). ``claim_holds`` is true only when no request failed, the indexer's lifetime
 covered every level of the round, and it committed photos during each level (a writer starved of CPU by
 32 clients is alive but writes nothing). Prints one JSON object. Usage:
-    nice python benchmarks/bench_api_load.py [--n 10000] [--requests 300] [--seconds 30]
+    nice python benchmarks/bench_api_load.py [--n 10000] [--requests 300] [--seconds 30] [--readers N]
+
+Each level also reports the server's CPU time per request (``server_cpu_ms_per_request``, all its
+processes) and its memory while it ran, summed over the server process and its reader
+processes (``api/worker.py``): the peak resident set (``rss_mb``: shared pages counted once per process)
+and the peak proportional set (``pss_mb``: shared pages split between them, what they really cost), so
+that "memory stays bounded however many clients" can be read off 1, 8 and 32 clients.
 """
 
 from __future__ import annotations
@@ -84,8 +90,10 @@ def build_library(lib_dir: Path, n: int, texts: list[str]) -> dict[str, float | 
     }
 
 
-def start_server(lib_dir: Path, log: Path) -> tuple[subprocess.Popen[str], str]:
+def start_server(lib_dir: Path, log: Path, readers: int | None) -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "pixsearch.cli", "serve", "-L", str(lib_dir), "--port", "0"]
+    if readers is not None:  # else the server's default (one reader per core)
+        cmd += ["--readers", str(readers)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -113,6 +121,64 @@ def start_server(lib_dir: Path, log: Path) -> tuple[subprocess.Popen[str], str]:
     raise SystemExit("server did not answer within 120 s")
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    parents: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += parents.get(p, [])
+    return out
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """Resident and proportional set sizes (MB) summed over the process tree at ``pid``."""
+    rss = pss = 0
+    for p in _tree(pid):
+        try:
+            for ln in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if ln.startswith("Rss:"):
+                    rss += int(ln.split()[1])
+                elif ln.startswith("Pss:"):
+                    pss += int(ln.split()[1])
+        except (OSError, ValueError):
+            continue
+    return {"rss_mb": round(rss / 1024, 1), "pss_mb": round(pss / 1024, 1), "processes": len(_tree(pid))}
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by the process tree at ``pid`` (live processes only). Per request, it does
+    not depend on how busy the machine is: a figure to compare where QPS on a loaded machine is noise."""
+    return sum(_cpu_seconds(p) or 0.0 for p in _tree(pid))
+
+
+class _Memory(threading.Thread):
+    """Peak memory of the server's process tree while a level runs (sampled every 0.5 s)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak = pid, memory_mb(pid)
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(0.5):
+            now = memory_mb(self.pid)
+            self.peak = {k: max(v, now[k]) for k, v in self.peak.items()}
+
+    def done(self) -> dict[str, float]:
+        self._halt.set()
+        self.join()
+        return self.peak
+
+
 def level(
     base: str,
     queries: list[str],
@@ -120,8 +186,10 @@ def level(
     requests: int,
     seconds: float,
     record: list[tuple[float, bool]] | None = None,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
-    """One load level; ``record`` (if given) gets (send time, ok) per request, perf_counter clock."""
+    """One load level; ``record`` (if given) gets (send time, ok) per request, perf_counter clock; with
+    ``server_pid``, the server's peak memory during the level."""
     lat: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -151,6 +219,10 @@ def level(
                     if record is not None:
                         record.append((t, ok))
 
+    mem = _Memory(server_pid) if server_pid is not None else None
+    if mem is not None:
+        mem.start()
+    cpu0 = _tree_cpu(server_pid) if server_pid is not None else None
     t0 = time.perf_counter()
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
     for th in threads:
@@ -158,6 +230,8 @@ def level(
     for th in threads:
         th.join()
     t1 = time.perf_counter()
+    memory = mem.done() if mem is not None else None
+    cpu1 = _tree_cpu(server_pid) if server_pid is not None else None
     wall = t1 - t0
     lat.sort()
     return {
@@ -170,6 +244,12 @@ def level(
         "p99_ms": round(lat[int(0.99 * (len(lat) - 1))], 1),
         "errors": len(errors),
         "error_kinds": sorted(set(errors)),
+        **({"memory": memory} if memory is not None else {}),
+        **(
+            {"server_cpu_ms_per_request": round((cpu1 - cpu0) * 1000 / max(1, len(lat)), 1)}
+            if cpu0 is not None and cpu1 is not None
+            else {}
+        ),
     }
 
 
@@ -303,6 +383,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30, help="per level at most")
     ap.add_argument("--index-photos", type=int, default=3000)  # 400 were done before 8 clients began
     ap.add_argument("--server-log", type=Path, default=Path(tempfile.gettempdir()) / "pixsearch-api-load.log")
+    ap.add_argument("--readers", type=int, default=None, help="serve --readers (default: the server's)")
+    ap.add_argument("--idle-only", action="store_true", help="skip the round while a second process indexes")
     args = ap.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
 
@@ -321,43 +403,52 @@ def main() -> None:
             f"real caption sentences, no pixels); {b['real_images']} are real gallery photos"
         )
         args.server_log.write_text("")
-        proc, base = start_server(lib_dir, args.server_log)
+        proc, base = start_server(lib_dir, args.server_log, args.readers)
         out["server_log"] = str(args.server_log)
+        out["readers"] = args.readers or os.cpu_count()
+        out["memory_after_start"] = memory_mb(proc.pid)
         rng = np.random.default_rng(1)
         queries = [texts[i] for i in rng.integers(0, len(texts), 200)]
         for q in queries[:5]:  # warm: models, indexes, caches
             httpx.get(base + "/api/search", params={"q": q}, timeout=60)
-        idle = [level(base, queries, c, args.requests, args.seconds) for c in levels]
+        idle = [level(base, queries, c, args.requests, args.seconds, server_pid=proc.pid) for c in levels]
         for lv in idle:
             lv.pop("window")
         out["idle"] = idle
-
-        new = photos_to_index(work / "incoming", args.index_photos)
-        cmd = [sys.executable, "-m", "pixsearch.cli", "index", str(new), "-L", str(lib_dir), "--json"]
-        before = _images(lib_dir)
-        t0 = time.perf_counter()
-        indexer = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        watch = _Watch(indexer, lib_dir, t0)
-        watch.start()
-        watch.wait_for_first_commit(timeout=120)  # models loaded, batches landing: start the load now
-        sent: list[tuple[float, bool]] = []
-        rounds = [level(base, queries, c, args.requests, args.seconds, record=sent) for c in levels]
-        stdout, stderr = indexer.communicate(timeout=1800)
-        watch.join()
-        rep = json.loads(stdout) if stdout.strip().startswith("{") else {"error": stderr[-500:]}
-        out["indexer"] = {
-            "exit": indexer.returncode,
-            "added": rep.get("added"),
-            "failed": len(rep.get("failed", [])),
-            "seconds": round(time.perf_counter() - t0, 1),
-            "images_before": before,
-        }
-        ov = overlap(rounds, sent, watch, t0)
-        out["overlap"] = ov
-        out["while_indexing"] = rounds
-        out["indexer_running_at_end_of_load"] = ov["indexer_ran_throughout"]
-        after = httpx.get(base + "/api/stats", timeout=60).json()
-        out["images_after"] = after.get("images")
+        if len(idle) > 1 and idle[0]["qps"]:
+            out["qps_vs_one_client"] = {
+                str(lv["clients"]): round(lv["qps"] / idle[0]["qps"], 2) for lv in idle
+            }
+        if not args.idle_only:  # the same levels while a second process indexes
+            new = photos_to_index(work / "incoming", args.index_photos)
+            cmd = [sys.executable, "-m", "pixsearch.cli", "index", str(new), "-L", str(lib_dir), "--json"]
+            before = _images(lib_dir)
+            t0 = time.perf_counter()
+            indexer = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            watch = _Watch(indexer, lib_dir, t0)
+            watch.start()
+            watch.wait_for_first_commit(timeout=120)  # models loaded, batches landing: start the load now
+            sent: list[tuple[float, bool]] = []
+            rounds = [
+                level(base, queries, c, args.requests, args.seconds, record=sent, server_pid=proc.pid)
+                for c in levels
+            ]
+            stdout, stderr = indexer.communicate(timeout=1800)
+            watch.join()
+            rep = json.loads(stdout) if stdout.strip().startswith("{") else {"error": stderr[-500:]}
+            out["indexer"] = {
+                "exit": indexer.returncode,
+                "added": rep.get("added"),
+                "failed": len(rep.get("failed", [])),
+                "seconds": round(time.perf_counter() - t0, 1),
+                "images_before": before,
+            }
+            ov = overlap(rounds, sent, watch, t0)
+            out["overlap"] = ov
+            out["while_indexing"] = rounds
+            out["indexer_running_at_end_of_load"] = ov["indexer_ran_throughout"]
+            after = httpx.get(base + "/api/stats", timeout=60).json()
+            out["images_after"] = after.get("images")
         out["loadavg_end"] = os.getloadavg()
     finally:
         if indexer is not None and indexer.poll() is None:

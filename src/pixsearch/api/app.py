@@ -1,8 +1,9 @@
 """The REST API (FastAPI; OpenAPI at /docs) and the web page, over one Library.
 
 ``create_app()`` builds the app; ``pixsearch serve`` runs it with uvicorn. Every endpoint is ``async``
-and runs its Library work on the Library's own thread (``worker.py``: one Library per process, its SQLite
-connection used by one thread only). Reads are open; writes (add, delete) need the library's bearer token.
+and runs its Library work on a Library's own thread (``worker.py``: reads on a pool of readers at once,
+writes on the one writer; each SQLite connection used by one thread only). Reads are open; writes (add,
+delete) need the library's bearer token.
 Photos are named by catalog id only. Errors are JSON with a stable code (``errors.py``); the content
 policy's BlockedError is HTTP 451 with the disclaimer, and withheld photos stay withheld in every list.
 Before any route: a Host the server does not go by is a 400 (``hosts.py``: DNS rebinding), a body over
@@ -15,6 +16,7 @@ The routes live by resource: ``search.py`` (finding photos), ``photos.py`` (one 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -29,6 +31,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from pixsearch import __version__
+from pixsearch.api.changes import add_change_routes
+from pixsearch.api.duplicates import add_duplicate_routes
 from pixsearch.api.errors import install_error_handlers
 from pixsearch.api.guards import MULTIPART_OVERHEAD, BodyLimit, WriteGate, token_refusal
 from pixsearch.api.headers import SecurityHeaders
@@ -55,20 +59,24 @@ def create_app(
     warm: bool = False,
     host: str = "127.0.0.1",
     allowed_hosts: Sequence[str] = (),
+    readers: int | None = None,
+    reader_processes: bool = False,
 ) -> FastAPI:
     """The app for one library. ``warm`` opens the Library and loads its models at startup. It answers
-    to the names of ``host`` (the address it is served on) and to ``allowed_hosts`` (``hosts.py``)."""
+    to the names of ``host`` (the address it is served on) and to ``allowed_hosts`` (``hosts.py``).
+    ``readers`` searches run at once (default ``settings.readers``, else one per core), on threads or,
+    with ``reader_processes``, in reader processes (``worker.py``)."""
     s = settings or load_settings(library=Path(library) if library else None)
     if library is not None:
         s = replace(s, library=Path(library))
-    worker = LibraryWorker(s)
+    worker = LibraryWorker(s, readers=readers, processes=reader_processes)
     secret = token or ensure_token(s.library)[0]
     bearer = HTTPBearer(auto_error=False, description="The token printed by `pixsearch serve`.")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if warm:
-            await worker.run(lambda lib: lib.search("warm up", k=1))
+            await asyncio.to_thread(worker.warm)  # every reader, with its models
         yield
         worker.release()
 
@@ -114,6 +122,8 @@ def create_app(
     add_search_routes(app, worker, uploads)
     add_describe_routes(app, worker, uploads)
     add_photo_routes(app, worker, uploads, need_token)
+    add_duplicate_routes(app, worker)
+    add_change_routes(app, worker)  # has the library changed? (the page's live refresh)
     app.state.features.update(add_word_routes(app, worker, uploads))
 
     # -- the web page -----------------------------------------------------------------------------

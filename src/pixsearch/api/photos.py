@@ -94,7 +94,7 @@ def add_photo_routes(
                 **urls(added.image_id or 0),
             }
 
-        return await worker.run(run)
+        return await worker.write(run)
 
     @app.delete("/api/photos/{image_id}", tags=["photos"], dependencies=[Depends(need_token)])
     async def delete_photo(image_id: PhotoId) -> dict[str, Any]:
@@ -105,4 +105,4 @@ def add_photo_routes(
             worker.mark_written()
             return out.to_dict()
 
-        return await worker.run(run)
+        return await worker.write(run)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pixsearch.cli._common import LibraryOpt, StoreOpt, app, err, errors, out
+from pixsearch.cli._common import LibraryOpt, StoreOpt, app, errors
+from pixsearch.cli.output import err, note, out
 
 
 @app.command()
@@ -26,6 +28,24 @@ def serve(
             help="Another name (or address) browsers may reach the server by; repeatable. Others are "
             "refused (DNS rebinding). Always allowed: --host's own name; localhost, 127.0.0.1 and [::1] "
             "for a loopback --host.",
+        ),
+    ] = None,
+    readers: Annotated[
+        int | None,
+        typer.Option(
+            "--readers",
+            min=1,
+            help="Searches served at once, each in a reader process of its own (env PIXSEARCH_READERS; "
+            "default: one per core).",
+        ),
+    ] = None,
+    watch: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--watch",
+            metavar="PATH",
+            help="Keep the library current with this folder (repeatable): indexes it, then new, changed "
+            "and removed photos as they happen; open pages show them without a reload.",
         ),
     ] = None,
 ) -> None:
@@ -50,12 +70,19 @@ def serve(
         err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     with errors():
-        settings = load_settings(library=library, region=region, store=store)
+        settings = load_settings(library=library, region=region, store=store, readers=readers)
         token, created = ensure_token(settings.library)
-        application = create_app(settings, token=token, host=host, allowed_hosts=allowed_host or ())
-        # Open the library and load every model now: a bad region or a model mismatch is a one-line
-        # error here, and the first visitor does not wait for the models.
-        application.state.worker.run_sync(lambda lib: lib.search("warm up", k=1))
+        application = create_app(
+            settings, token=token, host=host, allowed_hosts=allowed_host or (), reader_processes=True
+        )
+        # Open the library and load every reader's models now: a bad region or a model mismatch is a
+        # one-line error here, and the first visitors do not wait for the models.
+        application.state.worker.warm()
+        if watch:  # its own writer, on a thread (cli/watching.py), started once the URL is printed
+            from pixsearch.cli.watching import BackgroundWatch, check_watch_paths
+            from pixsearch.indexing.watch import WatchConfig
+
+            watcher = BackgroundWatch(settings, check_watch_paths(watch), WatchConfig())
     real_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{real_port}/"
@@ -71,7 +98,7 @@ def serve(
         out.print(f"API write token: in {token_file}", highlight=False, soft_wrap=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
         names = ", ".join(host_names(host, allowed_host or ()))
-        err.print(
+        note.print(
             "[yellow]warning:[/] listening beyond this machine; reads need no token. "
             f"Answering to: {names} (add names with --allowed-host)",
             highlight=False,
@@ -79,4 +106,10 @@ def serve(
         )
     out.print("Ctrl+C stops the server.", highlight=False, soft_wrap=True)
     config = uvicorn.Config(application, log_level="warning", access_log=False, lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
+    if watch:
+        watcher.start()
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        if watch:
+            watcher.stop()
