@@ -6,11 +6,33 @@
 >>> lib.search("two dogs pulling a sled", k=5)
 """
 
-# First, before any other native extension: onnxruntime loaded after usearch crashes the process
-# (SIGSEGV in libstdc++'s codecvt during `import onnxruntime`, both 1.30 and 1.32). See onnx_runtime.preload.
-from pixsearch.models.onnx_runtime import preload as _preload_onnxruntime
+from __future__ import annotations
 
-_preload_onnxruntime()
+import importlib.util as _util
+import sys as _sys
+from typing import TYPE_CHECKING, Any
+
+
+class _OnnxRuntimeFirst:
+    """Imports onnxruntime just before usearch, wherever usearch is first imported from.
+
+    onnxruntime loaded after usearch crashes the process (SIGSEGV in libstdc++'s codecvt during
+    ``import onnxruntime``, both 1.30 and 1.32; see ``onnx_runtime.preload``). Importing onnxruntime here
+    eagerly, as this package once did, cost every command ~0.1 s (numpy + onnxruntime) before its name
+    was even parsed, ``pixsearch --help`` included; this import hook keeps the safe order for free."""
+
+    @staticmethod
+    def find_spec(name: str, path: object = None, target: object = None) -> None:
+        if name == "usearch" and "onnxruntime" not in _sys.modules and _util.find_spec("onnxruntime"):
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:  # reported when a session is built (onnx_runtime._ort)
+                pass
+        return None  # the regular finders import usearch itself
+
+
+if not any(isinstance(f, _OnnxRuntimeFirst) for f in _sys.meta_path):
+    _sys.meta_path.insert(0, _OnnxRuntimeFirst())
 
 from pixsearch.errors import (  # noqa: E402
     BlockedError,
@@ -36,8 +58,22 @@ from pixsearch.errors import (  # noqa: E402
     WeightsMismatchError,
 )
 from pixsearch.indexing.report import IndexReport  # noqa: E402
-from pixsearch.library.facade import Library  # noqa: E402
 from pixsearch.results import CaptionResult, Description, Result, SearchResults, Withheld  # noqa: E402
+
+if TYPE_CHECKING:
+    from pixsearch.library.facade import Library
+
+
+def __getattr__(name: str) -> Any:
+    """``Library`` is imported on first use: it brings NumPy, SQLite and the model code, which
+    ``pixsearch --help`` and the errors and results alone never need."""
+    if name == "Library":
+        from pixsearch.library.facade import Library
+
+        globals()["Library"] = Library
+        return Library
+    raise AttributeError(f"module 'pixsearch' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -54,8 +54,11 @@ class Settings:
     region: str | None = None  # content-policy region (policy/rules.py); None: the policy's default_region
     generate_captions: bool = False  # --caption: caption photos that have none (enrichers/captions.py)
     captioner: str | None = None  # captioner name or folder (PIXSEARCH_CAPTIONER); None: the shipped default
+    ocr: bool = False  # --ocr: read text in photos at index time (enrichers/ocr.py, the [ocr] extra)
+    ocr_languages: str = "eng"  # tesseract languages, '+'-joined (PIXSEARCH_OCR_LANGUAGES), e.g. eng+deu
     policy_file: Path | None = None  # user policy TOML merged over the shipped one (policy/rules.py)
     store: str | None = None  # milvus-lite:PATH.db or milvus://HOST:PORT/COLL (storage/store.py); None: files
+    readers: int | None = None  # REST server: searches served at once (PIXSEARCH_READERS); None: a core each
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,9 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
         ("batch_size", "PIXSEARCH_BATCH_SIZE"),
         ("threads", "PIXSEARCH_THREADS"),
         ("captioner", "PIXSEARCH_CAPTIONER"),
+        ("ocr_languages", "PIXSEARCH_OCR_LANGUAGES"),
         ("store", "PIXSEARCH_STORE"),
+        ("readers", "PIXSEARCH_READERS"),
     ):
         if env.get(var):
             raw[key] = env[var]
@@ -170,11 +175,12 @@ def load_settings(env: Mapping[str, str] = os.environ, **overrides: Any) -> Sett
         raw["batch_size"] = int(_num("batch_size", raw["batch_size"]))
         if raw["batch_size"] < 1:
             raise ConfigError("batch_size must be >= 1")
-    if "threads" in raw:
-        t = raw["threads"]
-        if isinstance(t, bool) or not str(t).strip().isdigit() or int(t) < 1:
-            raise ConfigError(f"threads / PIXSEARCH_THREADS must be a whole number >= 1, got {t!r}")
-        raw["threads"] = int(t)
+    for key in ("threads", "readers"):
+        if key in raw:
+            t = raw[key]
+            if isinstance(t, bool) or not str(t).strip().isdigit() or int(t) < 1:
+                raise ConfigError(f"{key} / PIXSEARCH_{key.upper()} must be a whole number >= 1, got {t!r}")
+            raw[key] = int(t)
     if raw.get("policy_file") is not None:
         raw["policy_file"] = Path(raw["policy_file"]).expanduser()
     if "region" in raw and not isinstance(raw["region"], str):

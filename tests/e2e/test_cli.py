@@ -233,3 +233,99 @@ def test_a_full_disk_leaves_reads_working_and_writes_failing_in_one_line(
     assert err[0].endswith(": No space left on device; free some space and run the command again")
     st = json.loads(run("stats", "-L", str(new), "--json").stdout)
     assert st["images"] == 24  # what the catalog committed stays; the next run resumes from it
+
+
+# -- output people can read, and a quick start ---------------------------------------------------------
+def _env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS")}
+    return {**env, **extra}
+
+
+def _loaded(args: list[str]) -> set[str]:
+    """The heavy packages ``pixsearch ARGS`` imported (run in a fresh process)."""
+    heavy = ("torch", "fastapi", "uvicorn", "onnxruntime", "numpy", "rich", "pydantic", "PIL")
+    code = (
+        "import sys\nfrom pixsearch.cli import main\n"
+        f"sys.argv = ['pixsearch', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    return set(json.loads(p.stderr.strip().splitlines()[-1].replace("'", '"')))
+
+
+def test_help_and_a_json_search_import_only_what_they_use(built_library: Path) -> None:
+    assert _loaded(["--help"]) == set()  # was numpy, onnxruntime and rich
+    assert _loaded(["search", "a dog", "-L", str(built_library), "--json"]) <= {"numpy", "onnxruntime"}
+
+
+def test_search_table_shows_each_whole_file_name_and_one_percentage(built_library: Path) -> None:
+    lib = str(built_library)
+    res = json.loads(run("search", "a dog in the water", "-k", "5", "-L", lib, "--json").stdout)["results"]
+    table = run("search", "a dog in the water", "-k", "5", "-L", lib, env=_env(COLUMNS="80")).stdout
+    for r in res:
+        assert Path(r["path"]).name in table
+        assert f"{round(r['match'] * 100)}%" in table
+    assert "score" not in table.splitlines()[2]  # the fused score is for --verbose and --json
+    verbose = run("search", "a dog in the water", "-k", "5", "-L", lib, "-v", env=_env(COLUMNS="80")).stdout
+    assert f"score={res[0]['score']:.3f}" in verbose
+
+
+def test_deep_folders_give_way_in_a_narrow_terminal_never_the_name(
+    gallery_subset: Path, tmp_path: Path
+) -> None:
+    deep = tmp_path / "photos" / "holidays-in-the-mountains-2019" / "second-week-with-the-dogs"
+    deep.mkdir(parents=True)
+    names = ["a-dog-running-in-the-snow.jpg", "two-dogs-pulling-a-sled.jpg"]
+    for src, name in zip(sorted((gallery_subset / "photos").glob("*.jpg")), names, strict=False):
+        shutil.copy(src, deep / name)
+    lib = str(tmp_path / "lib")
+    run("index", str(tmp_path / "photos"), "-L", lib, "--no-caption", "--json")
+    wide = run("search", "a dog", "-L", lib, env=_env(COLUMNS="200")).stdout
+    assert "holidays-in-the-mountains-2019/second-week-with-the-dogs/a-dog-running-in-the-snow.jpg" in wide
+    narrow = run("search", "a dog", "-L", lib, env=_env(COLUMNS="60")).stdout
+    assert all(n in narrow for n in names) and "…" in narrow
+    assert all(len(line) <= 60 for line in narrow.splitlines())
+
+
+def test_score_and_caption_need_no_library(gallery_subset: Path, tmp_path: Path) -> None:
+    photo = str(sorted((gallery_subset / "photos").glob("*.jpg"))[0])
+    env = _env(XDG_DATA_HOME=str(tmp_path / "no-library-here"))
+    p = run("score", photo, "a dog playing in the water", env=env)
+    assert p.returncode == 0 and " match (" in p.stdout and p.stdout.split("%")[0].strip().isdigit()
+    m = json.loads(run("score", photo, "a dog playing in the water", "--json", env=env).stdout)
+    assert 0.0 <= m["score"] <= 1.0 and m["mode"] == "pixels"
+    assert run("caption", photo, env=env).stdout.strip()
+    p = run("score", photo, "a dog", "-L", str(tmp_path / "typo"), check=False, env=env)
+    assert p.returncode == 4 and "no library at" in p.stderr  # a library named but missing stays an error
+
+
+def test_no_color_means_no_escape_codes(built_library: Path) -> None:
+    args = ("search", "a dog", "-k", "3", "-L", str(built_library))
+    assert "\x1b" in run(*args, env=_env(FORCE_COLOR="1")).stdout  # a terminal: styles and links
+    assert "\x1b" not in run(*args, env=_env(FORCE_COLOR="1", NO_COLOR="1")).stdout
+
+
+def test_index_report_keeps_phrases_whole_and_says_what_to_type_next(
+    gallery_subset: Path, tmp_path: Path
+) -> None:
+    lib = str(tmp_path / "lib")
+    args = ("index", str(gallery_subset / "photos"), "--captions", str(gallery_subset / "captions.csv"))
+    p = run(*args, "-L", lib, env=_env(COLUMNS="60"))
+    lines = p.stdout.splitlines()
+    for phrase in ("added 24", "updated 0", "duplicates 0", "captions 120", "failed 0"):
+        assert any(phrase in line for line in lines), p.stdout
+    assert all(len(line) <= 60 for line in lines)
+    assert f'pixsearch search "a dog on a beach" -L {lib}' in p.stderr
+    assert f"pixsearch serve -L {lib}" in p.stderr
+    again = run(*args, "-L", lib)  # not a new library any more: no hint
+    assert "unchanged 24" in again.stdout and "pixsearch search" not in again.stderr
+    fresh = run(*args, "-L", str(tmp_path / "lib2"), "--json")
+    assert json.loads(fresh.stdout)["added"] == 24 and "pixsearch search" not in fresh.stdout
+
+
+def test_quiet_prints_nothing_but_errors(gallery_subset: Path, tmp_path: Path) -> None:
+    p = run("index", str(gallery_subset / "photos"), "-L", str(tmp_path / "lib"), "--no-caption", "-q")
+    assert (p.stdout, p.stderr) == ("", "")
+    p = run("reindex", "-L", str(tmp_path / "nowhere"), "--quiet", check=False)
+    assert p.returncode == 4 and p.stderr.startswith("error: no library at")

@@ -1,8 +1,8 @@
-"""Shared parts of the ``pixsearch`` command: the Typer apps, options, error mapping, progress, output.
+"""Shared parts of the ``pixsearch`` command: the Typer apps, options, error mapping, opening a library.
 
-The ``cli`` package is the only place that prints or exits. Human output is a Rich table on a TTY;
-``--json`` prints one JSON document on stdout. Progress bars
-show only on an interactive terminal and never with ``--json``.
+The ``cli`` package is the only place that prints or exits; what it prints is made in ``output``.
+Nothing here imports NumPy, Rich or the library at module level: ``pixsearch --help`` and the parsing of
+every command stay cheap, and each command imports what it uses when it runs.
 """
 
 from __future__ import annotations
@@ -10,56 +10,49 @@ from __future__ import annotations
 import json
 import math
 import os
-import sqlite3
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
+from pixsearch.cli.output import err, note, out, set_quiet
+from pixsearch.cli.parsing import FastGroup
 from pixsearch.errors import EXIT_ERROR, BlockedError, PixsearchError
-from pixsearch.results import Result, Withheld, shown
 
+# rich_markup_mode=None: help and usage errors in click's plain text. Rich help would import Rich and
+# markdown-it (~50 ms) before the command is even known, for boxes around the same words.
+# FastGroup: plain parameters parse without pydantic (parsing.py).
 app = typer.Typer(
+    cls=FastGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
     help="Offline text <-> image search for photo libraries.",
 )
-train_app = typer.Typer(no_args_is_help=True, help="Train pixsearch's own models.")
-eval_app = typer.Typer(no_args_is_help=True, help="Evaluate models; prints JSON with --json.")
+
+
+def group(help: str) -> typer.Typer:
+    """A group of subcommands (``train``, ``eval``, ``policy``), built like ``app``."""
+    return typer.Typer(cls=FastGroup, no_args_is_help=True, rich_markup_mode=None, help=help)
+
+
+train_app = group("Train pixsearch's own models.")
+eval_app = group("Evaluate models; prints JSON with --json.")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 
 
-class LazyConsole:
-    """A rich ``Console`` built on first use (attributes pass through to it).
+@app.callback()
+def _root() -> None:
+    """Offline text <-> image search for photo libraries.
 
-    Why: importing rich costs ~20 ms that a ``--json`` command, a cold ``search`` above all, never needs.
-    """
+    A callback keeps the app a group of commands even when ``pixsearch.cli.main`` registered only the
+    one command asked for (Typer makes a lone command the whole program)."""
 
-    def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._console: Any = None
-
-    @property
-    def console(self) -> Any:
-        """The real Console (for APIs that want one, e.g. ``rich.progress.Progress(console=...)``)."""
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(**self._options)
-        return self._console
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.console, name)
-
-
-out = LazyConsole()
-err = LazyConsole(stderr=True, soft_wrap=True)  # one error, one line: never hard-wrapped
 
 LibraryOpt = Annotated[
     Path | None,
@@ -82,7 +75,6 @@ RegionOpt = Annotated[
         show_default=False,
     ),
 ]
-
 StoreOpt = Annotated[
     str | None,
     typer.Option(
@@ -90,6 +82,27 @@ StoreOpt = Annotated[
         help="Vector store (env PIXSEARCH_STORE): milvus-lite:PATH.db, milvus://HOST:PORT/COLLECTION or "
         "local (the library's own files); default: the library's recorded one, else local.",
         show_default=False,
+    ),
+]
+WaitOpt = Annotated[
+    bool, typer.Option("--wait", help="If another process is writing to the library, wait for it to finish.")
+]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue exactly from the last checkpoint.")]
+TrainLimitOpt = Annotated[int, typer.Option("--limit", help="Use only the first N train images.")]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Also show the raw ranking signals behind each match.")
+]
+
+
+def _quiet(value: bool) -> bool:
+    set_quiet(value)  # at parse time: everything the command prints after this is quiet
+    return value
+
+
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", callback=_quiet, help="Print nothing but errors (and what --json asks for)."
     ),
 ]
 
@@ -121,6 +134,23 @@ def blocked(exc: BlockedError, as_json: bool) -> None:
     raise typer.Exit(0)
 
 
+def _sqlite_error(exc: Exception) -> str | None:
+    """The one-line message for a SQLite error (sqlite3 is looked up, not imported: a command that
+    never opened a catalog has none)."""
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is None or not isinstance(exc, sqlite3.Error):
+        return None
+    if isinstance(exc, sqlite3.OperationalError):
+        return f"catalog database error: {exc} (another program holding it? disk full?)"
+    return f"catalog database error: {exc}; `pixsearch doctor` checks the library"
+
+
+def _is_exit(exc: BaseException) -> bool:
+    """An exit or usage error the command chose itself (typer's or click's, whichever typer is built on:
+    typer 0.29 carries its own click, older versions use click's)."""
+    return type(exc).__module__.split(".")[0] in ("typer", "click")
+
+
 @contextmanager
 def errors(as_json: bool = False) -> Iterator[None]:
     """Typed errors -> one line on stderr and an exit code; BlockedError -> the disclaimer (exit 0)."""
@@ -132,77 +162,22 @@ def errors(as_json: bool = False) -> Iterator[None]:
         fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted; what was committed is kept, run the same command to resume", EXIT_INTERRUPTED)
-    except sqlite3.OperationalError as exc:
-        fail(f"catalog database error: {exc} (another program holding it? disk full?)", EXIT_ERROR)
-    except sqlite3.Error as exc:
-        fail(f"catalog database error: {exc}; `pixsearch doctor` checks the library", EXIT_ERROR)
     except OSError as exc:
         fail(_os_message(exc), EXIT_ERROR)
-    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-        raise  # exits and usage errors the command chose itself
     except Exception as exc:  # a bug: still one line, the traceback only on request
+        if _is_exit(exc):
+            raise
+        msg = _sqlite_error(exc)
+        if msg is not None:
+            fail(msg, EXIT_ERROR)
         if os.environ.get("PIXSEARCH_DEBUG"):
             raise
         fail(f"unexpected {type(exc).__name__}: {exc} (set PIXSEARCH_DEBUG=1 for a traceback)", EXIT_ERROR)
 
 
-@contextmanager
-def progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
-    if not (enabled and sys.stderr.isatty()):
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    cols = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*cols, console=err.console, transient=True) as bar:
-        task = bar.add_task(label, total=None, rate="")
-
-        def update(done: int, total: int) -> None:
-            t = bar.tasks[0]
-            rate = f"{t.speed:.1f}/s" if t.speed else ""
-            bar.update(task, completed=done, total=total, rate=rate)
-
-        yield update
-
-
-def trainer_log(
-    prog: Callable[[int, int], None] | None, as_json: bool, lines: Mapping[str, Callable[[dict], str]]
-) -> Callable[[dict], None]:
-    """The ``log`` a ``train ...`` command hands its trainer: feature extraction drives the progress bar,
-    and each event named in ``lines`` prints the line made from it on stderr (never with ``--json``,
-    whose stdout is the summary alone). One place, so every trainer reports the same way."""
-
-    def log(e: dict) -> None:
-        event: str = e.get("event", "")
-        if event == "features" and prog:
-            prog(e["done"], e["total"])
-        elif event in lines and not as_json:
-            err.print(lines[event](e), highlight=False)
-
-    return log
-
-
-def skipped_line(e: dict) -> str:
-    """A photo the trainer could not read (it trains on without it)."""
-    return f"[yellow]skipped[/] {e['reason']}"
-
-
-ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue exactly from the last checkpoint.")]
-TrainLimitOpt = Annotated[int, typer.Option("--limit", help="Use only the first N train images.")]
+def on_wait(msg: str) -> None:
+    """Told once when a write starts waiting for another writer (``--wait``)."""
+    note.print(msg, style="yellow", markup=False, highlight=False)
 
 
 def open_library(
@@ -216,44 +191,5 @@ def open_library(
     settings = load_settings(library=library, model=model, **kw)
     lib = Library.open(settings=settings, create=create)
     lib.lock_wait = math.inf if wait else 0.0
-    lib.on_wait = lambda msg: err.print(msg, style="yellow", markup=False, highlight=False)
+    lib.on_wait = on_wait
     return lib
-
-
-WaitOpt = Annotated[
-    bool, typer.Option("--wait", help="If another process is writing to the library, wait for it to finish.")
-]
-
-
-def short(path: str) -> str:
-    """Paths under the working directory print relative: tables stay readable in narrow terminals. A
-    name that is not UTF-8 prints with U+FFFD (``results.shown``): stdout cannot take it as it is."""
-    import os
-
-    rel = os.path.relpath(path) if path else path
-    return shown(rel if rel and not rel.startswith("..") else path)
-
-
-def emit_results(results: Sequence[Result | Withheld], as_json: bool, title: str) -> None:
-    if as_json:
-        print(json.dumps({"results": [r.to_dict() for r in results]}, ensure_ascii=False))
-        return
-    from rich.table import Table
-
-    if not results:
-        out.print("no results")
-        return
-    t = Table(title=title, show_lines=False)
-    t.add_column("#", justify="right")
-    t.add_column("score", justify="right")
-    t.add_column("match", justify="right")  # calibrated 0..1 (models/scorer.py), when computed
-    t.add_column("path")
-    t.add_column("best caption")
-    for i, r in enumerate(results, 1):
-        if isinstance(r, Withheld):  # the content policy hides this photo: the disclaimer, nothing else
-            t.add_row(str(i), "", "", "", r.disclaimer)
-            continue
-        cap = r.matched_caption or (r.captions[0] if r.captions else "")
-        m = r.match
-        t.add_row(str(i), f"{r.score:.3f}", "" if m is None else f"{m:.2f}", short(r.path), cap)
-    out.print(t)

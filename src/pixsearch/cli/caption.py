@@ -19,13 +19,11 @@ from pixsearch.cli._common import (
     eval_app,
     fail,
     open_library,
-    out,
-    progress,
-    short,
-    skipped_line,
     train_app,
-    trainer_log,
 )
+from pixsearch.cli.output import out, progress
+from pixsearch.cli.tables import shown_path
+from pixsearch.cli.trainers import skipped_line, trainer_log
 
 BeamOpt = Annotated[int, typer.Option("--beam", min=1, help="Beam width (clamped to the vocabulary size).")]
 CaptionerOpt = Annotated[
@@ -35,7 +33,9 @@ CaptionerOpt = Annotated[
 
 @app.command()
 def caption(
-    photos: Annotated[list[str], typer.Argument(help="Photo files, or ids of photos in the library.")],
+    photos: Annotated[
+        list[str], typer.Argument(metavar="PHOTO", help="Photo files, or ids of photos in the library.")
+    ],
     beam: BeamOpt = 3,
     library: LibraryOpt = None,
     region: RegionOpt = None,
@@ -70,7 +70,7 @@ def caption(
             print(json.dumps({"results": results}, ensure_ascii=False))
         else:
             for r in results:
-                out.print(f"{short(r['path'])}: {r['caption']}", highlight=False)
+                out.print(f"{shown_path(r['path'], None)}: {r['caption']}", highlight=False, markup=False)
 
 
 @train_app.command("captioner")
@@ -139,7 +139,7 @@ def _epoch_line(e: dict) -> str:
 
 @train_app.command("ship-captioner")
 def ship_captioner_cmd(
-    run: Annotated[Path, typer.Argument(help="Training run dir (or its export/).")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="Training run dir (or its export/).")],
     name: Annotated[str, typer.Option("--name", help="Captioner name, e.g. lite0-cap-v1.")],
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Default: the package's captioners dir.")

@@ -23,10 +23,11 @@ from pixsearch.cli._common import (
     errors,
     eval_app,
     fail,
-    out,
+    group,
 )
+from pixsearch.cli.output import out, progress
 
-policy_app = typer.Typer(no_args_is_help=True, help="Inspect the content policy (regions, query check).")
+policy_app = group("Inspect the content policy (regions, query check).")
 app.add_typer(policy_app, name="policy")
 
 PolicyFileOpt = Annotated[
@@ -65,13 +66,15 @@ def eval_policy(
         if queries is not None:
             from pixsearch.evaluation.policy_queries import eval_policy_queries
 
-            res = eval_policy_queries(queries, _policy(policy_file), split=split)
+            with progress(not as_json, "checking queries"):
+                res = eval_policy_queries(queries, _policy(policy_file), split=split)
         else:
             assert data is not None
             # Photo mode: the photo check judged from pixels alone (evaluation/policy_photos.py).
             from pixsearch.evaluation.policy_photos import eval_policy_photos
 
-            res = eval_policy_photos(data, split or "val", model)
+            with progress(not as_json, "checking photos"):
+                res = eval_policy_photos(data, split or "val", model)
         print(json.dumps(res, ensure_ascii=False)) if as_json else out.print_json(
             json.dumps(res, ensure_ascii=False)
         )
@@ -79,7 +82,7 @@ def eval_policy(
 
 @policy_app.command("check")
 def policy_check(
-    text: Annotated[str, typer.Argument(help="A query or caption to judge.")],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="A query or caption to judge.")],
     region: RegionOpt = None,
     policy_file: PolicyFileOpt = None,
     as_json: JsonOpt = False,
@@ -114,7 +117,9 @@ def policy_show(policy_file: PolicyFileOpt = None, as_json: JsonOpt = False) -> 
 
 @policy_app.command("pin")
 def policy_pin(
-    region: Annotated[str | None, typer.Argument(help="Region to pin the library to.")] = None,
+    region: Annotated[
+        str | None, typer.Argument(metavar="REGION", help="Region to pin the library to.")
+    ] = None,
     show: Annotated[
         bool, typer.Option("--show", help="Print the pinned region (or none); change nothing.")
     ] = False,

@@ -11,7 +11,9 @@ from typing import Annotated
 
 import typer
 
-from pixsearch.cli._common import JsonOpt, ModelOpt, errors, out, progress, train_app, trainer_log
+from pixsearch.cli._common import JsonOpt, ModelOpt, errors, train_app
+from pixsearch.cli.output import out, progress
+from pixsearch.cli.trainers import trainer_log
 
 
 @train_app.command("policy")

@@ -12,40 +12,59 @@ from pixsearch.cli._common import (
     JsonOpt,
     LibraryOpt,
     RegionOpt,
+    VerboseOpt,
     app,
-    err,
     errors,
     eval_app,
     open_library,
-    out,
     train_app,
 )
+from pixsearch.cli.output import note, out, progress
+from pixsearch.cli.tables import percent
 
 
 @app.command()
 def score(
-    photo: Annotated[str, typer.Argument(help="Image file (in the library or not).")],
-    text: Annotated[str, typer.Argument(help="The text to check against the photo.")],
+    photo: Annotated[str, typer.Argument(metavar="PHOTO", help="Image file (in the library or not).")],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The text to check against the photo.")],
     pixels_only: Annotated[
         bool, typer.Option("--pixels-only", help="Ignore the photo's human captions even if it has some.")
     ] = False,
     library: LibraryOpt = None,
     region: RegionOpt = None,
+    verbose: VerboseOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """How likely a person would say TEXT describes PHOTO: a calibrated 0..1 match score."""
+    """How likely a person would say TEXT describes PHOTO: a calibrated 0..1 match score.
+
+    Needs no library: a photo that a library holds (-L) is also judged by its human captions."""
     with errors(as_json):
-        lib = open_library(library, region=region)
-        m = lib.score(Path(photo), text, references=not pixels_only)
+        from pixsearch.errors import LibraryNotFoundError
+
+        try:
+            lib = open_library(library, region=region)
+        except LibraryNotFoundError:
+            if library is not None:  # a library named but not there: a typo, not "no library wanted"
+                raise
+            lib = None
+        if lib is not None:
+            m = lib.score(Path(photo), text, references=not pixels_only)
+        else:
+            from pixsearch.config import load_settings
+            from pixsearch.library.standalone import score_outside
+
+            m = score_outside(Path(photo), text, load_settings(region=region))
         if as_json:
             print(json.dumps(m.to_dict(), ensure_ascii=False))
             return
-        verdict = "match" if m.score >= 0.5 else "no match"
-        out.print(f"{m.score:.2f}  ({verdict}; {m.mode} mode)", highlight=False)
-        sig = ", ".join(f"{k} {v:.3f}" for k, v in m.signals.items())
-        out.print(f"signals: {sig}", highlight=False)
+        odds = "likely" if m.score >= 0.5 else "unlikely"
+        line = f"{percent(m.score)} match ({odds} that a person would say the text describes the photo)"
+        out.print(line, highlight=False, markup=False)
+        if verbose:
+            sig = ", ".join(f"{k} {v:.3f}" for k, v in m.signals.items())
+            out.print(f"{m.mode} mode; signals: {sig}", highlight=False, markup=False)
         if m.low_confidence:
-            err.print(f"[yellow]low confidence:[/] {'; '.join(m.reasons)}", highlight=False)
+            note.print(f"[yellow]low confidence:[/] {'; '.join(m.reasons)}", highlight=False)
 
 
 @train_app.command("scorer")
@@ -67,10 +86,11 @@ def train_scorer_cmd(
 
         def log(e: dict) -> None:
             if not as_json:
-                err.print(f"{e['event']} {e.get('split', '')}", highlight=False)
+                note.print(f"{e['event']} {e.get('split', '')}", highlight=False, markup=False)
 
         cfg = ScorerConfig(data, out_dir, judged_split, pair_split, bank_limit=bank_limit)
-        res = train_scorer(cfg, log=log)
+        with progress(not as_json, "fitting the scorer"):
+            res = train_scorer(cfg, log=log)
         print(json.dumps(res)) if as_json else out.print_json(json.dumps(res))
 
 
@@ -86,5 +106,6 @@ def eval_score_cmd(
     with errors(as_json):
         from pixsearch.evaluation.match_score import eval_score
 
-        res = eval_score(data, split, scorer, limit)
+        with progress(not as_json, "scoring"):
+            res = eval_score(data, split, scorer, limit)
         print(json.dumps(res)) if as_json else out.print_json(json.dumps(res))

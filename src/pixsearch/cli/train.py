@@ -8,17 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from pixsearch.cli._common import (
-    JsonOpt,
-    ResumeOpt,
-    TrainLimitOpt,
-    errors,
-    out,
-    progress,
-    skipped_line,
-    train_app,
-    trainer_log,
-)
+from pixsearch.cli._common import JsonOpt, ResumeOpt, TrainLimitOpt, errors, train_app
+from pixsearch.cli.output import out, progress
+from pixsearch.cli.trainers import skipped_line, trainer_log
 
 
 @train_app.command("joint")
@@ -80,7 +72,7 @@ def _epoch_line(e: dict) -> str:
 
 @train_app.command("export")
 def train_export(
-    run: Annotated[Path, typer.Argument(help="Training run dir (or its best.safetensors).")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="Training run dir (or its best.safetensors).")],
     name: Annotated[str, typer.Option("--name", help="Model name, e.g. lite0-minilm-v1.")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Default: the package's weights dir.")] = None,
     test_data: Annotated[
@@ -99,3 +91,37 @@ def train_export(
         kw = {"out_dir": out_dir} if out_dir else {}
         dst = ship_heads(run, name, metrics=metrics, **kw)
         out.print(f"shipped {dst}")
+
+
+@train_app.command("multilingual")
+def train_multilingual_cmd(
+    data: Annotated[Path, typer.Option("--data", help="Flickr8k-layout dataset: photos, English captions.")],
+    cn: Annotated[Path, typer.Option("--cn", help="Flickr8K-CN dir or image,caption CSV.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run dir: multilingual.safetensors + .json.")],
+    model: Annotated[str | None, typer.Option("--model", help="Joint model (default: shipped).")] = None,
+    encoders: Annotated[str, typer.Option("--encoders", help="use-m3, e5-small or both.")] = "use-m3",
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 20,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    limit: TrainLimitOpt = 0,
+    ship: Annotated[bool, typer.Option("--ship", help="Install as the model's tower.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the multilingual query tower into a joint model's space (English + Chinese captions)."""
+    with errors():
+        from pixsearch.train.multilingual import MultilingualConfig, ship_tower, train_multilingual
+
+        cfg = MultilingualConfig(
+            data=data, cn=cn, out=out_dir, model=model, epochs=epochs, seed=seed, limit=limit,
+            encoders=tuple(e.strip() for e in encoders.split(",") if e.strip()),
+        )  # fmt: skip
+        with progress(not as_json, "features") as prog:
+            lines = {"epoch": _ml_epoch_line, "skipped": skipped_line}
+            summary = train_multilingual(cfg, log=trainer_log(prog, as_json, lines))
+        if ship:
+            summary["shipped"] = str(ship_tower(out_dir, summary["model"]))
+        print(json.dumps(summary)) if as_json else out.print(summary)
+
+
+def _ml_epoch_line(e: dict) -> str:
+    en, other = e["val_en"]["R@5"], e["val_cn"]["R@5"]
+    return f"epoch {e['epoch']}: loss {e['loss']:.3f}  val t2i R@5 English {en}  other language {other}"

@@ -40,7 +40,7 @@ from pixsearch.results import (
     Withheld,
     check_page,
 )
-from pixsearch.search.matching import Matcher, check_threshold, match_page
+from pixsearch.search.matching import Matcher, check_threshold, match_page, search_blocks
 from pixsearch.search.text import Hit, TextSearch
 from pixsearch.storage.catalog import Catalog, ImageRow
 from pixsearch.storage.lock import LibraryLock
@@ -50,10 +50,10 @@ if TYPE_CHECKING:  # the writing side (indexer, engines, enrichers) is imported 
     # in a fresh process never loads it (cold search, README "Quality and speed"); so is media (photo.py)
     from pixsearch.indexing.engine import Engine
     from pixsearch.indexing.report import IndexReport, Progress
+    from pixsearch.library.duplicates import Duplicates
+    from pixsearch.library.export import ExportReport
 
 __all__ = ["Library"]
-
-MATCH_WINDOW = 200  # fused candidates a thresholded search scores at most
 
 
 def _one_snapshot(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -163,6 +163,7 @@ class Library(PhotosById):
         force: bool = False,
         engine: Engine | None = None,
         follow_links: bool = False,
+        ocr: bool | None = None,
     ) -> IndexReport:
         """Index photos; enrichers (generated captions unless turned off, labels, ...) run on new ones and
         redo photos whose enricher models changed. ``prune`` refuses a missing or empty root (unmounted
@@ -177,6 +178,8 @@ class Library(PhotosById):
         s = self.settings
         if generate_captions is not None:
             s = replace(s, generate_captions=generate_captions)
+        if ocr is not None:  # for this run, as generate_captions (the config file's ``ocr`` otherwise)
+            s = replace(s, ocr=ocr)
         with self.writing():
             with deferred_interrupt():  # the enrichers load native models: Ctrl-C waits (interrupts.py)
                 found = enrichers(s, self.encoder)
@@ -284,24 +287,29 @@ class Library(PhotosById):
     def search(
         self, query: str, k: int = 10, offset: int = 0, threshold: float | None = None
     ) -> SearchResults:
-        """Text -> images, fusing joint-space, caption-semantic and BM25 scores."""
+        """Text -> images: fusion (joint-space, caption-semantic, BM25, labels) orders the candidates, and
+        each block of that order is ranked by calibrated match score (``search/matching.py``)."""
         pending = self.policy.start_check(query)  # rules now, the semantic model beside the search
+        m = self.matcher
+        m.memo.sync()  # the catalog moved since the last search: forget what it changed
         ts = TextSearch(
             self.catalog,
             self.encoder,
             self.vectors.view("images"),  # catalog-backed: a photo committed a moment ago is no KeyError
             self.vectors.view("captions"),
             self.settings.weights,
+            m.vectors,  # one encoder pass: the match scores reuse the query's vectors
+            m.memo.caption_owners,
+            m.memo.doc_counts,
         )
         th = check_threshold(self.settings.threshold if threshold is None else threshold)
-        # The threshold applies to the calibrated match score, computed only for the page (or, with a
-        # threshold, for the top fused candidates the cut needs: at most MATCH_WINDOW).
-        window = offset + k if th is None else min(max(2 * (offset + k), 20), MATCH_WINDOW)
         check_page(k, offset)
-        hits = ts.run(query, window, 0, None)
+        # blocks of the fused order, each ranked by match: the same pages whichever is asked first
+        depth, block = search_blocks(k, offset, th) if m.usable else (offset + k, k)
+        hits = ts.run(query, depth, 0, None)
         pending.wait()  # BlockedError: a blocked query's hits are dropped unseen
         images = self.vectors.view("images")
-        return match_page(self.matcher, images, query, hits, (k, offset), th, self._results)
+        return match_page(m, images, query, hits, (k, offset), th, self._results, block)
 
     @property
     def matcher(self) -> Matcher:
@@ -316,18 +324,18 @@ class Library(PhotosById):
         """The calibrated probability that a person would say ``text`` describes ``photo``.
 
         A library photo (id, path or identical bytes) uses its stored vector and, with ``references``,
-        its human captions; any other photo is decoded and encoded (pixels only). Empty text is a
-        QueryError; an undecodable photo a MediaError; see models/scorer.py for long/other-language text.
+        its human captions, exactly as a search scores it (the number its result showed); any other
+        photo is decoded and encoded (pixels only). Empty text is a QueryError; an undecodable photo a
+        MediaError; see models/scorer.py for long/other-language text.
         """
         self.check_query(text)
         check_text(text)
         self.matcher.ensure_usable()
         vec, iid = self.image_vector(photo)
         if iid is not None:
-            ev = self.matcher.evidence([iid], vec[None])[0]
-        else:
-            ev = PhotoEvidence(vec)
-        return self.matcher.score_evidence(text, [ev], references)[0]
+            self.matcher.memo.sync()
+            return self.matcher.score_library(text, [iid], vec[None], references)[0]
+        return self.matcher.score_evidence(text, [PhotoEvidence(vec)], references)[0]
 
     def image_vector(self, image: PhotoRef) -> tuple[np.ndarray, int | None]:
         """Joint vector for an image id, a library path, or a new file/bytes (encoded on the fly), and the
@@ -364,6 +372,23 @@ class Library(PhotosById):
         library's is another one; a photo the region withholds raises BlockedError like any other read.
         """
         return self._photos.caption(photo, beam)
+
+    @_one_snapshot
+    def duplicates(self, threshold: float | None = None, prefer: str = "largest") -> Duplicates:
+        """Groups of exact and near-duplicate photos, the copy to keep first (``prefer``: largest or
+        oldest); ``threshold``: perceptual similarity 0..1 (``library/duplicates.py``). Only reads; photos
+        the region withholds take no part."""
+        from pixsearch.library.duplicates import find_duplicates
+
+        return find_duplicates(
+            self.catalog.duplicates, self.vectors.view("images"), self.withhold.hidden, threshold, prefer
+        )
+
+    def export_xmp(self, path: Path | str | None = None) -> ExportReport:
+        """Generated captions and labels into XMP sidecars, merged with the user's (library/export.py)."""
+        from pixsearch.library.export import export_xmp
+
+        return export_xmp(self.catalog, path, self.withhold.hidden)
 
     def stats(self) -> dict[str, Any]:
         """Counts (images, captions, human/generated captions), model, store, bytes on disk (health.py),
