@@ -100,9 +100,8 @@ def lookalikes(lib: Any, source: dict[str, str]) -> list[tuple[str, str]]:
     joint space alone would call duplicates)."""
     import numpy as np
 
-    from pixsearch.storage.duplicates import DuplicateReads
 
-    name = {f.image_id: Path(f.path).name for f in DuplicateReads.of(lib.catalog).files()}
+    name = {f.image_id: Path(f.path).name for f in lib.catalog.duplicates.files()}
     ids = np.array(sorted(i for i, n in name.items() if source.get(n) == n), dtype=np.int64)
     index = lib.vectors.view("images")
     out = set()

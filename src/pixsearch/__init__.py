@@ -61,17 +61,26 @@ from pixsearch.indexing.report import IndexReport  # noqa: E402
 from pixsearch.results import CaptionResult, Description, Result, SearchResults, Withheld  # noqa: E402
 
 if TYPE_CHECKING:
+    from pixsearch.library.composing import Term
     from pixsearch.library.facade import Library
+    from pixsearch.search.filters import Filters
+
+_LAZY = {
+    "Library": "pixsearch.library.facade",
+    "Filters": "pixsearch.search.filters",
+    "Term": "pixsearch.library.composing",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """``Library`` is imported on first use: it brings NumPy, SQLite and the model code, which
-    ``pixsearch --help`` and the errors and results alone never need."""
-    if name == "Library":
-        from pixsearch.library.facade import Library
+    """``Library`` (and ``Filters``, ``Term``) are imported on first use: they bring NumPy, SQLite and
+    the model code, which ``pixsearch --help`` and the errors and results alone never need."""
+    if name in _LAZY:
+        import importlib
 
-        globals()["Library"] = Library
-        return Library
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'pixsearch' has no attribute {name!r}")
 
 
@@ -79,6 +88,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Library",
+    "Filters",
+    "Term",
     "Result",
     "CaptionResult",
     "SearchResults",

@@ -39,6 +39,9 @@ class FusionWeights:
     bm25: float = 0.2  # FTS5 BM25 over human captions, squashed to 0..1
     generated: float = 0.25  # MiniLM cosine between query and the image's generated caption
     label: float = 3.0  # log-odds per unit of label evidence (probability x query words covered)
+    # log-odds per unit of the photo's own words matching the query (the share of the query's words among
+    # its keywords, place name, text read in it): a word the owner gave a photo, or its sign, lifts it
+    words: float = 4.0
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,9 @@ class Result:
     width: int = 0
     height: int = 0
     match: float | None = None  # calibrated 0..1 match score (models/scorer.py), set for a page
+    taken_at: str | None = None  # capture time, ISO 8601 as the photo gives it (photo_meta)
+    camera: str | None = None  # "Canon EOS 5D"
+    place: str | None = None  # "Paris, France": the nearest town to its GPS position
 
     @property
     def path(self) -> str:
@@ -95,6 +98,9 @@ class Result:
             "captions": list(self.captions),
             "width": self.width,
             "height": self.height,
+            "taken_at": self.taken_at,
+            "camera": self.camera,
+            "place": self.place,
             **({} if self.match is None else {"match": round(self.match, 4)}),  # absent: not scored
         }
 

@@ -56,6 +56,12 @@ def test_index_ocr_then_the_sign_is_found_by_its_words(photos: Path, tmp_path: P
         sign = opened.catalog.image_for_path(str(photos / SIGN))
         hits = opened.catalog.photo_texts.fts_rank("grand central bakery", 3)
         assert hits and hits[0][0] == sign
+        # search uses the words read in a photo: the sign comes first, lifted by the words signal
+        top = opened.search("grand central bakery", k=3)
+        assert top[0].image_id == sign and top[0].scores["words"] > 0
+        # and the owner's own keyword (the sidecar's dc:subject) finds its photo
+        family = opened.search("family", k=1)[0]
+        assert family.path.endswith(sorted(p.name for p in photos.glob("*.xmp"))[0][: -len(".xmp")])
     again = json.loads(run("index", str(photos), "-L", str(lib), "--json").stdout)
     assert again["unchanged"] == 5 and "ocr" not in again["enriched"]
 

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import File, Path, Query, UploadFile
+from pydantic import BaseModel, Field
 
 from pixsearch.api.errors import ApiError
 
 __all__ = ["MAX_ID", "MAX_K", "MAX_OFFSET", "PhotoId", "K", "Offset", "Region", "Threshold", "Upload"]
-__all__ += ["read_upload"]
+__all__ += [
+    "ComposedQuery",
+    "QueryTerm",
+    "After",
+    "Before",
+    "Camera",
+    "Folder",
+    "Near",
+    "Place",
+    "SearchText",
+    "Sort",
+    "read_upload",
+]
 
 MAX_ID = 2**63 - 1  # SQLite's integer range: larger ids cannot exist (and would overflow the driver)
 # A page's bounds at the API (a query parameter or a form field): the Library checks k >= 1, offset >= 0
@@ -32,6 +45,45 @@ Threshold = Annotated[
     float | None,
     Query(ge=0.0, le=1.0, allow_inf_nan=False, description="Drop results whose match is below."),
 ]
+# Search filters (search/filters.py parses them; a bad value is a QueryError, 422)
+SearchText = Annotated[
+    str | None,
+    Query(min_length=1, max_length=500, description="Words to look for; none: browse the filtered photos."),
+]
+After = Annotated[str | None, Query(max_length=40, description="Taken in or after: 2024, 2024-05.")]
+Before = Annotated[str | None, Query(max_length=40, description="Taken before this period starts.")]
+Camera = Annotated[str | None, Query(max_length=100, description="Camera make or model contains this.")]
+Folder = Annotated[str | None, Query(max_length=1000, description="Below this folder of an indexed one.")]
+Near = Annotated[str | None, Query(max_length=80, description="LAT,LON[,KM]: within KM (default 5).")]
+Place = Annotated[str | None, Query(max_length=100, description="Taken in or near this town or country.")]
+Sort = Annotated[
+    Literal["relevance", "date", "-date"] | None,
+    Query(description="relevance (with q; the default), date (oldest first), -date (newest first)."),
+]
+
+
+class QueryTerm(BaseModel):
+    """One term of a composed query: words or a library photo's id, and its weight (negative: less like)."""
+
+    text: str | None = Field(None, min_length=1, max_length=500)
+    photo: int | None = Field(None, ge=1, le=MAX_ID)
+    weight: float = Field(1.0, ge=-10.0, le=10.0, allow_inf_nan=False)
+
+
+class ComposedQuery(BaseModel):
+    """``POST /api/search``: terms added and taken away in the joint space, with the GET's filters."""
+
+    terms: list[QueryTerm] = Field(min_length=1, max_length=16)
+    k: int = Field(24, ge=1, le=MAX_K)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    after: str | None = Field(None, max_length=40)
+    before: str | None = Field(None, max_length=40)
+    camera: str | None = Field(None, max_length=100)
+    folder: str | None = Field(None, max_length=1000)
+    near: str | None = Field(None, max_length=80)
+    place: str | None = Field(None, max_length=100)
+
+
 Upload = Annotated[UploadFile, File(description="A photo (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC).")]
 
 

@@ -12,14 +12,34 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Form, Query
+from fastapi import FastAPI, Form
 
 from pixsearch.api import photos
-from pixsearch.api.params import MAX_K, MAX_OFFSET, K, Offset, PhotoId, Region, Threshold, Upload
+from pixsearch.api.params import (
+    MAX_K,
+    MAX_OFFSET,
+    After,
+    Before,
+    Camera,
+    ComposedQuery,
+    Folder,
+    K,
+    Near,
+    Offset,
+    PhotoId,
+    Place,
+    Region,
+    SearchText,
+    Sort,
+    Threshold,
+    Upload,
+)
 from pixsearch.api.uploads import Uploads
 from pixsearch.api.worker import LibraryWorker
+from pixsearch.library.composing import Term
 from pixsearch.library.facade import Library
 from pixsearch.results import Result, Roots, SearchResults, Withheld, shown
+from pixsearch.search.filters import Filters
 
 __all__ = ["CONFIDENT_CAPTION", "CONFIDENT_MATCH", "add_search_routes", "confident", "result_json"]
 
@@ -73,21 +93,62 @@ def _page(
     }
 
 
+def _below_roots(folder: str | None, roots: Roots) -> list[str] | None:
+    """A folder as the API names it (relative to an indexed folder, like a result's ``path``) below
+    every indexed folder: the server's paths are never written by clients."""
+    if folder is None or not folder.strip("/ "):
+        return None
+    sub = folder.strip("/")
+    return [f"{r.rstrip('/')}/{sub}" for r in roots.values()]
+
+
 def add_search_routes(app: FastAPI, worker: LibraryWorker, uploads: Uploads) -> None:
     @app.get("/api/search", tags=["search"])
     async def search(
-        q: Annotated[str, Query(min_length=1, max_length=500, description="What to look for, in words.")],
+        q: SearchText = None,
         k: K = 24,
         offset: Offset = 0,
         threshold: Threshold = None,
         region: Region = None,
+        after: After = None,
+        before: Before = None,
+        camera: Camera = None,
+        folder: Folder = None,
+        near: Near = None,
+        place: Place = None,
+        sort: Sort = None,
     ) -> dict[str, Any]:
-        """Text -> photos, best first. A query the region's policy blocks answers 451."""
+        """Text -> photos, best first, or (no ``q``) the photos the filters keep, newest first. A query the
+        region's policy blocks answers 451; a bad filter 422."""
 
-        def run(lib: Library) -> tuple[SearchResults, Roots]:
-            return lib.with_region(region).search(q, k, offset, threshold), lib.roots()
+        def run(lib: Library) -> tuple[list[Result | Withheld], Roots]:
+            roots = lib.roots()
+            f = Filters.parse(after, before, camera, _below_roots(folder, roots), near, place)
+            view = lib.with_region(region)
+            if q is None:
+                return view.browse(f, sort or "-date", k, offset), roots
+            return view.search(q, k, offset, threshold, f, sort or "relevance"), roots
 
-        return _page(await worker.run(run), k, offset, query=q)
+        found = await worker.run(run)
+        return _page(found, k, offset, **({} if q is None else {"query": q}))
+
+    @app.post("/api/search", tags=["search"])
+    async def composed(body: ComposedQuery, region: Region = None) -> dict[str, Any]:
+        """Words and library photos added and taken away (``weight`` < 0: less like it), ranked in the
+        joint space alone: results carry ``score`` (cosine), no ``match``. The web page's "less like this"."""
+
+        def run(lib: Library) -> tuple[list[Result | Withheld], Roots]:
+            roots = lib.roots()
+            where = _below_roots(body.folder, roots)
+            f = Filters.parse(body.after, body.before, body.camera, where, body.near, body.place)
+            terms = [Term(t.weight, text=t.text, photo=t.photo) for t in body.terms]
+            view = lib.with_region(region)
+            for t in body.terms:
+                if t.photo is not None:
+                    view.ensure_photo(t.photo)  # 404 for an id the library does not hold
+            return view.compose(terms, body.k, body.offset, f), roots
+
+        return _page(await worker.run(run), body.k, body.offset)
 
     @app.post("/api/search/image", tags=["search"])
     async def search_by_image(

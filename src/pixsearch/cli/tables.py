@@ -143,16 +143,23 @@ def emit_results(
         out.print("no results")
         return
     scored = any(isinstance(r, Result) and r.match is not None for r in results)
+    dated = any(isinstance(r, Result) and r.taken_at for r in results)  # the capture day, when known
     rows: list[Row] = []
     for i, r in enumerate(results, 1):
         if isinstance(r, Withheld):  # the content policy hides this photo: the disclaimer, nothing else
-            rows.append(([str(i), *[""] * scored], "", r.disclaimer, None))
+            rows.append(([str(i), *[""] * (scored + dated)], "", r.disclaimer, None))
             continue
         cap = r.matched_caption or (r.captions[0] if r.captions else "")
         raw = _signals(r.score, r.scores) if verbose else None
-        rows.append(([str(i), *([percent(r.match)] if scored else [])], r.path, cap, raw))
+        lead = [
+            str(i),
+            *([percent(r.match)] if scored else []),
+            *([(r.taken_at or "")[:10]] if dated else []),
+        ]
+        rows.append((lead, r.path, cap, raw))
     # similar has no calibrated score: the order says it all (the raw one with --verbose)
-    _print_table(title, ["#", "match"] if scored else ["#"], rows, "best caption", roots)
+    heads = ["#", *(["match"] if scored else []), *(["taken"] if dated else [])]
+    _print_table(title, heads, rows, "best caption", roots)
     _note(scored)
 
 

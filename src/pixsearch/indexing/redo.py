@@ -4,18 +4,37 @@ model, new settings): the photo's vector stays, only what the enrichers wrote is
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from pixsearch.errors import MediaError
 from pixsearch.indexing.engine import decode
+from pixsearch.indexing.enrichers.base import Enricher
 from pixsearch.indexing.report import IndexReport
+from pixsearch.models.encoder import JointEncoder
+from pixsearch.storage.catalog import Catalog
+from pixsearch.storage.vectorset import VectorSet
 
-if TYPE_CHECKING:
-    from pixsearch.indexing.indexer import Indexer
+
+class Indexer(Protocol):
+    """What a redo needs of ``indexing.indexer.Indexer``: its parts, and its two steps that write."""
+
+    catalog: Catalog
+    vectors: VectorSet
+    encoder: JointEncoder
+    enrichers: list[Enricher]
+    batch_size: int
+
+    def enrich(
+        self, todo: Mapping[str, list[int]], ids: list[int], feats: Mapping[str, np.ndarray], r: IndexReport
+    ) -> list[int]: ...
+
+    def index_new_captions(self) -> None: ...
+
 
 __all__ = ["redo_stale"]
 

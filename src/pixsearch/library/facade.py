@@ -23,11 +23,13 @@ import numpy as np
 from pixsearch.config import Settings
 from pixsearch.errors import ModelError
 from pixsearch.library.by_id import PhotosById
+from pixsearch.library.composing import Composing
 from pixsearch.library.health import library_checks, library_stats
 from pixsearch.library.interrupts import deferred_interrupt
+from pixsearch.library.listing import DATE_MATCH, DATE_POOL, browse_ids, by_date, to_results
 from pixsearch.library.opening import ensure_model, model_not_installed, open_catalog, vector_set
 from pixsearch.library.photo import PhotoReads, PhotoRef
-from pixsearch.library.region import carry_pin, library_policy
+from pixsearch.library.region import carry_pin, library_policy, region_view
 from pixsearch.models.encoder import JointEncoder, create_encoder
 from pixsearch.models.onnx_runtime import set_threads
 from pixsearch.models.scorer import MatchScore, PhotoEvidence, check_text
@@ -40,9 +42,10 @@ from pixsearch.results import (
     Withheld,
     check_page,
 )
+from pixsearch.search.filters import Filters, check_sort
 from pixsearch.search.matching import Matcher, check_threshold, match_page, search_blocks
 from pixsearch.search.text import Hit, TextSearch
-from pixsearch.storage.catalog import Catalog, ImageRow
+from pixsearch.storage.catalog import Catalog
 from pixsearch.storage.lock import LibraryLock
 from pixsearch.storage.native import load_backend
 
@@ -69,7 +72,7 @@ def _one_snapshot(fn: Callable[..., Any]) -> Callable[..., Any]:
     return read
 
 
-class Library(PhotosById):
+class Library(PhotosById, Composing):
     def __init__(self, settings: Settings, catalog: Catalog, encoder: JointEncoder) -> None:
         # The region's content policy: a bad region, or one looser than the library pins, fails now.
         self.policy: Policy = library_policy(settings, catalog)
@@ -233,40 +236,16 @@ class Library(PhotosById):
 
     # -- reading ------------------------------------------------------------------------------------
     def _results(self, hits: list[Hit], match: dict[int, float] | None = None) -> list[Result | Withheld]:
-        rows = self.catalog.images([h.image_id for h in hits])
-        caps = {c.id: c.text for r in rows.values() for c in r.captions}
-        res = [
-            self._result(rows[h.image_id], h.score, h.scores, caps.get(h.caption_id or -1))
-            for h in hits
-            if h.image_id in rows
-        ]
-        if match:
-            res = [replace(r, match=match.get(r.image_id)) for r in res]
-        return self.withhold.mask(res, lambda r: r.image_id)  # flagged photos -> Withheld
-
-    @staticmethod
-    def _result(r: ImageRow, score: float, scores: dict[str, float], matched: str | None) -> Result:
-        return Result(
-            r.id, score, r.paths, tuple(c.text for c in r.captions), scores, matched, r.width, r.height
-        )
+        return to_results(self.catalog, self.withhold, hits, match)
 
     # -- content policy (policy/) ------------------------------------------------------------------
     def with_region(self, region: str | None) -> Library:
         """This library seen from a stricter policy region (the REST API's per-request ``region``).
 
         The region the library was opened in (a server's ``--region``, a pinned region) is a floor: a
-        region that restricts less, or an unknown one, is a RegionError (HTTP 403 ``region_not_allowed``),
-        so no request can see what this library's region withholds. Shares catalog, encoder and indexes
-        with ``self`` (close only the original); only the policy differs.
+        looser or unknown one is a RegionError (HTTP 403), so no request sees what this region withholds.
         """
-        policy = self.policy.tightened(region)
-        if policy is self.policy:
-            return self
-        other = object.__new__(Library)
-        other.__dict__.update(self.__dict__)
-        other.policy = policy
-        other.settings = replace(self.settings, region=policy.region.name)
-        return other
+        return region_view(self, region)
 
     def check_query(self, text: str) -> None:
         """Raise BlockedError (carrying the disclaimer) when the region forbids ``text``. Every method
@@ -285,10 +264,35 @@ class Library(PhotosById):
 
     @_one_snapshot
     def search(
-        self, query: str, k: int = 10, offset: int = 0, threshold: float | None = None
+        self,
+        query: str,
+        k: int = 10,
+        offset: int = 0,
+        threshold: float | None = None,
+        filters: Filters | None = None,
+        sort: str = "relevance",
     ) -> SearchResults:
-        """Text -> images: fusion (joint-space, caption-semantic, BM25, labels) orders the candidates, and
-        each block of that order is ranked by calibrated match score (``search/matching.py``)."""
+        """Text -> images: fused signals order the candidates (``search/text.py``), each block of that
+        order ranked by calibrated match (``search/matching.py``). ``filters`` keep the photos they allow;
+        ``sort`` "date"/"-date" (newest first): the best matches in capture order (``listing.py``)."""
+        order = check_sort(sort)
+        if order == "relevance":
+            return self._search(query, k, offset, threshold, filters)
+        check_page(k, offset)
+        th = threshold if threshold is not None or not self.matcher.usable else DATE_MATCH
+        found = self._search(query, max(DATE_POOL, offset + k), 0, th, filters)
+        return by_date(self.catalog, found, order, k, offset)
+
+    @_one_snapshot
+    def browse(
+        self, filters: Filters | None = None, sort: str = "-date", k: int = 24, offset: int = 0
+    ) -> list[Result | Withheld]:
+        """Every photo passing ``filters`` (all: none given), newest first ("date": oldest first)."""
+        check_page(k, offset)
+        ids = browse_ids(self.catalog, filters or Filters(), check_sort(sort))
+        return self._results([Hit(i, 0.0) for i in ids[offset : offset + k]])
+
+    def _search(self, query: str, k: int, offset: int, th: float | None, f: Filters | None) -> SearchResults:
         pending = self.policy.start_check(query)  # rules now, the semantic model beside the search
         m = self.matcher
         m.memo.sync()  # the catalog moved since the last search: forget what it changed
@@ -301,15 +305,17 @@ class Library(PhotosById):
             m.vectors,  # one encoder pass: the match scores reuse the query's vectors
             m.memo.caption_owners,
             m.memo.doc_counts,
+            None if f is None else f.allowed(self.catalog),
         )
-        th = check_threshold(self.settings.threshold if threshold is None else threshold)
+        th = check_threshold(self.settings.threshold if th is None else th)
         check_page(k, offset)
         # blocks of the fused order, each ranked by match: the same pages whichever is asked first
         depth, block = search_blocks(k, offset, th) if m.usable else (offset + k, k)
         hits = ts.run(query, depth, 0, None)
         pending.wait()  # BlockedError: a blocked query's hits are dropped unseen
         images = self.vectors.view("images")
-        return match_page(m, images, query, hits, (k, offset), th, self._results, block)
+        lift = self.settings.weights.words  # the photo's own words count in its match too
+        return match_page(m, images, query, hits, (k, offset), th, self._results, block, lift)
 
     @property
     def matcher(self) -> Matcher:
@@ -349,15 +355,7 @@ class Library(PhotosById):
     @_one_snapshot
     def similar(self, image: PhotoRef, k: int = 10, offset: int = 0) -> list[Result | Withheld]:
         """Image -> the most similar images in the library (the query image itself excluded)."""
-        check_page(k, offset)
-        vec, own = self.image_vector(image)
-        keys, sims = self.vectors.get("images").search(vec, k + offset + 1)
-        hits = [
-            Hit(int(i), float(s), {"dense": float(s)})
-            for i, s in zip(keys[0], sims[0], strict=True)
-            if int(i) != own
-        ]
-        return self._results(hits[offset : offset + k])
+        return self._photos.similar(image, k, offset, self._results)
 
     @_one_snapshot
     def describe(self, image: PhotoRef, k: int = 5) -> Description:

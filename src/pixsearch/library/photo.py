@@ -24,8 +24,10 @@ from pixsearch.models.backbones import decode_size
 from pixsearch.models.encoder import JointEncoder
 from pixsearch.models.scorer import PhotoEvidence
 from pixsearch.policy.enforcement import Enforcer
-from pixsearch.results import CaptionResult, Description, Withheld
+from pixsearch.results import CaptionResult, Description, Result, Withheld, check_page
 from pixsearch.search.matching import Matcher
+from pixsearch.search.terms import PhotoRef
+from pixsearch.search.text import Hit
 from pixsearch.storage.catalog import Catalog
 from pixsearch.storage.vectorset import VectorSet
 
@@ -34,7 +36,7 @@ if TYPE_CHECKING:  # PIL is loaded with media, on first use
 
 __all__ = ["PhotoReads", "PhotoRef", "caption_outside", "new_photo_vector"]
 
-PhotoRef = Path | str | bytes | int  # a library image id, a file path, or a photo's bytes
+Results = Callable[[list[Hit]], list[Result | Withheld]]
 
 
 def _locate(catalog: Catalog, photo: Path | str | bytes, need_bytes: bool) -> tuple[int | None, bytes | None]:
@@ -158,6 +160,16 @@ class PhotoReads:
         if iid is None and not checked and self.enforcer.active:
             new_photo_vector(self.enforcer, self.encoder, img)  # BlockedError for a photo of a child
         return _caption_checked(img, beam, self.encoder, self.enforcer)
+
+    def similar(self, image: PhotoRef, k: int, offset: int, results: Results) -> list[Result | Withheld]:
+        """Image -> the most similar images in the library (the query image itself excluded), made into
+        results by ``results`` (the Library's: metadata, the region's policy)."""
+        check_page(k, offset)
+        vec, own = self.vector(image)
+        keys, sims = self.vectors.get("images").search(vec, k + offset + 1)
+        pairs = zip(keys[0].tolist(), sims[0].tolist(), strict=True)
+        hits = [Hit(int(i), float(s), {"dense": float(s)}) for i, s in pairs if int(i) != own]
+        return results(hits[offset : offset + k])
 
     def describe(self, image: PhotoRef, matcher: Callable[[], Matcher], k: int = 5) -> Description:
         """The library's captions nearest the photo in the joint space, reranked by calibrated match (the

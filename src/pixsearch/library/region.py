@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from pixsearch.errors import ConfigError, RegionError
 from pixsearch.policy.rules import Policy, load_policy
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pixsearch.storage.lock import LibraryLock
 
 __all__ = ["PIN_KEY", "carry_pin", "library_pin", "library_policy", "pin_region", "pinned_region"]
-__all__ += ["unpin_region"]
+__all__ += ["region_view", "unpin_region"]
 
 PIN_KEY = "region_pin"
 
@@ -111,3 +111,25 @@ def carry_pin(old: Catalog, new: Catalog) -> None:
     if pin is not None:
         with new.transaction():
             new.set_meta(PIN_KEY, pin)
+
+
+class _Regional(Protocol):
+    policy: Policy
+    settings: Settings
+
+
+L = TypeVar("L", bound=_Regional)
+
+
+def region_view(lib: L, region: str | None) -> L:
+    """``lib`` seen from a stricter policy region (``Library.with_region``): the same catalog, encoder
+    and indexes (close only the original), only the policy differs. The region ``lib`` was opened in is
+    a floor: a region that restricts less, or an unknown one, is a RegionError."""
+    policy = lib.policy.tightened(region)
+    if policy is lib.policy:
+        return lib
+    other = object.__new__(type(lib))
+    other.__dict__.update(lib.__dict__)
+    other.policy = policy
+    other.settings = replace(lib.settings, region=policy.region.name)
+    return other

@@ -4,7 +4,8 @@ Each raw score is first mapped to the log-odds that the photo is the one the que
 (``CALIBRATION``: logistic fits on Flickr8k val, docs/model.md), so a dense cosine and a caption cosine
 are in the same units. A photo's fused log-odds is the weighted mean of the log-odds of the signals it
 HAS (a photo without human captions is judged on its pixels and generated caption alone, not given zeros
-for captions it never had); a matching label adds evidence on top. Squashed to 0..1, it is ``Hit.score``.
+for captions it never had); a matching label, and the query's words among the photo's own words (its
+keywords, place name, text read in it), add evidence on top. Squashed to 0..1, it is ``Hit.score``.
 
 :func:`fuse_many` scores every candidate of a query at once (one NumPy pass per signal); :func:`fuse` is
 the same formula for one photo, kept as the readable reference that the tests hold ``fuse_many`` to.
@@ -17,7 +18,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["BM25_HALF", "CALIBRATION", "LABEL_SIGNAL", "calibrated", "fuse", "fuse_many", "squash"]
+__all__ = ["BM25_HALF", "CALIBRATION", "EVIDENCE", "LABEL_SIGNAL", "WORDS_SIGNAL", "calibrated", "fuse"]
+__all__ += ["fuse_many", "squash"]
 
 BM25_HALF = 5.0  # BM25 b -> b / (b + BM25_HALF): a strong lexical match approaches 1
 # Raw score -> log-odds of relevance: slope, intercept. Fitted by logistic regression on Flickr8k val
@@ -31,6 +33,8 @@ CALIBRATION: dict[str, tuple[float, float]] = {
     "generated": (7.07, -8.13),
 }
 LABEL_SIGNAL = "label"
+WORDS_SIGNAL = "words"  # share of the query's words among the photo's keywords, place, OCR text
+EVIDENCE = (LABEL_SIGNAL, WORDS_SIGNAL)  # added on top of the mean, weight x value log-odds
 _CLIP = 50.0  # log-odds beyond +-50 squash to exactly 0 or 1 in float64 anyway
 
 
@@ -53,7 +57,9 @@ def fuse(scores: Mapping[str, float], weights: Mapping[str, float]) -> float:
         if k in scores and k in CALIBRATION:
             num += w * calibrated(k, scores[k])
             den += w
-    label = weights.get(LABEL_SIGNAL, 0.0) * scores.get(LABEL_SIGNAL, 0.0)
+    label = 0.0
+    for k in EVIDENCE:
+        label += weights.get(k, 0.0) * scores.get(k, 0.0)
     if den == 0 and label == 0:
         return 0.0
     return squash((num / den if den else 0.0) + label)
@@ -61,8 +67,8 @@ def fuse(scores: Mapping[str, float], weights: Mapping[str, float]) -> float:
 
 def fuse_many(signals: Mapping[str, np.ndarray], weights: Mapping[str, float], n: int) -> np.ndarray:
     """:func:`fuse` for ``n`` photos at once: ``signals[k][i]`` is photo i's raw score of signal k, NaN
-    where the photo lacks that signal (a missing ``label`` may also be 0). Same formula, same order of
-    additions, in float64: the scores equal ``fuse``'s (up to the last bit of ``exp``)."""
+    where the photo lacks that signal (a missing ``label`` or ``words`` may also be 0). Same formula, same
+    order of additions, in float64: the scores equal ``fuse``'s (up to the last bit of ``exp``)."""
     num = np.zeros(n)
     den = np.zeros(n)
     for k, w in weights.items():
@@ -74,9 +80,9 @@ def fuse_many(signals: Mapping[str, np.ndarray], weights: Mapping[str, float], n
         num += np.where(has, w * (a * np.where(has, raw, 0.0) + b), 0.0)
         den += np.where(has, w, 0.0)
     label = np.zeros(n)
-    if LABEL_SIGNAL in signals:
-        lab = np.nan_to_num(np.asarray(signals[LABEL_SIGNAL], dtype=np.float64), nan=0.0)
-        label = weights.get(LABEL_SIGNAL, 0.0) * lab
+    for k in EVIDENCE:
+        if k in signals:
+            label += weights.get(k, 0.0) * np.nan_to_num(np.asarray(signals[k], dtype=np.float64), nan=0.0)
     z = np.divide(num, den, out=np.zeros(n), where=den != 0) + label
     out = 1.0 / (1.0 + np.exp(-np.clip(z, -_CLIP, _CLIP)))
     out[(den == 0) & (label == 0)] = 0.0

@@ -22,6 +22,7 @@ a library without captions. Every result still carries its match score.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from pixsearch.errors import ModelError, QueryError
 from pixsearch.models.encoder import JointEncoder
 from pixsearch.models.scorer import MatchScore, PhotoEvidence, Scorer, TextCheck, check_text, load_scorer
 from pixsearch.results import Result, SearchResults, Withheld
+from pixsearch.search.fusion import WORDS_SIGNAL, squash
 from pixsearch.search.match_signals import combine_many, window_signals
 from pixsearch.search.memo import SearchMemo
 from pixsearch.search.text import Hit, QueryVectors
@@ -226,6 +228,7 @@ def match_page(
     threshold: float | None,
     results: Callable[[list[Hit], dict[int, float] | None], list[Result | Withheld]],
     block: int | None = None,
+    words: float = 0.0,
 ) -> SearchResults:
     """A search page (``page`` = (k, offset)) of ``hits`` (best fused first, as deep as
     ``search_blocks`` says), each ``block`` of them ranked by calibrated match score (ties: fused score,
@@ -235,7 +238,8 @@ def match_page(
     reaching it are paged, and when none does the best few below it are kept (``below_threshold``).
     ``images`` holds the hits' joint vectors; ``results`` turns hits (and their match scores) into the
     page's items. A model without a calibrated scorer gives the fused order, or raises (ensure_usable)
-    when a threshold asks for a score.
+    when a threshold asks for a score. ``words``: log-odds per unit of a hit's ``words`` signal added to
+    its match (the photo's keywords or the text read in it say what the pixels may not: a shop's name).
     """
     k, offset = page
     if not matcher.usable:  # no calibrated score for this model: plain results, or say why
@@ -251,6 +255,11 @@ def match_page(
     ids = [h.image_id for h in todo]
     scores = matcher.score_library(query, ids, images.get(np.array(ids, dtype=np.int64)))
     match = {i: m.score for i, m in zip(ids, scores, strict=True)}
+    for h in todo:
+        lift = words * h.scores.get(WORDS_SIGNAL, 0.0)
+        if lift > 0:
+            p = min(max(match[h.image_id], 1e-9), 1 - 1e-9)
+            match[h.image_id] = squash(math.log(p / (1 - p)) + lift)
 
     def by_match(hs: list[Hit]) -> list[Hit]:
         return sorted(hs, key=lambda h: (-match[h.image_id], -h.score, h.image_id))

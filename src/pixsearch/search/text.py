@@ -10,7 +10,12 @@ Signals (raw scores):
 * bm25: FTS5 BM25 over human captions, squashed by b / (b + 5) so a strong lexical match approaches 1;
 * generated: MiniLM cosine between the query and the image's generated caption
   (indexing/enrichers/captions.py);
-* label: probability of the image's best ImageNet label whose words match the query (search/labels.py).
+* label: probability of the image's best ImageNet label whose words match the query (search/labels.py);
+* words: the share of the query's words among the photo's own words (keywords, place name, text read
+  in it: photo_texts, found with FTS5); evidence added on top like a label.
+
+:class:`~pixsearch.search.filters.Filters` narrow the candidates to the photos they allow (``allowed``):
+a small set is scored whole (every photo in it exactly), a large one by gathering deeper.
 
 Every candidate's signals are held in arrays aligned with the candidates' ids (NaN: the photo lacks the
 signal), so fusion is one NumPy pass, and only the returned page becomes :class:`Hit` objects. A photo
@@ -28,7 +33,15 @@ from pixsearch.config import FusionWeights
 from pixsearch.errors import QueryError
 from pixsearch.models.encoder import JointEncoder
 from pixsearch.results import check_page
-from pixsearch.search.fusion import BM25_HALF, CALIBRATION, LABEL_SIGNAL, calibrated, fuse, fuse_many
+from pixsearch.search.fusion import (
+    BM25_HALF,
+    CALIBRATION,
+    LABEL_SIGNAL,
+    WORDS_SIGNAL,
+    calibrated,
+    fuse,
+    fuse_many,
+)
 from pixsearch.search.labels import label_search
 from pixsearch.storage.catalog import Catalog, from_blobs
 from pixsearch.storage.rows import fts_words
@@ -36,7 +49,7 @@ from pixsearch.storage.vectors import VectorIndex
 
 __all__ = ["CALIBRATION", "Hit", "QueryVectors", "Ranked", "TextSearch", "calibrated", "fuse"]
 
-_SIGNALS = ("dense", "caption", "bm25", "generated", LABEL_SIGNAL)  # Hit.scores' key order
+_SIGNALS = ("dense", "caption", "bm25", "generated", LABEL_SIGNAL, WORDS_SIGNAL)  # Hit.scores' key order
 # Cosine slack on the caption index's last hit when bounding what an unread caption can score: the
 # HNSW index is approximate, so a caption just above its last hit may not have come back. On 7,567
 # Flickr8k photos, 300 queries, top 50: slack 0.02 changed 2 queries' lists (a photo at rank 46-50),
@@ -46,6 +59,10 @@ ANN_SLACK = 0.1
 # cost of FTS5 grows with every caption a word matches. On 7,567 Flickr8k photos (37,831 captions) this
 # took BM25 from 7.1 to 1.7 ms of CPU a query, with the same natural-query P@10 and test R@1/5/10.
 BM25_ROWS = 4
+# A filter allowing at most this many photos has every one of them scored (exact, nothing missed);
+# a larger one gathers each signal's hits deeper, by the share of the library it leaves out (capped).
+EXACT_ALLOWED = 5000
+DEEPER_MAX = 10
 Owners = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 Counts = Callable[[list[str]], dict[str, int]]
 
@@ -123,6 +140,8 @@ class _Gathered:
     bm25: np.ndarray = field(default_factory=lambda: np.zeros(0))
     label_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     label_evidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    words_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    words: np.ndarray = field(default_factory=lambda: np.zeros(0))
     every_caption: bool = True  # the caption index returned all it holds
     ceiling: float = 1.0  # no caption the index did not return scores above this
 
@@ -196,8 +215,11 @@ class TextSearch:
         encode: Callable[[str], QueryVectors] | None = None,
         owners: Owners | None = None,
         doc_counts: Counts | None = None,
+        allowed: set[int] | None = None,
     ) -> None:
         self.catalog = catalog
+        # the only photos a filtered search may return, sorted (None: every photo)
+        self.allowed = None if allowed is None else np.array(sorted(allowed), dtype=np.int64)
         self.encoder = encoder
         self.images = images
         self.captions = captions
@@ -210,6 +232,7 @@ class TextSearch:
             "bm25": weights.bm25,
             "generated": weights.generated,
             LABEL_SIGNAL: weights.label,
+            WORDS_SIGNAL: weights.words,
         }
         if not encoder.cross_modal or images is None or len(images) == 0:
             w.pop("dense")
@@ -242,12 +265,17 @@ class TextSearch:
         captions at most as close as the last caption returned) could still reach the best ``depth``."""
         q = _check_query(query)
         check_page(depth)
-        if not self.weights:
+        allowed = self.allowed
+        if not self.weights or (allowed is not None and not len(allowed)):
             return None
         qv = self.encode(q)
         n = max(self.min_hits, 4 * depth)
+        if allowed is not None and len(allowed) > EXACT_ALLOWED and self.images is not None:
+            n *= min(DEEPER_MAX, -(-len(self.images) // len(allowed)))
         g = self._gather(q, qv, n)
-        ids = np.unique(np.concatenate([g.dense_keys, *g.seen(), g.bm25_ids, g.label_ids]))
+        ids = np.unique(np.concatenate([g.dense_keys, *g.seen(), g.bm25_ids, g.label_ids, g.words_ids]))
+        if allowed is not None:
+            ids = allowed if len(allowed) <= EXACT_ALLOWED else np.intersect1d(ids, allowed)
         if not len(ids):
             return None
         w = self.weights
@@ -261,6 +289,8 @@ class TextSearch:
             signals["dense"] = dense
         if len(g.label_ids):
             signals[LABEL_SIGNAL] = _place(ids, g.label_ids, g.label_evidence)
+        if len(g.words_ids):
+            signals[WORDS_SIGNAL] = _place(ids, g.words_ids, g.words, fill=0.0)
         if not g.uses_captions:
             return Ranked(ids, fuse_many(signals, w, len(ids)), signals, np.full(len(ids), -1, np.int64))
         unseen = ~np.isin(ids, np.concatenate(g.seen()))
@@ -304,6 +334,10 @@ class TextSearch:
             labels = label_search(self.catalog, q, 3 * n)
             g.label_ids = np.fromiter(labels, dtype=np.int64, count=len(labels))
             g.label_evidence = np.array([labels[i][0] for i in labels], dtype=np.float64)
+        if WORDS_SIGNAL in w:
+            words = self.catalog.photo_texts.coverage(q, 3 * n)
+            g.words_ids = np.array([i for i, _ in words], dtype=np.int64)
+            g.words = np.array([b for _, b in words], dtype=np.float64)
         return g
 
     def _bm25_words(self, q: str, limit: int) -> list[str]:

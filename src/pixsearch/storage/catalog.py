@@ -216,13 +216,20 @@ class Catalog(CaptionRows):
         """
         if not prefix:
             return self.all_paths()
-        out: list[str] = []
+        return [p for p, _ in self._under(prefix)]
+
+    def ids_under(self, prefix: str) -> set[int]:
+        """Photos with a file below the folder ``prefix`` (ending in "/"), as ``paths_under`` finds them."""
+        return {i for _, i in self._under(prefix)}
+
+    def _under(self, prefix: str) -> list[tuple[str, int]]:
+        out: list[tuple[str, int]] = []
         for low, high in prefix_ranges(prefix):  # the TEXT paths, then those stored as bytes
-            if high is None:
-                rows = self._db.execute("SELECT path FROM paths WHERE path >= ?", (low,))
-            else:
-                rows = self._db.execute("SELECT path FROM paths WHERE path >= ? AND path < ?", (low, high))
-            out += [p for p in map(from_sql, (r[0] for r in rows)) if p.startswith(prefix)]
+            sql, args = "SELECT path, image_id FROM paths WHERE path >= ?", [low]
+            if high is not None:
+                sql, args = sql + " AND path < ?", [low, high]
+            rows = ((from_sql(p), int(i)) for p, i in self._db.execute(sql, args))
+            out += [(p, i) for p, i in rows if p.startswith(prefix)]
         return out
 
     def image_id_for_hash(self, digest: str) -> int | None:

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pixsearch.storage.rows import fts_query, placeholders, select_in
+from pixsearch.storage.rows import fts_query, fts_words, placeholders, select_in
 
 __all__ = ["KINDS", "PhotoTextsTable", "TextRow", "TextRows"]
 
@@ -95,6 +95,22 @@ class PhotoTextsTable:
         sql += " GROUP BY t.image_id ORDER BY score DESC LIMIT ?"
         rows = self._db.execute(sql, [*args, int(limit)]).fetchall()
         return [(int(i), float(s)) for i, s in rows]
+
+    def coverage(self, text: str, limit: int) -> list[tuple[int, float]]:
+        """(image id, share of ``text``'s words found among the photo's own words) for the photos whose
+        texts match any of them (BM25's best ``limit``). Why not BM25 itself: in a library where few
+        photos have keywords or readable text, FTS5's IDF is near zero (a word in 1 of 2 rows scores
+        1e-6), while "all three words of the query are on the sign" is plain evidence at any size."""
+        want = fts_words(text)
+        hits = self.fts_rank(text, limit)
+        if not want or not hits:
+            return []
+        words: dict[int, set[str]] = {}
+        sql = "SELECT image_id, text FROM photo_texts WHERE image_id IN ({})"
+        for iid, t in select_in(self._db, sql, [i for i, _ in hits]):
+            words.setdefault(int(iid), set()).update(fts_words(str(t)))
+        out = [(i, sum(w in words.get(i, set()) for w in want) / len(want)) for i, _ in hits]
+        return [(i, c) for i, c in out if c > 0]
 
     def counts(self) -> dict[str, int]:
         """Rows per kind (every kind present, 0 when none), in one statement."""

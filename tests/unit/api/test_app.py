@@ -129,7 +129,6 @@ def test_search_threshold_and_confidence(client: TestClient) -> None:
 @pytest.mark.parametrize(
     "params",
     [
-        {},
         {"q": ""},
         {"q": "x" * 501},
         {"q": "dog", "k": 0},

@@ -86,7 +86,7 @@ def test_default_models_load_and_answer() -> None:
     assert DEFAULT_CAPTIONER in available_captioners() and (CAPTIONERS_DIR / DEFAULT_CAPTIONER).is_dir()
     create_captioner().check_encoder(enc)
     on = replace(load_settings(), generate_captions=True)
-    assert [e.name for e in enrichers(on, enc)] == ["captions", "labels", "policy"]
+    assert [e.name for e in enrichers(on, enc)] == ["metadata", "captions", "labels", "policy"]
     scorer = load_scorer()
     assert scorer.name == DEFAULT_SCORER and (SCORERS_DIR / f"{DEFAULT_SCORER}.json").is_file()
     assert scorer.card["encoder"] == enc.name
