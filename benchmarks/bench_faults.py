@@ -402,6 +402,8 @@ def run_faults(runs: int, seed: int, n_photos: int, work: Path, max_delay: float
         label = f"run {i} {op} (SIG{sig} at {trigger})"
         stats["ops"][op] = stats["ops"].get(op, 0) + 1
         rc = proc.returncode
+        if sent and rc == 0:  # the command was done, exiting, when the signal came: a finished run
+            sent, where = False, None
         stats["exit_codes"][str(rc)] = stats["exit_codes"].get(str(rc), 0) + 1
         if sent:
             stats["signals"][sig] += 1

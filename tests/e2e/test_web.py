@@ -150,10 +150,16 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser):  # type: ignore[no-untyped-def]
+    """A page that fails its test on an uncaught error or a Content-Security-Policy violation.
+
+    ``wait_for_function`` gets arrow functions ("() => ..."): Playwright evaluates a bare expression
+    with ``eval`` again on every poll, which the page's CSP (no 'unsafe-eval') refuses, so such a wait
+    failed with an EvalError only when its condition was not already true at the first check."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 860})
     pg = ctx.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     yield pg
     ctx.close()
     assert not errors, errors  # no uncaught JavaScript error on any page
@@ -186,11 +192,11 @@ def test_type_and_see_results_then_open_one(page, server: str, shots: Path) -> N
     assert "written by a person" in page.inner_text("#viewer-captions")
     page.wait_for_selector("#viewer-similar img")
     assert page.locator("#viewer-similar img").count() == 8
-    page.wait_for_function("document.getElementById('viewer-img').src.includes('/file')")
+    page.wait_for_function("() => document.getElementById('viewer-img').src.includes('/file')")
     page.wait_for_timeout(300)
     page.screenshot(path=str(shots / "desktop-photo.jpg"), quality=85)
     page.keyboard.press("ArrowRight")  # next photo in the viewer
-    page.wait_for_function("document.getElementById('viewer-title').textContent.length > 0")
+    page.wait_for_function("() => document.getElementById('viewer-title').textContent.length > 0")
     page.keyboard.press("Escape")
     assert page.is_hidden("#viewer")
 
@@ -233,7 +239,7 @@ def test_drop_a_photo(page, server: str, gallery_subset: Path, shots: Path) -> N
     assert page.is_hidden("#dropzone")
     page.wait_for_selector("#query-photo:not([hidden])")
     page.wait_for_selector(".tile img.loaded")
-    page.wait_for_function("document.getElementById('query-photo-caption').textContent.length > 3")
+    page.wait_for_function("() => document.getElementById('query-photo-caption').textContent.length > 3")
     assert page.inner_text("#query-photo-caption").strip() not in ("", "—")
     # The dropped photo is in the library: it is not its own neighbour, its look-alikes are.
     assert page.locator(".tile:not(.skeleton)").count() >= 8
@@ -272,7 +278,7 @@ def test_withheld_photos_show_the_disclaimer(page, restricted, shots: Path) -> N
     shown = _shown_names(page)
     assert shown and not [n for n in shown if children[n]]  # no child in the clear
     assert len(shown) + withheld.count() == len(children)
-    page.wait_for_function("Array.from(document.querySelectorAll('.tile img')).every((i) => i.complete)")
+    page.wait_for_function("() => [...document.querySelectorAll('.tile img')].every((i) => i.complete)")
     page.wait_for_timeout(300)
     page.screenshot(path=str(shots / "desktop-withheld.jpg"), quality=85)
     withheld.nth(0).click()

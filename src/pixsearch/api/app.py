@@ -39,6 +39,7 @@ from pixsearch.api.headers import SecurityHeaders
 from pixsearch.api.hosts import allowed_hosts as host_names
 from pixsearch.api.photos import add_photo_routes
 from pixsearch.api.search import add_search_routes
+from pixsearch.api.timeline import add_timeline_routes
 from pixsearch.api.uploads import Uploads
 from pixsearch.api.words import add_describe_routes, add_word_routes
 from pixsearch.api.worker import LibraryWorker, ensure_token
@@ -123,6 +124,7 @@ def create_app(
     add_describe_routes(app, worker, uploads)
     add_photo_routes(app, worker, uploads, need_token)
     add_duplicate_routes(app, worker)
+    add_timeline_routes(app, worker)  # photos per month (the page's timeline strip)
     add_change_routes(app, worker)  # has the library changed? (the page's live refresh)
     app.state.features.update(add_word_routes(app, worker, uploads))
 

@@ -117,6 +117,20 @@ class PhotoMetaTable:
             args.append(_finite(before_ts, "before"))
         return {int(r[0]) for r in self._db.execute(sql, args)}
 
+    def by_date(self, image_ids: Collection[int] | None = None, newest_first: bool = True) -> list[int]:
+        """``image_ids`` (None: every photo in the library) ordered by capture time, newest or oldest
+        first; photos with no time (or not read yet) last, by id. One statement, one snapshot."""
+        direction = "DESC" if newest_first else "ASC"
+        rows = self._db.execute(
+            "SELECT i.id FROM images i LEFT JOIN photo_meta m ON m.image_id = i.id "
+            f"ORDER BY m.taken_ts IS NULL, m.taken_ts {direction}, i.id"
+        )
+        ids = (int(r[0]) for r in rows)
+        if image_ids is None:
+            return list(ids)
+        want = set(image_ids)
+        return [i for i in ids if i in want]
+
     def ids_with_camera(self, text: str) -> set[int]:
         """Photos whose "make model" contains ``text``, case-insensitively ("canon", "eos 5d", "iphone")."""
         needle = " ".join(text.split())
@@ -186,6 +200,20 @@ class PhotoMetaTable:
         ).fetchone()
         keys = ("photos_with_metadata", "photos_with_capture_time", "photos_with_gps", "photos_with_place")
         return {k: int(v) for k, v in zip(keys, row, strict=True)}
+
+    def months(self, hidden: Collection[int] = ()) -> tuple[list[tuple[str, int]], int]:
+        """([("2024-05", photos taken that month), ...] oldest first, photos with no capture time), not
+        counting ``hidden`` (ids a region withholds). Months are UTC calendar months of ``taken_ts`` and
+        count file times, as ``ids_taken_between`` does: a month's count is what a date filter on it finds.
+        Call inside ``catalog.snapshot()`` when ``hidden`` is given (two statements)."""
+        month = "CASE WHEN m.taken_source IN ('exif', 'file') THEN strftime('%Y-%m', m.taken_ts, 'unixepoch')"
+        month += " END"
+        sql = f"SELECT {month}, COUNT(*) FROM images i LEFT JOIN photo_meta m ON m.image_id = i.id"
+        counts = {mo: int(n) for mo, n in self._db.execute(sql + " GROUP BY 1")}
+        for mo, n in select_in(self._db, sql + " WHERE i.id IN ({}) GROUP BY 1", sorted(hidden)):
+            counts[mo] = counts.get(mo, 0) - int(n)
+        undated = counts.pop(None, 0)
+        return sorted((mo, n) for mo, n in counts.items() if n > 0), max(undated, 0)
 
 
 def _finite(v: float, what: str) -> float:

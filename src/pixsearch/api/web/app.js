@@ -7,14 +7,17 @@ const SUGGESTIONS = [
   "a dog jumping into the water", "people climbing a rock", "a surfer riding a wave",
   "snowy mountains", "a crowd at a street festival", "a cyclist on a dirt track",
 ];
-const params = new URLSearchParams(location.search);
 // No region in requests: the server applies its own (a floor no request can loosen; /api/stats names it).
 // A region in this page's own URL is ignored, so the page offers no way to switch regions.
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  mode: null,        // "text" | "photo" | "similar" | null
+  mode: null,        // "text" | "browse" (no words: the filtered photos by date) | "photo" | "similar" | null
   q: "",
+  filters: { from: "", to: "", camera: "", place: "", folder: "" },  // filters.js; from/to: inclusive periods
+  sort: "",          // "" (the server's default) | "relevance" | "-date" (newest first) | "date"
+  view: null,        // null: the photos | "duplicates" (dupes.js)
+  timeline: null,    // GET /api/timeline
   file: null,        // the photo searched with
   similarTo: null,   // photo id
   items: [],         // results shown, in order
@@ -106,6 +109,21 @@ function captionOf(r) {
   return r.matched_caption || r.caption || (r.captions && r.captions[0]) || r.name || "";
 }
 
+const MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+function dateOf(iso, withTime = false) {
+  // From the ISO text's own fields, not through Date: a capture time is the wall clock where the photo was
+  // taken, and must not move to the viewer's time zone (a photo from 23:30 in Tokyo stays on its day).
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?/.exec(iso || "");
+  if (!m || +m[2] < 1 || +m[2] > 12) return "";
+  const day = `${+m[3]} ${MONTH_NAMES[+m[2] - 1]} ${m[1]}`;
+  return withTime && m[4] ? `${day}, ${m[4]}:${m[5]}` : day;
+}
+
+function factsOf(r) {
+  return [dateOf(r.taken_at), r.camera, r.place].filter(Boolean);
+}
+
 // ---------------------------------------------------------------- messages
 function showMessage(kind, title, text) {
   const m = $("message");
@@ -128,11 +146,15 @@ function tileFor(r, index) {
   const img = el("img", { alt: captionOf(r), loading: "lazy", decoding: "async", src: r.thumbnail_url });
   img.addEventListener("load", () => img.classList.add("loaded"));
   const t = el("button", { class: "tile", type: "button", "data-index": index, "data-id": r.image_id,
-    onclick: () => openViewer(index) }, img);
+    "data-taken": r.taken_at || null, onclick: () => openViewer(index) }, img);
   const m = matchOf(r);
   if (m !== null) t.append(badge(m));
   const cap = captionOf(r);
-  if (cap) t.append(el("div", { class: "cap" }, el("span", { text: cap })));
+  const facts = factsOf(r);
+  if (cap || facts.length) {
+    t.append(el("div", { class: "cap" }, cap ? el("span", { text: cap }) : null,
+      facts.length ? el("small", { class: "facts", text: facts.join(" · ") }) : null));
+  }
   return t;
 }
 
@@ -152,9 +174,11 @@ function showWelcome(on) { $("welcome").hidden = !on; }
 
 async function fetchPage(offset) {
   const k = PAGE;
-  if (state.mode === "text") {
-    let url = `/api/search?q=${encodeURIComponent(state.q)}&k=${k}&offset=${offset}`;
-    return api(url, { signal: state.controller.signal });
+  if (state.mode === "text" || state.mode === "browse") {
+    const p = searchParams();  // filters.js: q, the filters and the order
+    p.set("k", String(k));
+    p.set("offset", String(offset));
+    return api(`/api/search?${p}`, { signal: state.controller.signal });
   }
   if (state.mode === "similar") {
     return api(`/api/photos/${state.similarTo}/similar?k=${k}&offset=${offset}`,
@@ -195,8 +219,9 @@ async function load(reset) {
     if (e.status === 451) {
       resetResults();
       showMessage("blocked", "", e.disclaimer || e.message);
-    } else if (state.mode === "text" && [400, 413, 422].includes(e.status)) {
-      showMessage("error", "Check your search words", e.message);  // about the query, never "the file"
+    } else if ((state.mode === "text" || state.mode === "browse") && [400, 413, 422].includes(e.status)) {
+      // about the query or a filter, never "the file"
+      showMessage("error", filterError(e.message) ? "Check your filters" : "Check your search words", e.message);
     } else if (state.mode === "photo" && e.status === 413) {
       showMessage("error", "That photo is too large", e.message);
     } else if (state.mode === "photo" && (e.status === 415 || e.status === 422)) {
@@ -212,9 +237,15 @@ async function load(reset) {
 
 function describeOutcome(page) {
   const res = page.results;
-  if (state.mode === "text") {
+  if (state.mode === "browse") {
+    if (!res.length) showMessage("notice", "No photos match these filters", "Widen the dates or clear a filter.");
+  } else if (state.mode === "text") {
     if (!res.length && !(page.below_threshold || []).length) {
-      showMessage("notice", `Nothing matches “${state.q}”`, "Try other words: what is in the photo, where, what is happening.");
+      if (filtersActive()) {
+        showMessage("notice", `Nothing matches “${state.q}” with these filters`, "Widen the dates or clear a filter.");
+      } else {
+        showMessage("notice", `Nothing matches “${state.q}”`, "Try other words: what is in the photo, where, what is happening.");
+      }
     } else if (page.confident === false) {
       showMessage("notice", "No confident match",
         `None of your photos clearly shows “${state.q}”. These are the closest ones.`);
@@ -233,19 +264,27 @@ function onInput() {
 
 function textSearch(text) {
   const q = text.trim();
-  const url = new URL(location.href);
-  if (q) url.searchParams.set("q", q); else url.searchParams.delete("q");
-  history.replaceState(null, "", url);
-  if (state.mode === "text" && q === state.q) return;
+  const same = q === state.q && (state.mode === "text" || state.mode === "browse") && !state.view;
+  state.q = q;
+  saveUrl(false);  // filters.js: typing replaces the history entry, it does not add one per key
+  if (!same) run();
+}
+
+function run() {
+  // Words: a text search (filtered, in the chosen order). No words but a filter or an order: a browse of
+  // the filtered photos by date. Neither: the welcome page.
+  closeDuplicates();
   clearPhoto();
-  if (!q) {
-    state.mode = null; state.q = "";
+  const mode = state.q ? "text" : (filtersActive() || state.sort) ? "browse" : null;
+  showFilters();
+  if (!mode) {
+    state.mode = null;
     if (state.controller) state.controller.abort();
     resetResults();
     showWelcome(true);
     return;
   }
-  state.mode = "text"; state.q = q;
+  state.mode = mode;
   showWelcome(false);
   load(true);
 }
@@ -263,9 +302,11 @@ async function photoSearch(file) {
   if (!file) return;
   if (file.type && !file.type.startsWith("image/")) { toast("That is not a photo."); return; }
   closeViewer();
+  closeDuplicates();
   clearPhoto();
   state.mode = "photo"; state.file = file; state.q = ""; state.similarTo = null;
   $("q").value = "";
+  saveUrl(false);  // the words are gone; a photo search has no address (the file is not on the server)
   showWelcome(false);
   $("query-photo-img").src = URL.createObjectURL(file);
   $("query-photo-caption").textContent = "";
@@ -307,8 +348,10 @@ async function describeUpload(file) {
 function similarSearch(id) {
   closeViewer();
   clearPhoto();
+  closeDuplicates();
   state.mode = "similar"; state.similarTo = id; state.q = "";
   $("q").value = "";
+  saveUrl(false);
   showWelcome(false);
   showMessage("notice", "Photos like the one you picked", "");
   load(true).then(() => {
@@ -337,6 +380,7 @@ async function openViewer(index, items) {
   img.alt = captionOf(r);
   $("viewer-title").textContent = r.name || `Photo ${r.image_id}`;
   $("viewer-meta").textContent = r.width ? `${r.width} × ${r.height}` : "";
+  showFacts(r);
   $("viewer-captions").replaceChildren();
   $("viewer-labels").replaceChildren();
   $("viewer-labels-wrap").hidden = true;
@@ -363,6 +407,19 @@ async function openViewer(index, items) {
     if (e.status === 451) showBlockedInViewer(e.disclaimer || e.message);
   } finally { loading(false); }
   loadSimilar(r);
+}
+
+function showFacts(r) {
+  // When, with what, where; the camera and the place are links to the photos that share them.
+  const facts = [];
+  const when = dateOf(r.taken_at, true);
+  if (when) facts.push(el("span", { class: "fact", title: "Taken" }, document.createTextNode(when)));
+  for (const [key, value, what] of [["camera", r.camera, "camera"], ["place", r.place, "place"]]) {
+    if (!value) continue;
+    facts.push(el("button", { type: "button", class: "fact link-button", title: `All photos from this ${what}`,
+      text: value, onclick: () => { closeViewer(); setFilter(key, value); } }));
+  }
+  $("viewer-facts").replaceChildren(...facts);
 }
 
 function skeletonsMini(n) {
@@ -461,6 +518,7 @@ document.addEventListener("keydown", (ev) => {
     return;
   }
   if (active === $("q") && ev.key === "Escape") { $("q").value = ""; textSearch(""); return; }
+  if (!$("dupes").hidden && ev.key === "Escape" && !typing) { leaveDuplicates(); return; }
   if (active && active.classList.contains("tile")) {
     const i = Number(active.dataset.index);
     const cols = gridColumns();
@@ -499,9 +557,7 @@ document.addEventListener("paste", (ev) => {
 });
 $("photo-button").addEventListener("click", () => $("file").click());
 $("file").addEventListener("change", () => { photoSearch($("file").files[0]); $("file").value = ""; });
-$("query-photo-clear").addEventListener("click", () => {
-  clearPhoto(); state.mode = null; resetResults(); showWelcome(true); $("q").focus();
-});
+$("query-photo-clear").addEventListener("click", () => { run(); $("q").focus(); });
 
 // ---------------------------------------------------------------- wiring
 $("q").addEventListener("input", onInput);
@@ -539,8 +595,10 @@ async function init() {
     $("stats").textContent = "";
     showMessage("error", "The library could not be opened", e.message);
   }
-  const q = params.get("q");
-  if (q) { $("q").value = q; textSearch(q); }
-  else if (matchMedia("(hover: hover)").matches) $("q").focus();
+  fromUrl();  // filters.js: words, filters, order and view from the address (reload, a shared link)
+  if (!state.q && !state.view && matchMedia("(hover: hover)").matches) $("q").focus();
+  loadTimeline();
 }
-init();
+addEventListener("popstate", () => fromUrl());  // back and forward: the address holds the whole state
+// After every script of the page has run (filters.js, dupes.js define what init calls).
+document.addEventListener("DOMContentLoaded", init);

@@ -1,9 +1,9 @@
 // Live refresh: photos added, changed or removed while the page is open (`pixsearch index --watch`,
 // `pixsearch serve --watch`, another client's upload) show up without a reload. While the page is
 // visible and idle, it asks GET /api/changes every few seconds; when the library's generation moved, the
-// photo count and the first page of results are fetched again and swapped in whole (no skeleton flash).
-// Self-contained: it only reads app.js's globals (state, $, api, fetchPage, tileFor, describeOutcome,
-// clearMessage, toast, PAGE).
+// photo count, the timeline and the first page of results are fetched again and swapped in whole (no
+// skeleton flash). Self-contained: it only reads the page's globals (state, $, api, fetchPage, tileFor,
+// describeOutcome, clearMessage, toast, PAGE from app.js; loadTimeline from filters.js).
 "use strict";
 
 (() => {
@@ -44,7 +44,7 @@
         const c = await api(seen === null ? "/api/changes" : `/api/changes?since=${seen}`);
         const moved = seen !== null && c.changed;
         seen = c.generation;
-        if (moved) { await refreshCount(); await refreshResults(); }
+        if (moved) { await refreshCount(); await loadTimeline(); await refreshResults(); }
       }
     } catch (_) { /* a server restarting, a search aborted: the next round tries again */ }
     setTimeout(check, EVERY_MS);
