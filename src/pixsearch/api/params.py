@@ -29,6 +29,7 @@ MAX_ID = 2**63 - 1  # SQLite's integer range: larger ids cannot exist (and would
 # itself; the API also caps them, so one request cannot ask for an unbounded amount of work.
 MAX_K = 100
 MAX_OFFSET = 10_000
+MAX_UPLOAD_B64 = 28 * 2**20  # a composed query's uploaded photo, base64: 20 MiB of bytes and its overhead
 
 PhotoId = Annotated[int, Path(ge=1, le=MAX_ID, description="Catalog id of the photo.")]
 K = Annotated[int, Query(ge=1, le=MAX_K, description="Number of results.")]
@@ -63,10 +64,12 @@ Sort = Annotated[
 
 
 class QueryTerm(BaseModel):
-    """One term of a composed query: words or a library photo's id, and its weight (negative: less like)."""
+    """One term of a composed query: words, a library photo's id, or a photo's bytes (base64; not
+    stored), and its weight (negative: less like it)."""
 
     text: str | None = Field(None, min_length=1, max_length=500)
-    photo: int | None = Field(None, ge=1, le=MAX_ID)
+    photo_id: int | None = Field(None, ge=1, le=MAX_ID)
+    upload: str | None = Field(None, min_length=4, max_length=MAX_UPLOAD_B64)
     weight: float = Field(1.0, ge=-10.0, le=10.0, allow_inf_nan=False)
 
 

@@ -8,11 +8,14 @@ the region's policy hides the photo.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Form
+from fastapi import Depends, FastAPI, Form
 
 from pixsearch.api import photos
 from pixsearch.api.params import (
@@ -28,6 +31,7 @@ from pixsearch.api.params import (
     Offset,
     PhotoId,
     Place,
+    QueryTerm,
     Region,
     SearchText,
     Sort,
@@ -36,10 +40,11 @@ from pixsearch.api.params import (
 )
 from pixsearch.api.uploads import Uploads
 from pixsearch.api.worker import LibraryWorker
-from pixsearch.library.composing import Term
+from pixsearch.errors import QueryError
 from pixsearch.library.facade import Library
 from pixsearch.results import Result, Roots, SearchResults, Withheld, shown
 from pixsearch.search.filters import Filters
+from pixsearch.search.terms import Term
 
 __all__ = ["CONFIDENT_CAPTION", "CONFIDENT_MATCH", "add_search_routes", "confident", "result_json"]
 
@@ -93,6 +98,37 @@ def _page(
     }
 
 
+@dataclass(frozen=True)
+class FilterArgs:
+    """The filter query parameters every search route takes, parsed in the Library's worker (the folder
+    is relative to the indexed folders, whose list the worker reads)."""
+
+    after: str | None = None
+    before: str | None = None
+    camera: str | None = None
+    folder: str | None = None
+    near: str | None = None
+    place: str | None = None
+
+    def parse(self, roots: Roots) -> Filters:
+        where = _below_roots(self.folder, roots)
+        return Filters.parse(self.after, self.before, self.camera, where, self.near, self.place)
+
+
+def _filter_args(
+    after: After = None,
+    before: Before = None,
+    camera: Camera = None,
+    folder: Folder = None,
+    near: Near = None,
+    place: Place = None,
+) -> FilterArgs:
+    return FilterArgs(after, before, camera, folder, near, place)
+
+
+Where = Annotated[FilterArgs, Depends(_filter_args)]
+
+
 def _below_roots(folder: str | None, roots: Roots) -> list[str] | None:
     """A folder as the API names it (relative to an indexed folder, like a result's ``path``) below
     every indexed folder: the server's paths are never written by clients."""
@@ -100,6 +136,19 @@ def _below_roots(folder: str | None, roots: Roots) -> list[str] | None:
         return None
     sub = folder.strip("/")
     return [f"{r.rstrip('/')}/{sub}" for r in roots.values()]
+
+
+def _term(t: QueryTerm) -> Term:
+    """A composed query's term as the Library takes it; an upload's base64 is decoded here (400 when it
+    is not base64; a photo that does not decode is the Library's 422 ``bad_image``)."""
+    if t.upload is not None:
+        if t.text is not None or t.photo_id is not None:
+            raise QueryError("a query term is words, a photo_id or an upload: one of them")
+        try:
+            return Term(t.weight, photo=base64.b64decode(t.upload, validate=True))
+        except binascii.Error:
+            raise QueryError("upload: not base64") from None
+    return Term(t.weight, text=t.text, photo=t.photo_id)
 
 
 def add_search_routes(app: FastAPI, worker: LibraryWorker, uploads: Uploads) -> None:
@@ -110,12 +159,7 @@ def add_search_routes(app: FastAPI, worker: LibraryWorker, uploads: Uploads) -> 
         offset: Offset = 0,
         threshold: Threshold = None,
         region: Region = None,
-        after: After = None,
-        before: Before = None,
-        camera: Camera = None,
-        folder: Folder = None,
-        near: Near = None,
-        place: Place = None,
+        where: Where = None,  # type: ignore[assignment]  # FastAPI fills it (Depends)
         sort: Sort = None,
     ) -> dict[str, Any]:
         """Text -> photos, best first, or (no ``q``) the photos the filters keep, newest first. A query the
@@ -123,7 +167,7 @@ def add_search_routes(app: FastAPI, worker: LibraryWorker, uploads: Uploads) -> 
 
         def run(lib: Library) -> tuple[list[Result | Withheld], Roots]:
             roots = lib.roots()
-            f = Filters.parse(after, before, camera, _below_roots(folder, roots), near, place)
+            f = where.parse(roots)
             view = lib.with_region(region)
             if q is None:
                 return view.browse(f, sort or "-date", k, offset), roots
@@ -141,11 +185,11 @@ def add_search_routes(app: FastAPI, worker: LibraryWorker, uploads: Uploads) -> 
             roots = lib.roots()
             where = _below_roots(body.folder, roots)
             f = Filters.parse(body.after, body.before, body.camera, where, body.near, body.place)
-            terms = [Term(t.weight, text=t.text, photo=t.photo) for t in body.terms]
+            terms = [_term(t) for t in body.terms]
             view = lib.with_region(region)
             for t in body.terms:
-                if t.photo is not None:
-                    view.ensure_photo(t.photo)  # 404 for an id the library does not hold
+                if t.photo_id is not None:
+                    view.ensure_photo(t.photo_id)  # 404 for an id the library does not hold
             return view.compose(terms, body.k, body.offset, f), roots
 
         return _page(await worker.run(run), body.k, body.offset)
@@ -156,19 +200,32 @@ def add_search_routes(app: FastAPI, worker: LibraryWorker, uploads: Uploads) -> 
         k: Annotated[int, Form(ge=1, le=MAX_K)] = 24,
         offset: Annotated[int, Form(ge=0, le=MAX_OFFSET)] = 0,
         region: Region = None,
+        where: Where = None,  # type: ignore[assignment]
     ) -> dict[str, Any]:
-        """Photo -> the most similar photos in the library (the upload is not stored)."""
+        """Photo -> the most similar photos in the library (the upload is not stored), among the photos
+        the filters keep."""
         data = await uploads.photo(file)  # decoded and shrunk off the Library's thread
-        res = await worker.run(lambda lib: (lib.with_region(region).similar(data, k, offset), lib.roots()))
-        return _page(res, k, offset)
+
+        def run(lib: Library) -> tuple[list[Result | Withheld], Roots]:
+            roots = lib.roots()
+            return lib.with_region(region).similar(data, k, offset, where.parse(roots)), roots
+
+        return _page(await worker.run(run), k, offset)
 
     @app.get("/api/photos/{image_id}/similar", tags=["search"])
-    async def similar(image_id: PhotoId, k: K = 24, offset: Offset = 0, region: Region = None) -> Any:
-        """Photos that look like this one."""
+    async def similar(
+        image_id: PhotoId,
+        k: K = 24,
+        offset: Offset = 0,
+        region: Region = None,
+        where: Where = None,  # type: ignore[assignment]
+    ) -> Any:
+        """Photos that look like this one, among the photos the filters keep."""
 
         def run(lib: Library) -> tuple[list[Result | Withheld], Roots]:
             view = lib.with_region(region)
             view.ensure_photo(image_id)
-            return view.similar(image_id, k, offset), lib.roots()
+            roots = lib.roots()
+            return view.similar(image_id, k, offset, where.parse(roots)), roots
 
         return _page(await worker.run(run), k, offset, image_id=image_id)

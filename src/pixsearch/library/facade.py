@@ -44,6 +44,7 @@ from pixsearch.results import (
 )
 from pixsearch.search.filters import Filters, check_sort
 from pixsearch.search.matching import Matcher, check_threshold, match_page, search_blocks
+from pixsearch.search.terms import Term
 from pixsearch.search.text import Hit, TextSearch
 from pixsearch.storage.catalog import Catalog
 from pixsearch.storage.lock import LibraryLock
@@ -353,8 +354,12 @@ class Library(PhotosById, Composing):
         return PhotoReads(self.catalog, self.vectors, self.encoder, self.withhold)
 
     @_one_snapshot
-    def similar(self, image: PhotoRef, k: int = 10, offset: int = 0) -> list[Result | Withheld]:
-        """Image -> the most similar images in the library (the query image itself excluded)."""
+    def similar(
+        self, image: PhotoRef, k: int = 10, offset: int = 0, filters: Filters | None = None
+    ) -> list[Result | Withheld]:
+        """Image -> the most similar images in the library (itself excluded), among ``filters``' photos."""
+        if filters is not None and filters.active:  # the same nearest, restricted (composing.py)
+            return self.compose([Term(photo=image)], k, offset, filters)
         return self._photos.similar(image, k, offset, self._results)
 
     @_one_snapshot

@@ -78,9 +78,9 @@ def test_rest_composed_search(client: TestClient) -> None:
     assert len(body["results"]) == 4 and all("match" not in x for x in body["results"])
     first = body["results"][0]["image_id"]
     r = client.post(
-        "/api/search", json={"terms": [{"text": "a dog"}, {"photo": first, "weight": -1}], "k": 4}
+        "/api/search", json={"terms": [{"text": "a dog"}, {"photo_id": first, "weight": -1}], "k": 4}
     )
     assert r.status_code == 200 and first not in [x["image_id"] for x in r.json()["results"]]
-    assert client.post("/api/search", json={"terms": [{"photo": 999999}]}).status_code == 404
+    assert client.post("/api/search", json={"terms": [{"photo_id": 999999}]}).status_code == 404
     assert client.post("/api/search", json={"terms": []}).status_code == 422
-    assert client.post("/api/search", json={"terms": [{"text": "a", "photo": 1}]}).status_code == 400
+    assert client.post("/api/search", json={"terms": [{"text": "a", "photo_id": 1}]}).status_code == 400

@@ -3,6 +3,7 @@ them (capture time, camera, GPS) and indexed by the real metadata enricher; and 
 
 from __future__ import annotations
 
+import base64
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,3 +142,29 @@ def test_rest_search_filters_browse_and_errors(client: TestClient) -> None:
     ):
         r = client.get("/api/search", params=bad)
         assert r.status_code in (400, 422) and "error" in r.json(), (bad, r.text)  # 400: bad_query
+
+
+def test_similar_by_id_and_by_upload_keep_to_the_filters(dated: Path, client: TestClient) -> None:
+    with Library.open(dated / "lib") as lib:
+        a = next(r for r in lib.browse(k=8) if isinstance(r, Result) and r.path.endswith("a.jpg"))
+        misc = Filters.parse(folder=dated / "photos" / "misc")
+        near = lib.similar(a.image_id, k=3, filters=misc)
+        assert len(near) == 3 and {Path(r.path).parent.name for r in near if isinstance(r, Result)} == {
+            "misc"
+        }
+        unfiltered = [r.image_id for r in lib.similar(a.image_id, k=8) if isinstance(r, Result)]
+        in_misc = [i for i in unfiltered if i in {r.image_id for r in lib.browse(misc)}]
+        assert [r.image_id for r in near if isinstance(r, Result)] == in_misc[:3]  # same order, restricted
+    r = client.get(f"/api/photos/{a.image_id}/similar", params={"folder": "misc", "k": 3})
+    assert r.status_code == 200 and {x["path"].split("/")[0] for x in r.json()["results"]} == {"misc"}
+    data = (dated / "photos" / "trips" / "a.jpg").read_bytes()
+    r = client.post(
+        "/api/search/image", files={"file": ("a.jpg", data, "image/jpeg")}, params={"camera": "nikon"}
+    )
+    assert r.status_code == 200 and {x["name"] for x in r.json()["results"]} == {"b.jpg", "d.jpg"}
+    up = base64.b64encode(data).decode()
+    r = client.post("/api/search", json={"terms": [{"upload": up}], "k": 2, "folder": "trips"})
+    assert r.status_code == 200, r.text
+    assert [x["name"] for x in r.json()["results"]][0] != "a.jpg"  # the upload is that photo: left out
+    r = client.post("/api/search", json={"terms": [{"upload": "not base64!"}]})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_query"
