@@ -161,6 +161,8 @@ def search(
             _paths(res)
         elif as_json:
             emit_results(res, True, "")
+        elif not res and filters.active:  # say why there is nothing, and what to change
+            out.print("no photo passes these filters (dates, camera, folder, place): loosen one of them")
         else:
             _show(lib, res, title, verbose, preview)
 
