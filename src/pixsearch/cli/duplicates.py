@@ -64,8 +64,15 @@ def _print(found: Any, roots: dict[int, str]) -> None:
     near = sum(1 for g in groups if g.kind == "near")
     files = sum(len(g.photos) - 1 for g in groups)
     t = Table(show_edge=False, pad_edge=False)
-    for name, right in (("#", True), ("", False), ("path", False), ("pixels", True), ("size", True)):
-        t.add_column(name, justify="right" if right else "left")
+    paths = [shown_path(p.path, roots) for g in groups for p in g.photos]
+    # the path gets its whole width first (a file name is never cut to "…"; a very narrow terminal
+    # folds it onto more lines), the other columns share what is left
+    widest = max(len(p) for p in paths)
+    for name, right in (("#", True), ("", False)):
+        t.add_column(name, justify="right" if right else "left", no_wrap=True)
+    t.add_column("path", overflow="fold", min_width=min(widest, max(20, out.width - 50)))
+    for name in ("pixels", "size"):
+        t.add_column(name, justify="right", no_wrap=True)
     t.add_column("taken", no_wrap=True)
     t.add_column("alike", justify="right")
     for n, g in enumerate(groups, 1):
@@ -83,8 +90,9 @@ def _print(found: Any, roots: dict[int, str]) -> None:
             )
     out.print(t)
     out.print(
-        f"{len(groups)} groups of duplicates ({near} near, {len(groups) - near} exact) among {found.photos} "
-        f"photos; {files} files could go. Nothing was deleted.",
+        f"{len(groups)} {'group' if len(groups) == 1 else 'groups'} of duplicates ({near} near, "
+        f"{len(groups) - near} exact) among {found.photos} photos; {files} "
+        f"{'file' if files == 1 else 'files'} could go. Nothing was deleted.",
         highlight=False,
     )
 

@@ -72,6 +72,7 @@ def test_people_read_which_copy_to_keep(lib_dir: Path) -> None:
     text = r.stdout  # type: ignore[attr-defined]
     assert "2 groups of duplicates (1 near, 1 exact) among 5 photos" in text and "Nothing was deleted" in text
     assert "keep" in text and "half.jpg" in text and "same bytes" in text
+    assert all(n in text for n in (PHOTOS[0], PHOTOS[1], "again.jpg"))  # every file name whole, never "…"
 
 
 def test_a_high_threshold_keeps_only_exact_copies(lib_dir: Path) -> None:
