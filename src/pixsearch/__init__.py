@@ -17,7 +17,7 @@ class _OnnxRuntimeFirst:
     """Imports onnxruntime just before usearch, wherever usearch is first imported from.
 
     onnxruntime loaded after usearch crashes the process (SIGSEGV in libstdc++'s codecvt during
-    ``import onnxruntime``, both 1.30 and 1.32; see ``onnx_runtime.preload``). Importing onnxruntime here
+    ``import onnxruntime``, both 1.30 and 1.32; the other order works). Importing onnxruntime here
     eagerly, as this package once did, cost every command ~0.1 s (numpy + onnxruntime) before its name
     was even parsed, ``pixsearch --help`` included; this import hook keeps the safe order for free."""
 

@@ -24,7 +24,8 @@ class IndexReport:
     kept: list[tuple[str, str]] = field(default_factory=list)  # reindex: unreadable now, kept (why)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
-    # wall seconds: waiting for decode threads, image + caption encoding, SQLite + index writes
+    # seconds per stage: decode, encode, store (SQLite), vectors, and each enricher by name; stages that
+    # overlap in the pipelined engine (indexing/engine.py) each count their own busy time
     timings: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "encode": 0.0, "store": 0.0})
 
     def to_dict(self) -> dict:

@@ -31,7 +31,6 @@ __all__ = [
     "file_sha256",
     "intra_op_threads",
     "onnx_session",
-    "preload",
     "set_threads",
 ]
 
@@ -65,22 +64,6 @@ def intra_op_threads(env: dict[str, str] | None = None) -> int:
     if n < 1:
         raise ConfigError(f"PIXSEARCH_THREADS must be a whole number >= 1 (unset: all cores), got {raw!r}")
     return n
-
-
-def preload() -> None:
-    """Import onnxruntime now if it is installed (errors are reported later, when a session is built).
-
-    Why: in one process, ``import onnxruntime`` after ``usearch.compiled`` (or another extension linked
-    against the system libstdc++) dies with SIGSEGV inside libstdc++'s codecvt; the other order works.
-    ``pixsearch/__init__`` calls this first, so every entry point loads them in the safe order.
-    """
-    import importlib.util
-
-    if importlib.util.find_spec("onnxruntime") is not None:
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            pass
 
 
 def _ort() -> Any:

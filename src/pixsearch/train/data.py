@@ -59,8 +59,18 @@ def load_features(
     limit: int = 0,
     stats_from: FeatureSet | None = None,
     log: Callable[[dict], None] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> FeatureSet:
+    """The split's head inputs. ``extra`` backbones' pooled features are appended to the main one's before
+    standardisation (so each part is standardised with its own statistics), for the same images."""
     names, pooled, logits, emb, owner = split_features(data, split, cfg.image_backbone, limit, log)
+    for name in extra:
+        more_names, more, *_ = split_features(data, split, name, limit, log)
+        if more_names != names:
+            raise DatasetError(
+                f"backbone {name!r} decoded other images of {split!r} than {cfg.image_backbone!r}"
+            )
+        pooled = np.concatenate([pooled, more], axis=1)
     if stats_from is None:
         mean = pooled.mean(0).astype(np.float32)
         std = (pooled.std(0) + 1e-3).astype(np.float32)

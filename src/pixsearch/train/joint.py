@@ -33,7 +33,15 @@ from pixsearch.train._loop import Log, ResumableTrainer, jsonable, plot_epochs
 from pixsearch.train.data import FeatureSet, flipped_image_x, load_features
 from pixsearch.train.modules import JointHeads
 
-__all__ = ["TrainConfig", "PHASE2", "Trainer", "Phase2Trainer", "train_joint", "export_heads"]
+__all__ = [
+    "TrainConfig",
+    "PHASE2",
+    "Trainer",
+    "Phase2Trainer",
+    "train_joint",
+    "export_heads",
+    "max_violation",
+]
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,11 @@ class TrainConfig:
     phase: int = 1  # 2: also fine-tune the image backbone's last block + head conv (Phase2Trainer)
     init: Path | None = None  # phase 2 starts from these phase-1 heads
     top_lr_scale: float = 0.1  # backbone layers learn at lr * this
+    # Study options (docs/model.md, "Search model v2"); the defaults reproduce the shipped recipe exactly.
+    hard_negative_weight: float = 0.0  # > 0: add this times the max-violation hinge to InfoNCE
+    margin: float = 0.2  # the hinge's cosine margin
+    temperature: float = 0.0  # > 0: fixed softmax temperature instead of the learned one
+    extra_backbones: tuple[str, ...] = ()  # pooled features of these concatenated (not runtime-loadable)
 
 
 # Phase 2 starts from trained heads: shorter, gentler, smaller batches (the backbone top is in the graph).
@@ -75,6 +88,23 @@ def _loss(img: torch.Tensor, txt: torch.Tensor, owner: torch.Tensor, scale: torc
     return (t2i + i2t) / 2
 
 
+def max_violation(img: torch.Tensor, txt: torch.Tensor, owner: torch.Tensor, margin: float) -> torch.Tensor:
+    """VSE++'s hinge on the hardest negatives (Faghri et al., 2018), both directions, per positive pair.
+
+    For caption c of image o, the most similar other image and the most similar caption of another image
+    must both sit ``margin`` (cosine) below s(c, o); the mean cost over the batch's captions. InfoNCE
+    spreads its gradient over all negatives; this term pushes on the one that ranks above the positive.
+    """
+    sim = txt @ img.T  # captions x images
+    pos = sim.gather(1, owner[:, None]).squeeze(1)
+    own = owner[:, None] == torch.arange(img.shape[0])[None, :]
+    neg = sim.masked_fill(own, float("-inf"))
+    hard_img = neg.max(1).values  # per caption: its hardest other image
+    hard_cap = neg.max(0).values[owner]  # per caption: its image's hardest caption of another image
+    relu = torch.nn.functional.relu
+    return (relu(margin - pos + hard_img) + relu(margin - pos + hard_cap)).mean()
+
+
 def nn_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits, target)
 
@@ -84,8 +114,11 @@ class Trainer(ResumableTrainer):
         self.cfg = cfg
         self.log = log
         torch.manual_seed(cfg.seed)
-        self.train = load_features(cfg.data, cfg.train_split, cfg.heads, limit=cfg.limit, log=log)
-        self.val = load_features(cfg.data, cfg.val_split, cfg.heads, stats_from=self.train, log=log)
+        extra = cfg.extra_backbones
+        self.train = load_features(cfg.data, cfg.train_split, cfg.heads, cfg.limit, log=log, extra=extra)
+        self.val = load_features(
+            cfg.data, cfg.val_split, cfg.heads, stats_from=self.train, log=log, extra=extra
+        )
         self.train_x, self.val_x = self.train.image_x, self.val.image_x
         self.train_x_flip = (
             flipped_image_x(cfg.data, cfg.train_split, self.train, cfg.heads)
@@ -94,6 +127,11 @@ class Trainer(ResumableTrainer):
         )
         self.model: Any = JointHeads(cfg.heads, self.train.image_x.shape[1], dropout=cfg.dropout)
         self.setup()
+        if cfg.temperature > 0:
+            scale = next(p for n, p in self.model.named_parameters() if n.endswith("logit_scale"))
+            with torch.no_grad():
+                scale.fill_(math.log(1.0 / cfg.temperature))
+            scale.requires_grad_(False)
         self.opt = torch.optim.AdamW(self.param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.steps_per_epoch = math.ceil(len(self.train_x) / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
@@ -140,7 +178,10 @@ class Trainer(ResumableTrainer):
             use = (torch.rand(len(idx)) < 0.5).numpy()
             x = np.where(use[:, None], self.train_x_flip[idx], x)
         img = self.image_embed(x, train=True)
-        loss = _loss(img, self.model.text(t), torch.from_numpy(owner), self.model.scale())
+        txt, own = self.model.text(t), torch.from_numpy(owner)
+        loss = _loss(img, txt, own, self.model.scale())
+        if self.cfg.hard_negative_weight:
+            loss = loss + self.cfg.hard_negative_weight * max_violation(img, txt, own, self.cfg.margin)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
@@ -333,5 +374,7 @@ def train_joint(cfg: TrainConfig, resume: bool = False, log: Log | None = None) 
         raise PixsearchError("epochs must be >= 1 and batch size >= 2")
     if not cfg.data.exists():
         raise DatasetError(f"dataset not found: {cfg.data}")
+    if cfg.extra_backbones and (cfg.phase == 2 or cfg.flip_aug):
+        raise PixsearchError("extra backbones train phase-1 heads only, without flip augmentation")
     trainer = Phase2Trainer if cfg.phase == 2 else Trainer
     return trainer(cfg, log or (lambda _e: None)).run(resume)

@@ -12,13 +12,16 @@ const SUGGESTIONS = [
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  mode: null,        // "text" | "browse" (no words: the filtered photos by date) | "photo" | "similar" | null
+  mode: null,        // "text" | "browse" (no words: the filtered photos by date) | "photo" | "similar"
+                     // | "refine" (words, or the uploaded photo, plus "more/less like this": refine.js) | null
   q: "",
-  filters: { from: "", to: "", camera: "", place: "", folder: "" },  // filters.js; from/to: inclusive periods
+  filters: { from: "", to: "", camera: "", place: "", folder: "", near: "" },  // filters.js; from/to inclusive
+  refine: [],        // refine.js: [{id, weight}], weight +1 "more like this", -1 "less like this"
   sort: "",          // "" (the server's default) | "relevance" | "-date" (newest first) | "date"
   view: null,        // null: the photos | "duplicates" (dupes.js)
   timeline: null,    // GET /api/timeline
   file: null,        // the photo searched with
+  fileB64: null,     // its bytes as base64, once a refined search sends them (a promise)
   similarTo: null,   // photo id
   items: [],         // results shown, in order
   nextOffset: null,
@@ -147,6 +150,11 @@ function tileFor(r, index) {
   img.addEventListener("load", () => img.classList.add("loaded"));
   const t = el("button", { class: "tile", type: "button", "data-index": index, "data-id": r.image_id,
     "data-taken": r.taken_at || null, onclick: () => openViewer(index) }, img);
+  // Beside the tile, not in it (a button cannot hold buttons): shown on hover and on focus (refine.js).
+  return el("div", { class: "cell" }, fillTile(t, r), refineButtons(r));
+}
+
+function fillTile(t, r) {
   const m = matchOf(r);
   if (m !== null) t.append(badge(m));
   const cap = captionOf(r);
@@ -180,14 +188,22 @@ async function fetchPage(offset) {
     p.set("offset", String(offset));
     return api(`/api/search?${p}`, { signal: state.controller.signal });
   }
+  if (state.mode === "refine") {  // refine.js: POST /api/search, the terms and the filters as JSON
+    const body = { terms: await refineTerms(), k, offset, ...Object.fromEntries(filterParams()) };
+    return api("/api/search", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body), signal: state.controller.signal });
+  }
+  const p = filterParams();  // filters.js: the photo searches keep to the filtered photos too
   if (state.mode === "similar") {
-    return api(`/api/photos/${state.similarTo}/similar?k=${k}&offset=${offset}`,
-      { signal: state.controller.signal });
+    p.set("k", String(k));
+    p.set("offset", String(offset));
+    return api(`/api/photos/${state.similarTo}/similar?${p}`, { signal: state.controller.signal });
   }
   const fd = new FormData();
   fd.append("file", state.file);
   fd.append("k", String(k));
   fd.append("offset", String(offset));
+  for (const [key, value] of p) fd.append(key, value);
   return api("/api/search/image", { method: "POST", body: fd, signal: state.controller.signal });
 }
 
@@ -222,6 +238,11 @@ async function load(reset) {
     } else if ((state.mode === "text" || state.mode === "browse") && [400, 413, 422].includes(e.status)) {
       // about the query or a filter, never "the file"
       showMessage("error", filterError(e.message) ? "Check your filters" : "Check your search words", e.message);
+    } else if (state.mode === "refine" && [400, 404, 413, 422].includes(e.status)) {
+      // a bad filter, terms that cancel out, a photo no longer in the library: the chips can fix it
+      showMessage("error", filterError(e.message) ? "Check your filters" : "Check your refinements", e.message);
+    } else if (filterError(e.message) && [400, 422].includes(e.status)) {
+      showMessage("error", "Check your filters", e.message);
     } else if (state.mode === "photo" && e.status === 413) {
       showMessage("error", "That photo is too large", e.message);
     } else if (state.mode === "photo" && (e.status === 415 || e.status === 422)) {
@@ -250,6 +271,10 @@ function describeOutcome(page) {
       showMessage("notice", "No confident match",
         `None of your photos clearly shows “${state.q}”. These are the closest ones.`);
     }
+  } else if (!res.length && filtersActive()) {
+    showMessage("notice", "No photos like it match these filters", "Widen the dates or clear a filter.");
+  } else if (!res.length && state.mode === "refine") {
+    showMessage("notice", "No other photos to show", "Remove a refinement to see more.");
   } else if (!res.length) {
     showMessage("notice", "No similar photos yet", "The library has no other photos to compare with.");
   }
@@ -264,18 +289,21 @@ function onInput() {
 
 function textSearch(text) {
   const q = text.trim();
-  const same = q === state.q && (state.mode === "text" || state.mode === "browse") && !state.view;
+  const same = q === state.q && ["text", "browse", "refine"].includes(state.mode) && !state.file && !state.view;
   state.q = q;
   saveUrl(false);  // filters.js: typing replaces the history entry, it does not add one per key
   if (!same) run();
 }
 
 function run() {
-  // Words: a text search (filtered, in the chosen order). No words but a filter or an order: a browse of
-  // the filtered photos by date. Neither: the welcome page.
+  // "More/less like this" chips: a refined search (the words and the chips' photos). Words: a text search
+  // (filtered, in the chosen order). No words but a filter or an order: a browse of the filtered photos
+  // by date. None of these: the welcome page.
   closeDuplicates();
   clearPhoto();
-  const mode = state.q ? "text" : (filtersActive() || state.sort) ? "browse" : null;
+  const mode = state.refine.length ? "refine" : state.q ? "text" : (filtersActive() || state.sort) ? "browse" : null;
+  state.mode = mode;
+  showRefinements();
   showFilters();
   if (!mode) {
     state.mode = null;
@@ -296,6 +324,7 @@ function clearPhoto() {
   if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
   img.removeAttribute("src");
   state.file = null;
+  state.fileB64 = null;
 }
 
 async function photoSearch(file) {
@@ -304,8 +333,10 @@ async function photoSearch(file) {
   closeViewer();
   closeDuplicates();
   clearPhoto();
-  state.mode = "photo"; state.file = file; state.q = ""; state.similarTo = null;
+  state.mode = "photo"; state.file = file; state.q = ""; state.similarTo = null; state.refine = [];
   $("q").value = "";
+  showRefinements();
+  showFilters();
   saveUrl(false);  // the words are gone; a photo search has no address (the file is not on the server)
   showWelcome(false);
   $("query-photo-img").src = URL.createObjectURL(file);
@@ -349,8 +380,10 @@ function similarSearch(id) {
   closeViewer();
   clearPhoto();
   closeDuplicates();
-  state.mode = "similar"; state.similarTo = id; state.q = "";
+  state.mode = "similar"; state.similarTo = id; state.q = ""; state.refine = [];
   $("q").value = "";
+  showRefinements();
+  showFilters();
   saveUrl(false);
   showWelcome(false);
   showMessage("notice", "Photos like the one you picked", "");
@@ -571,6 +604,8 @@ $("viewer-find-similar").addEventListener("click", () => {
   const r = (state.viewerItems || [])[state.viewerIndex];
   if (r) similarSearch(r.image_id);
 });
+$("viewer-more").addEventListener("click", () => refineWithViewed(1));
+$("viewer-less").addEventListener("click", () => refineWithViewed(-1));
 new IntersectionObserver((entries) => {
   if (entries.some((e) => e.isIntersecting) && state.items.length) load(false);
 }, { rootMargin: "600px" }).observe($("sentinel"));

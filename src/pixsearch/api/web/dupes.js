@@ -27,6 +27,7 @@ async function openDuplicates(push) {
   clearPhoto();
   $("filters").hidden = true;
   $("timeline").hidden = true;
+  $("refinements").hidden = true;
   $("dupes").hidden = false;
   $("dupes-link").setAttribute("aria-current", "page");
   $("dupes-summary").textContent = "Looking for copies…";

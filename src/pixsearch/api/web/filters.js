@@ -1,11 +1,13 @@
 // Filters, order and the timeline: which photos a search or a browse shows, and in what order.
-// The page's address holds the whole state (?q=&from=&to=&camera=&place=&folder=&sort=&view=), so a reload,
-// a shared link and the back and forward buttons all show what was shown. `from` and `to` are inclusive
+// The page's address holds the whole state (?q=&from=&to=&camera=&place=&folder=&near=&sort=&view=, and
+// refine.js's &more=&less=), so a reload, a shared link and the back and forward buttons all show what was
+// shown (a photo searched with is not on the server: it has no address). `from` and `to` are inclusive
 // periods as people say them ("from May to May" is May); the API's `before` excludes its period, so `to`
 // is sent as the period after it. Uses app.js's globals (state, $, el, api, run, MONTH_NAMES).
 "use strict";
 
-const FILTER_KEYS = ["from", "to", "camera", "place", "folder"];
+const FILTER_KEYS = ["from", "to", "camera", "place", "folder", "near"];
+const TEXT_FILTERS = ["camera", "place", "folder", "near"];  // sent as typed
 const SORTS = ["relevance", "-date", "date"];
 const FILTER_DEBOUNCE_MS = 400;
 const FILTER_WORDS = /^(after|before|camera|folder|near|place|sort)\b|unknown sort|is not before/i;
@@ -44,14 +46,22 @@ function effectiveSort() {
   return state.sort === "date" ? "date" : "-date";  // a browse has no relevance: newest first
 }
 
-function searchParams() {
-  // The /api/search query for the state: words, filters, order (the server's default order not sent).
+function filterParams() {
+  // The filters as every search route takes them (after, before, camera, place, folder, near): the query
+  // of GET /api/search and of a photo's similar photos, the form of an uploaded photo's search, the JSON
+  // of a refined search.
   const p = new URLSearchParams();
-  if (state.q) p.set("q", state.q);
   const f = state.filters;
   if (f.from) p.set("after", f.from);
   if (f.to) p.set("before", nextPeriod(f.to));
-  for (const k of ["camera", "place", "folder"]) if (f[k]) p.set(k, f[k]);
+  for (const k of TEXT_FILTERS) if (f[k]) p.set(k, f[k]);
+  return p;
+}
+
+function searchParams() {
+  // The /api/search query for the state: words, filters, order (the server's default order not sent).
+  const p = filterParams();
+  if (state.q) p.set("q", state.q);
   if (state.sort && effectiveSort() !== (state.q ? "relevance" : "-date")) p.set("sort", effectiveSort());
   return p;
 }
@@ -65,6 +75,7 @@ function pageUrl() {
   if (state.q) p.set("q", state.q);
   for (const k of FILTER_KEYS) if (state.filters[k]) p.set(k, state.filters[k]);
   if (state.sort) p.set("sort", state.sort);
+  refinementsToUrl(p);  // refine.js: more=12,31&less=7
   return u;
 }
 
@@ -79,6 +90,7 @@ function fromUrl() {
   state.q = (p.get("q") || "").trim().slice(0, 500);
   for (const k of FILTER_KEYS) state.filters[k] = (p.get(k) || "").trim().slice(0, 200);
   state.sort = SORTS.includes(p.get("sort")) ? p.get("sort") : "";
+  refinementsFromUrl(p);
   $("q").value = state.q;
   fillFilterInputs();
   if (p.get("view") === "duplicates") openDuplicates(false);
@@ -96,13 +108,16 @@ function fillFilterInputs() {
 
 function showFilters() {
   // The order buttons, the clear button and the timeline's highlight, as the state says.
-  const current = effectiveSort();
+  // A refined search has one order: likeness to its terms (POST /api/search takes no other).
+  const refined = state.mode === "refine";
+  const current = refined ? "relevance" : effectiveSort();
   for (const b of $("sort").querySelectorAll("button")) {
     const on = b.dataset.sort === current;
     b.setAttribute("aria-checked", on ? "true" : "false");
     b.classList.toggle("on", on);
-    b.disabled = b.dataset.sort === "relevance" && !state.q;  // nothing to be relevant to
-    b.title = b.disabled ? "Type words to order by relevance" : "";
+    const relevance = b.dataset.sort === "relevance";
+    b.disabled = refined ? !relevance : relevance && !state.q;  // nothing to be relevant to
+    b.title = !b.disabled ? "" : refined ? "A refined search is ordered by likeness" : "Type words to order by relevance";
   }
   const active = filtersActive();
   $("f-clear").hidden = !active;
@@ -118,22 +133,32 @@ function readFilterInputs() {
   }
 }
 
+function rerun() {
+  // The same search with the filters as they are now: a search with a photo stays one (run() would leave it).
+  if (state.view || !["photo", "similar"].includes(state.mode) && !(state.mode === "refine" && state.file)) {
+    run();
+    return;
+  }
+  showFilters();
+  load(true);
+}
+
 function applyFilters(push) {
   clearTimeout(filterTimer);
   readFilterInputs();
   saveUrl(push);
-  run();
+  rerun();
 }
 
 function setFilter(key, value) {
   state.filters[key] = value;
   fillFilterInputs();
   saveUrl(true);
-  run();
+  rerun();
 }
 
 let filterTimer = null;
-for (const k of ["camera", "place", "folder"]) {
+for (const k of TEXT_FILTERS) {
   $(`f-${k}`).addEventListener("input", () => {
     clearTimeout(filterTimer);
     filterTimer = setTimeout(() => applyFilters(false), FILTER_DEBOUNCE_MS);
@@ -145,7 +170,7 @@ $("f-clear").addEventListener("click", () => {
   for (const k of FILTER_KEYS) state.filters[k] = "";
   fillFilterInputs();
   saveUrl(true);
-  run();
+  rerun();
 });
 $("sort").addEventListener("click", (ev) => {
   const b = ev.target.closest("button[data-sort]");
@@ -219,5 +244,5 @@ function pickMonth(m) {
   state.filters.to = again ? "" : m;
   fillFilterInputs();
   saveUrl(true);
-  run();
+  rerun();
 }
