@@ -19,9 +19,9 @@ import numpy as np
 from pixsearch.errors import QueryError
 from pixsearch.library.photo import PhotoRef
 from pixsearch.results import Result, Withheld, check_page
-from pixsearch.search.filters import Filters
+from pixsearch.search.filters import Filters, gather_plan
 from pixsearch.search.terms import Term, parse_terms
-from pixsearch.search.text import DEEPER_MAX, EXACT_ALLOWED, Hit
+from pixsearch.search.text import Hit
 
 if TYPE_CHECKING:
     from pixsearch.models.encoder import JointEncoder
@@ -80,14 +80,16 @@ class Composing:
         q = (total / norm).astype(np.float32)
         allowed = None if filters is None else filters.allowed(self.catalog)
         images = self.vectors.view("images")
-        if allowed is not None and len(allowed) <= EXACT_ALLOWED:  # every allowed photo, exactly
+        depth, exact = offset + k + len(own), True
+        if allowed is not None:
+            depth, exact = gather_plan(len(allowed), len(images), offset + k, depth)
+        if allowed is not None and exact:  # every allowed photo, exactly
             ids = np.array(sorted(allowed - own), dtype=np.int64)
             sims = images.get(ids) @ q if len(ids) else np.zeros(0)
             best = np.lexsort((ids, -sims))[: offset + k]
             pairs = [(int(ids[i]), float(sims[i])) for i in best]
         else:
-            deeper = 1 if allowed is None else DEEPER_MAX  # a large filter: look deeper, keep what it allows
-            keys, sims = images.search(q, (offset + k + len(own)) * deeper)
+            keys, sims = images.search(q, depth)  # a large filter: deeper, keep what it allows
             pairs = [
                 (int(i), float(s))
                 for i, s in zip(keys[0], sims[0], strict=True)

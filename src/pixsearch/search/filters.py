@@ -27,11 +27,25 @@ from pixsearch.errors import QueryError
 if TYPE_CHECKING:
     from pixsearch.storage.catalog import Catalog
 
-__all__ = ["SORTS", "Filters", "Sort", "check_sort", "parse_date", "parse_near"]
+__all__ = [
+    "DEEPER_MAX",
+    "EXACT_ALLOWED",
+    "SORTS",
+    "Filters",
+    "Sort",
+    "check_sort",
+    "gather_plan",
+    "parse_date",
+]
+__all__ += ["parse_near"]
 
 Sort = Literal["relevance", "date", "-date"]
 SORTS: tuple[Sort, ...] = ("relevance", "date", "-date")  # -date: newest first
 DEFAULT_KM = 5.0  # radius when ``near`` gives only a position
+# A filter allowing at most this many photos has every one of them scored (exact, nothing missed);
+# a larger one gathers each signal's hits deeper, by the share of the library it leaves out (capped)...
+EXACT_ALLOWED = 5000
+DEEPER_MAX = 10
 _DATE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
 
 
@@ -40,6 +54,17 @@ def check_sort(sort: str) -> Sort:
     if sort not in SORTS:
         raise QueryError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
     return cast(Sort, sort)
+
+
+def gather_plan(allowed: int, library: int, depth: int, hits: int) -> tuple[int, bool]:
+    """(hits each signal gathers, whether to score every allowed photo exactly) for a search of ``depth``
+    results among ``allowed`` of ``library`` photos, where an unfiltered one gathers ``hits``. Exact when
+    the filter allows few photos, or when even the deeper gathering would bring back fewer than twice
+    the depth of allowed ones (a filtered search returns k results whenever k photos pass)."""
+    if allowed <= EXACT_ALLOWED:
+        return hits, True
+    n = hits * min(DEEPER_MAX, -(-library // allowed))
+    return n, n * allowed < 2 * depth * max(library, 1)
 
 
 def parse_date(text: str, what: str = "date") -> float:

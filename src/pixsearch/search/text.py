@@ -33,6 +33,7 @@ from pixsearch.config import FusionWeights
 from pixsearch.errors import QueryError
 from pixsearch.models.encoder import JointEncoder
 from pixsearch.results import check_page
+from pixsearch.search.filters import gather_plan
 from pixsearch.search.fusion import (
     BM25_HALF,
     CALIBRATION,
@@ -59,10 +60,6 @@ ANN_SLACK = 0.1
 # cost of FTS5 grows with every caption a word matches. On 7,567 Flickr8k photos (37,831 captions) this
 # took BM25 from 7.1 to 1.7 ms of CPU a query, with the same natural-query P@10 and test R@1/5/10.
 BM25_ROWS = 4
-# A filter allowing at most this many photos has every one of them scored (exact, nothing missed);
-# a larger one gathers each signal's hits deeper, by the share of the library it leaves out (capped).
-EXACT_ALLOWED = 5000
-DEEPER_MAX = 10
 Owners = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 Counts = Callable[[list[str]], dict[str, int]]
 
@@ -270,12 +267,13 @@ class TextSearch:
             return None
         qv = self.encode(q)
         n = max(self.min_hits, 4 * depth)
-        if allowed is not None and len(allowed) > EXACT_ALLOWED and self.images is not None:
-            n *= min(DEEPER_MAX, -(-len(self.images) // len(allowed)))
+        exact = True
+        if allowed is not None:  # filtered: gather deeper, or score every allowed photo (filters.py)
+            n, exact = gather_plan(len(allowed), len(self.images or ()), depth, n)
         g = self._gather(q, qv, n)
         ids = np.unique(np.concatenate([g.dense_keys, *g.seen(), g.bm25_ids, g.label_ids, g.words_ids]))
         if allowed is not None:
-            ids = allowed if len(allowed) <= EXACT_ALLOWED else np.intersect1d(ids, allowed)
+            ids = allowed if exact else np.intersect1d(ids, allowed)
         if not len(ids):
             return None
         w = self.weights

@@ -17,6 +17,7 @@ from pixsearch.api.app import create_app
 from pixsearch.errors import QueryError
 from pixsearch.results import Result
 from pixsearch.search.filters import Filters
+from pixsearch.search.terms import Term
 
 # name -> (capture time, camera model, GPS (lat, lon) or None); the rest of the photos have no EXIF
 SHOTS = {
@@ -168,3 +169,21 @@ def test_similar_by_id_and_by_upload_keep_to_the_filters(dated: Path, client: Te
     assert [x["name"] for x in r.json()["results"]][0] != "a.jpg"  # the upload is that photo: left out
     r = client.post("/api/search", json={"terms": [{"upload": "not base64!"}]})
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_query"
+
+
+def test_filters_on_the_milvus_store_give_what_usearch_gives(dated: Path, tmp_path: Path) -> None:
+    """The same photos indexed with their vectors in Milvus Lite: a filtered search scores exactly the
+    photos the filter allows (read back from the store), as on the default store."""
+    from pixsearch.config import load_settings
+
+    settings = load_settings(library=tmp_path / "mlib", store=f"milvus-lite:{tmp_path / 'vectors.db'}")
+    with Library.open(settings=settings) as mlib, Library.open(dated / "lib") as lib:
+        assert mlib.add([dated / "photos"]).added == 8
+        for f in (Filters.parse(camera="nikon"), Filters.parse(after="2024-05", before="2024-06")):
+            want = [(Path(r.path).name, round(r.score, 3)) for r in lib.search("a dog", k=8, filters=f)]
+            got = [(Path(r.path).name, round(r.score, 3)) for r in mlib.search("a dog", k=8, filters=f)]
+            assert got == want and len(got) == 2
+        like = mlib.compose(
+            [Term(text="a dog")], k=3, filters=Filters.parse(folder=dated / "photos" / "misc")
+        )
+        assert len(like) == 3 and all("/misc/" in r.path for r in like if isinstance(r, Result))

@@ -44,3 +44,14 @@ def test_parse_keeps_what_was_given_and_checks_the_range(tmp_path: Path) -> None
     assert check_sort("-date") == "-date"
     with pytest.raises(QueryError, match="unknown sort"):
         check_sort("newest")
+
+
+def test_gather_plan_is_exact_when_few_pass_or_deeper_would_miss() -> None:
+    from pixsearch.search.filters import DEEPER_MAX, EXACT_ALLOWED, gather_plan
+
+    assert gather_plan(EXACT_ALLOWED, 10**6, 10, 200) == (200, True)
+    # half the library passes: twice as deep, plenty of allowed photos come back
+    assert gather_plan(50_000, 100_000, 10, 200) == (400, False)
+    # 0.6 % of a million: even ten times deeper brings ~12 allowed photos back for a depth of 10
+    n, exact = gather_plan(6_000, 10**6, 10, 200)
+    assert n == 200 * DEEPER_MAX and exact
