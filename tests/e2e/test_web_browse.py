@@ -191,11 +191,14 @@ def test_the_viewer_shows_the_facts_and_more_like_this(page, server: str) -> Non
     _grid_is(page, ["2021-01"])  # the dates still apply
     page.locator(".tile[data-id]").first.click()
     picked = page.get_attribute(".tile[data-id]", "data-id")
-    page.click("#viewer-find-similar:has-text('More like this')")
+    page.click("#viewer-find-similar:has-text('Search by this photo')")
     page.wait_for_function("() => state.mode === 'similar' && !state.loading")
     assert page.is_hidden("#viewer") and page.evaluate("() => state.similarTo") == int(picked)
+    assert page.locator(".tile[data-id]").count() == 0  # the filters still apply: no other such photo
+    page.click("#f-clear")  # the same photo search over every photo
+    _taken(page, len(PHOTOS))
     ids = page.eval_on_selector_all(".tile[data-id]", "ts => ts.map((t) => t.dataset.id)")
-    assert len(ids) == len(PHOTOS) and picked not in ids  # every other photo, not itself
+    assert page.evaluate("() => state.mode") == "similar" and picked not in ids  # all others, not itself
 
 
 def test_the_duplicates_view_lists_the_copy(page, server: str, shots: Path) -> None:  # type: ignore[no-untyped-def]

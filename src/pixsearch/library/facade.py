@@ -290,8 +290,8 @@ class Library(PhotosById, Composing):
     ) -> list[Result | Withheld]:
         """Every photo passing ``filters`` (all: none given), newest first ("date": oldest first)."""
         check_page(k, offset)
-        ids = browse_ids(self.catalog, filters or Filters(), check_sort(sort))
-        return self._results([Hit(i, 0.0) for i in ids[offset : offset + k]])
+        ids = browse_ids(self.catalog, filters or Filters(), check_sort(sort), k, offset)
+        return self._results([Hit(i, 0.0) for i in ids])
 
     def _search(self, query: str, k: int, offset: int, th: float | None, f: Filters | None) -> SearchResults:
         pending = self.policy.start_check(query)  # rules now, the semantic model beside the search
@@ -306,7 +306,7 @@ class Library(PhotosById, Composing):
             m.vectors,  # one encoder pass: the match scores reuse the query's vectors
             m.memo.caption_owners,
             m.memo.doc_counts,
-            None if f is None else f.allowed(self.catalog),
+            None if f is None or not f.active else m.memo.allowed(f),
         )
         th = check_threshold(self.settings.threshold if th is None else th)
         check_page(k, offset)

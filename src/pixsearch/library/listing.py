@@ -59,9 +59,9 @@ def to_results(
     return withhold.mask(res, lambda x: x.image_id)
 
 
-def browse_ids(catalog: Catalog, filters: Filters, sort: Sort) -> list[int]:
-    """Every photo passing ``filters`` by capture time: oldest first for ``date``, else newest first."""
-    return catalog.photo_meta.by_date(filters.allowed(catalog), newest_first=sort != "date")
+def browse_ids(catalog: Catalog, filters: Filters, sort: Sort, k: int, offset: int) -> list[int]:
+    """A page of the photos passing ``filters`` by capture time: oldest first for ``date``, else newest."""
+    return catalog.photo_meta.by_date(filters.allowed(catalog), sort != "date", k, offset)
 
 
 def by_date(catalog: Catalog, found: SearchResults, sort: Sort, k: int, offset: int) -> SearchResults:

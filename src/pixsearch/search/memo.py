@@ -1,5 +1,5 @@
 """What warm searches repeat, remembered per library connection: caption owners, how many captions hold a
-word, bank neighbours.
+word, bank neighbours, the photos a filter allows.
 
 Each search maps hundreds of caption hits to their photos and weighs its words by how common they are,
 and each window's match scores need every photo's nearest caption-bank rows (``models/scorer.py``);
@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pixsearch.search.filters import Filters
 from pixsearch.storage.catalog import Catalog
 
 __all__ = ["SearchMemo"]
 
 MAX_OWNERS = 500_000  # caption id -> (photo, human?): ~100 bytes each
 MAX_NEIGHBOURS = 100_000  # photo id -> BANK_K int32 bank rows: ~300 bytes each
+MAX_FILTERS = 16  # filters -> the photo ids they allow
 
 
 @dataclass
@@ -32,6 +34,7 @@ class SearchMemo:
     _owners: dict[int, tuple[int, bool]] = field(default_factory=dict, repr=False)
     _counts: dict[str, int] = field(default_factory=dict, repr=False)
     neighbours: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    _allowed: dict[Filters, set[int] | None] = field(default_factory=dict, repr=False)
 
     def sync(self) -> None:
         """Forget what the catalog's last write (or a reindex) may have changed; call in the read's
@@ -45,7 +48,19 @@ class SearchMemo:
         if state != self._state:
             self._owners.clear()
             self._counts.clear()
+            self._allowed.clear()
             self._state = state
+
+    def allowed(self, filters: Filters) -> set[int] | None:
+        """``Filters.allowed`` through the memo: people page and retype under the same filters, and a
+        filter over a large library reads tens of thousands of rows (until the next write)."""
+        if self.catalog is None:
+            raise ValueError("a memo without a catalog knows no photos")
+        if filters not in self._allowed:
+            if len(self._allowed) >= MAX_FILTERS:
+                self._allowed.clear()
+            self._allowed[filters] = filters.allowed(self.catalog)
+        return self._allowed[filters]
 
     def caption_owners(self, caption_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``Catalog.caption_owners`` (caption ids ascending, image ids, human?) through the memo: only

@@ -267,10 +267,10 @@ class TextSearch:
             return None
         qv = self.encode(q)
         n = max(self.min_hits, 4 * depth)
-        exact = True
-        if allowed is not None:  # filtered: gather deeper, or score every allowed photo (filters.py)
-            n, exact = gather_plan(len(allowed), len(self.images or ()), depth, n)
-        g = self._gather(q, qv, n)
+        exact, dense_n = True, n
+        if allowed is not None:  # filtered: photos deeper, or every allowed photo scored (filters.py)
+            dense_n, exact = gather_plan(len(allowed), len(self.images or ()), depth, n)
+        g = self._gather(q, qv, n, dense_n)
         ids = np.unique(np.concatenate([g.dense_keys, *g.seen(), g.bm25_ids, g.label_ids, g.words_ids]))
         if allowed is not None:
             ids = allowed if exact else np.intersect1d(ids, allowed)
@@ -301,12 +301,13 @@ class TextSearch:
         self._caption_signals(ids, signals, g)
         return Ranked(ids, fuse_many(signals, w, len(ids)), signals, g.caption_ids(ids))
 
-    def _gather(self, q: str, qv: QueryVectors, n: int) -> _Gathered:
-        """Each signal's own best: dense and caption-index hits, BM25 over human captions, labels."""
+    def _gather(self, q: str, qv: QueryVectors, n: int, dense_n: int) -> _Gathered:
+        """Each signal's own best: dense (``dense_n`` photos: deeper under a filter) and caption-index
+        hits, BM25 over human captions, labels."""
         w = self.weights
         g = _Gathered(uses_captions=any(s in w for s in ("caption", "bm25", "generated")))
         if qv.joint is not None and "dense" in w and self.images is not None:
-            keys, sims = self.images.search(qv.joint, n)
+            keys, sims = self.images.search(qv.joint, dense_n)
             g.dense_keys, g.dense_sims = keys[0].astype(np.int64), sims[0].astype(np.float64)
         cap_c, cap_s = np.zeros(0, np.int64), np.zeros(0)
         if g.uses_captions and self.captions is not None:

@@ -117,19 +117,37 @@ class PhotoMetaTable:
             args.append(_finite(before_ts, "before"))
         return {int(r[0]) for r in self._db.execute(sql, args)}
 
-    def by_date(self, image_ids: Collection[int] | None = None, newest_first: bool = True) -> list[int]:
+    def by_date(
+        self,
+        image_ids: Collection[int] | None = None,
+        newest_first: bool = True,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[int]:
         """``image_ids`` (None: every photo in the library) ordered by capture time, newest or oldest
-        first; photos with no time (or not read yet) last, by id. One statement, one snapshot."""
-        direction = "DESC" if newest_first else "ASC"
-        rows = self._db.execute(
-            "SELECT i.id FROM images i LEFT JOIN photo_meta m ON m.image_id = i.id "
-            f"ORDER BY m.taken_ts IS NULL, m.taken_ts {direction}, i.id"
-        )
-        ids = (int(r[0]) for r in rows)
+        first; photos with no time (or not read yet) last, by id; ``limit``/``offset``: one page of
+        that order. Every photo: one statement, the page cut in SQL; given ids: their rows only, sorted
+        here (a filter's few thousand rows, not the library's)."""
+        end = None if limit is None else offset + limit
         if image_ids is None:
-            return list(ids)
+            direction = "DESC" if newest_first else "ASC"
+            sql = (
+                "SELECT i.id FROM images i LEFT JOIN photo_meta m ON m.image_id = i.id "
+                f"ORDER BY m.taken_ts IS NULL, m.taken_ts {direction}, i.id LIMIT ? OFFSET ?"
+            )
+            rows = self._db.execute(sql, (-1 if limit is None else limit, offset))
+            return [int(r[0]) for r in rows]
         want = set(image_ids)
-        return [i for i in ids if i in want]
+        taken = {
+            int(i): float(ts)
+            for i, ts in select_in(
+                self._db, "SELECT image_id, taken_ts FROM photo_meta WHERE image_id IN ({})", sorted(want)
+            )
+            if ts is not None
+        }
+        sign = -1.0 if newest_first else 1.0
+        dated = sorted(taken, key=lambda i: (sign * taken[i], i))
+        return [*dated, *sorted(want - set(taken))][offset:end]
 
     def ids_with_camera(self, text: str) -> set[int]:
         """Photos whose "make model" contains ``text``, case-insensitively ("canon", "eos 5d", "iphone")."""

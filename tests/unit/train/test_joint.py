@@ -202,3 +202,83 @@ def test_phase2_finetunes_backbone_top_and_ships_it(tiny_dataset: Path, tmp_path
     assert res["t2i"]["R@10"] >= 72.0, res["t2i"]
     with pytest.raises(Exception, match="phase-1"):
         train_joint(_cfg(tiny_dataset, out / "p3", epochs=1, phase=2, init=out / "p2" / "best.safetensors"))
+
+
+# -- study options: hard negatives, fixed temperature, concatenated backbones ----------------------------
+
+
+def test_max_violation_is_zero_only_when_positives_beat_every_negative_by_the_margin() -> None:
+    import torch
+
+    from pixsearch.train.joint import max_violation
+
+    img = torch.eye(3)  # 3 images, orthonormal
+    owner = torch.tensor([0, 0, 1, 2])
+    txt = img[owner].clone()  # every caption on its own image: s(pos) = 1, s(neg) = 0
+    assert float(max_violation(img, txt, owner, margin=0.2)) == 0.0
+    assert float(max_violation(img, txt, owner, margin=1.0)) == 0.0  # exactly at the margin: no cost
+    # Caption 3 (image 2) leans towards image 1: s(c3, img2) = 0.8, s(c3, img1) = 0.6.
+    txt[3] = torch.tensor([0.0, 0.6, 0.8])
+    # t2i: 0.2 - 0.8 + 0.6 = 0 -> margin 0.3 costs 0.1; i2t for image 1: its hardest caption of another
+    # image is c3 (0.6), against c2's positive 1.0: 0.3 - 1.0 + 0.6 < 0; for c3 itself image 2's hardest
+    # other caption is 0 (c0..c2 sit on images 0 and 1): 0.3 - 0.8 + 0 < 0.
+    got = float(max_violation(img, txt, owner, margin=0.3))
+    assert got == pytest.approx(0.1 / 4)
+    assert float(max_violation(img, txt, owner, margin=0.2)) == pytest.approx(0.0, abs=1e-7)
+
+
+def _one_step(data: Path, out: Path, **kw: object) -> tuple[float, dict]:
+    import torch
+
+    from pixsearch.train.joint import Trainer
+
+    tr = Trainer(_cfg(data, out, **kw), lambda _e: None)
+    torch.manual_seed(0)
+    loss = tr.step(np.arange(32))
+    return loss, {k: v.detach().clone() for k, v in tr.model.state_dict().items()}
+
+
+@pytest.mark.slow
+def test_hard_negative_weight_zero_is_the_plain_loss_and_positive_adds_to_it(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    base, w_base = _one_step(tiny_dataset, tmp_path / "a")
+    zero, w_zero = _one_step(tiny_dataset, tmp_path / "b", hard_negative_weight=0.0, margin=0.5)
+    assert zero == base and all(np.array_equal(w_base[k], w_zero[k]) for k in w_base)
+    hard, w_hard = _one_step(tiny_dataset, tmp_path / "c", hard_negative_weight=1.0, margin=0.2)
+    # Untrained heads: hardest negatives sit near the positive, so the hinge costs ~2 x margin.
+    assert hard > base + 0.1
+    assert not np.array_equal(w_base["image.out.weight"], w_hard["image.out.weight"])
+
+
+@pytest.mark.slow
+def test_fixed_temperature_is_not_learned(tiny_dataset: Path, tmp_path: Path) -> None:
+    import math
+
+    _, learned = _one_step(tiny_dataset, tmp_path / "a")
+    _, fixed = _one_step(tiny_dataset, tmp_path / "b", temperature=0.03)
+    assert float(learned["logit_scale"]) != pytest.approx(math.log(1 / 0.05), abs=1e-9)
+    assert float(fixed["logit_scale"]) == pytest.approx(math.log(1 / 0.03), abs=1e-6)
+
+
+@pytest.mark.slow
+def test_extra_backbone_features_are_concatenated_each_standardised(tiny_dataset: Path) -> None:
+    from pixsearch.models.heads import HeadsConfig
+    from pixsearch.train.data import load_features
+
+    one = load_features(tiny_dataset, "train", HeadsConfig())
+    two = load_features(tiny_dataset, "train", HeadsConfig(), extra=("lite0",))
+    assert two.image_x.shape == (one.image_x.shape[0], 2 * one.image_x.shape[1])
+    assert np.array_equal(two.image_x[:, :1280], one.image_x) and np.array_equal(
+        two.image_x[:, 1280:], one.image_x
+    )
+    val = load_features(tiny_dataset, "val", HeadsConfig(), stats_from=two, extra=("lite0",))
+    assert val.image_x.shape[1] == 2560 and np.array_equal(val.pooled_mean, two.pooled_mean)
+
+
+def test_extra_backbones_refuse_phase2_and_flip_aug(tiny_dataset: Path, tmp_path: Path) -> None:
+    from pixsearch.errors import PixsearchError
+
+    for kw in ({"phase": 2}, {"flip_aug": True}):
+        with pytest.raises(PixsearchError, match="extra backbones"):
+            train_joint(_cfg(tiny_dataset, tmp_path / "x", extra_backbones=("lite2",), **kw))

@@ -203,8 +203,9 @@ async function fetchPage(offset) {
   fd.append("file", state.file);
   fd.append("k", String(k));
   fd.append("offset", String(offset));
-  for (const [key, value] of p) fd.append(key, value);
-  return api("/api/search/image", { method: "POST", body: fd, signal: state.controller.signal });
+  const where = String(p);  // the filters are query parameters here too, beside the form's photo
+  return api(`/api/search/image${where ? "?" + where : ""}`, { method: "POST", body: fd,
+    signal: state.controller.signal });
 }
 
 async function load(reset) {
