@@ -79,6 +79,7 @@ class Result:
     height: int = 0
     match: float | None = None  # calibrated 0..1 match score (models/scorer.py), set for a page
     taken_at: str | None = None  # capture time, ISO 8601 as the photo gives it (photo_meta)
+    taken_from: str | None = None  # "exif": the camera's clock; "file": the file's modification time
     camera: str | None = None  # "Canon EOS 5D"
     place: str | None = None  # "Paris, France": the nearest town to its GPS position
 
@@ -99,6 +100,7 @@ class Result:
             "width": self.width,
             "height": self.height,
             "taken_at": self.taken_at,
+            "taken_from": self.taken_from,
             "camera": self.camera,
             "place": self.place,
             **({} if self.match is None else {"match": round(self.match, 4)}),  # absent: not scored

@@ -143,7 +143,8 @@ def emit_results(
         out.print("no results")
         return
     scored = any(isinstance(r, Result) and r.match is not None for r in results)
-    dated = any(isinstance(r, Result) and r.taken_at for r in results)  # the capture day, when known
+    # the capture day, when the camera wrote it (a file's modification time is not when it was taken)
+    dated = any(isinstance(r, Result) and r.taken_at and r.taken_from == "exif" for r in results)
     rows: list[Row] = []
     for i, r in enumerate(results, 1):
         if isinstance(r, Withheld):  # the content policy hides this photo: the disclaimer, nothing else

@@ -52,6 +52,7 @@ def to_results(
                 r.height,
                 None if match is None else match.get(r.id),
                 taken_at=m.taken_at if m else None,
+                taken_from=m.taken_source if m and m.taken_at else None,
                 camera=m.camera if m else None,
                 place=", ".join(p for p in (m.place, m.country) if p) or None if m else None,
             )

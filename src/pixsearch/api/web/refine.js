@@ -111,7 +111,7 @@ function chipFor(x) {
   const name = names.get(x.id) || `photo ${x.id}`;
   const thumb = el("img", { src: `/api/photos/${x.id}/thumbnail`, alt: "", loading: "lazy" });
   thumb.addEventListener("error", () => thumb.remove());  // withheld or gone: the name says enough
-  return el("button", { type: "button", class: "chip refine-chip " + (more ? "more" : "less"),
+  return el("button", { type: "button", class: "chip refine-chip " + (more ? "refine-more" : "refine-less"),
     "data-id": x.id, "data-weight": x.weight, title: "Remove this refinement",
     "aria-label": `Remove “${more ? "more" : "less"} like ${name}”`, onclick: () => removeRefinement(x.id) },
   el("b", { class: "sign", "aria-hidden": "true", text: more ? "+" : "−" }), thumb,
