@@ -219,15 +219,26 @@ class PhotoMetaTable:
         keys = ("photos_with_metadata", "photos_with_capture_time", "photos_with_gps", "photos_with_place")
         return {k: int(v) for k, v in zip(keys, row, strict=True)}
 
-    def months(self, hidden: Collection[int] = ()) -> tuple[list[tuple[str, int]], int]:
+    def months(
+        self, hidden: Collection[int] = (), only: Collection[int] | None = None
+    ) -> tuple[list[tuple[str, int]], int]:
         """([("2024-05", photos taken that month), ...] oldest first, photos with no capture time), not
-        counting ``hidden`` (ids a region withholds). Months are UTC calendar months of ``taken_ts`` and
-        count file times, as ``ids_taken_between`` does: a month's count is what a date filter on it finds.
-        Call inside ``catalog.snapshot()`` when ``hidden`` is given (two statements)."""
+        counting ``hidden`` (ids a region withholds); ``only``: among these photos (a result set), not
+        the library. Months are UTC calendar months of ``taken_ts`` and count file times, as
+        ``ids_taken_between`` does: a month's count is what a date filter on it finds. Call inside
+        ``catalog.snapshot()`` when ``hidden`` is given (two statements)."""
         month = "CASE WHEN m.taken_source IN ('exif', 'file') THEN strftime('%Y-%m', m.taken_ts, 'unixepoch')"
         month += " END"
         sql = f"SELECT {month}, COUNT(*) FROM images i LEFT JOIN photo_meta m ON m.image_id = i.id"
-        counts = {mo: int(n) for mo, n in self._db.execute(sql + " GROUP BY 1")}
+        if only is None:
+            counts = {mo: int(n) for mo, n in self._db.execute(sql + " GROUP BY 1")}
+        else:
+            counts = {}
+            for mo, n in select_in(
+                self._db, sql + " WHERE i.id IN ({}) GROUP BY 1", sorted(set(only) - set(hidden))
+            ):
+                counts[mo] = counts.get(mo, 0) + int(n)
+            hidden = ()
         for mo, n in select_in(self._db, sql + " WHERE i.id IN ({}) GROUP BY 1", sorted(hidden)):
             counts[mo] = counts.get(mo, 0) - int(n)
         undated = counts.pop(None, 0)

@@ -187,3 +187,16 @@ def test_filters_on_the_milvus_store_give_what_usearch_gives(dated: Path, tmp_pa
             [Term(text="a dog")], k=3, filters=Filters.parse(folder=dated / "photos" / "misc")
         )
         assert len(like) == 3 and all("/misc/" in r.path for r in like if isinstance(r, Result))
+
+
+def test_timeline_of_a_result_set(client: TestClient) -> None:
+    every = client.get("/api/timeline").json()
+    assert {m["month"] for m in every["months"]} >= {"2023-07", "2024-05", "2024-06"}
+    r = client.get("/api/timeline", params={"camera": "nikon"})
+    assert r.status_code == 200 and r.json() == {
+        "months": [{"month": "2024-05", "count": 1}, {"month": "2024-06", "count": 1}],
+        "undated": 0,
+    }
+    q = client.get("/api/timeline", params={"q": "a photo", "folder": "trips"}).json()
+    assert sum(m["count"] for m in q["months"]) + q["undated"] <= 4
+    assert client.get("/api/timeline", params={"after": "soon"}).status_code == 400

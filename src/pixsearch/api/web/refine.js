@@ -17,7 +17,7 @@ function refineButtons(r) {
   const button = (weight, sign, word) => el("button", { type: "button", class: "refine-button",
     "data-weight": weight, title: `${word} like this`, "aria-label": `${word} like ${name}`,
     onclick: () => refineWith(r, weight) }, el("span", { "aria-hidden": "true", text: sign }),
-    document.createTextNode(" " + word));
+    el("span", { class: "word", text: " " + word }));  // phones show the sign alone (the label stays)
   return el("div", { class: "refine-buttons" }, button(1, "+", "More"), button(-1, "−", "Less"));
 }
 
