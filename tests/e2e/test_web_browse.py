@@ -245,3 +245,17 @@ def test_phone(browser, server: str, shots: Path) -> None:  # type: ignore[no-un
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
     page.screenshot(path=str(shots / "phone-browse.jpg"), quality=85)
     ctx.close()
+
+
+def test_the_timeline_follows_the_result_set(page, server: str) -> None:  # type: ignore[no-untyped-def]
+    """A camera filter: the strip counts only that camera's photos; words: it asks for the months of the
+    search's best matches (the request carries q and the filters, never the dates it picks itself)."""
+    _open(page, server + "/?camera=NIKON%20D750")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.tl-month:not([disabled])')].map((b) => b.dataset.month + ':'"
+        " + b.dataset.count).join(',') === '2019-05:1,2019-07:1,2021-01:1'"
+    )
+    with page.expect_request(lambda r: "/api/timeline?" in r.url and "q=" in r.url) as req:
+        page.fill("#q", "a dog")
+    url = req.value.url
+    assert "camera=NIKON" in url and "after=" not in url and "before=" not in url

@@ -90,7 +90,8 @@ def _chips(page) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
     """(id, "more"|"less", shown text) of each refinement chip."""
     chips = page.eval_on_selector_all(
         "#refine-chips .refine-chip",
-        "cs => cs.map((c) => [c.dataset.id, c.classList.contains('refine-more') ? 'more' : 'less', c.innerText])",
+        "cs => cs.map((c) => [c.dataset.id, c.classList.contains('refine-more') ? 'more' : 'less', "
+        "c.innerText])",
     )
     return [tuple(c) for c in chips]
 

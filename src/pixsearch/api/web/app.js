@@ -124,7 +124,8 @@ function dateOf(iso, withTime = false) {
 }
 
 function factsOf(r) {
-  return [dateOf(r.taken_at), r.camera, r.place].filter(Boolean);
+  // A tile's date is the camera's: a file's modification time (taken_from "file") is not when it was taken.
+  return [r.taken_from === "file" ? "" : dateOf(r.taken_at), r.camera, r.place].filter(Boolean);
 }
 
 // ---------------------------------------------------------------- messages
@@ -311,11 +312,13 @@ function run() {
     if (state.controller) state.controller.abort();
     resetResults();
     showWelcome(true);
+    scheduleTimeline();
     return;
   }
   state.mode = mode;
   showWelcome(false);
   load(true);
+  scheduleTimeline();
 }
 
 // ---------------------------------------------------------------- photo search
@@ -447,7 +450,9 @@ function showFacts(r) {
   // When, with what, where; the camera and the place are links to the photos that share them.
   const facts = [];
   const when = dateOf(r.taken_at, true);
-  if (when) facts.push(el("span", { class: "fact", title: "Taken" }, document.createTextNode(when)));
+  const fileTime = r.taken_from === "file";  // no camera date: say what the date is
+  if (when) facts.push(el("span", { class: "fact", title: fileTime ? "File modified (no camera date)" : "Taken" },
+    document.createTextNode(fileTime ? `file date ${when}` : when)));
   for (const [key, value, what] of [["camera", r.camera, "camera"], ["place", r.place, "place"]]) {
     if (!value) continue;
     facts.push(el("button", { type: "button", class: "fact link-button", title: `All photos from this ${what}`,

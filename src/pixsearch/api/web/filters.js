@@ -192,13 +192,31 @@ function monthName(m) {
   return `${MONTH_NAMES[+mo - 1]} ${y}`;
 }
 
+function timelineParams() {
+  // The strip shows the months of the result set: the photos the filters other than the dates keep
+  // (the dates are what the strip picks), or with words the search's best matches.
+  const p = filterParams();
+  p.delete("after");
+  p.delete("before");
+  if (state.mode === "text" && state.q) p.set("q", state.q);
+  return p;
+}
+
 async function loadTimeline() {
   try {
-    state.timeline = await api("/api/timeline");
+    const p = timelineParams().toString();
+    state.timeline = await api("/api/timeline" + (p ? `?${p}` : ""));
   } catch (_) {
-    state.timeline = null;  // an older server: no strip
+    state.timeline = null;  // an older server, a blocked query: no strip
   }
   drawTimeline();
+}
+
+let timelineTimer = null;
+function scheduleTimeline() {
+  // After the results: typing runs a search per pause, the strip follows once the words settle.
+  clearTimeout(timelineTimer);
+  timelineTimer = setTimeout(loadTimeline, 400);
 }
 
 function timelineMonths(months) {
