@@ -8,8 +8,9 @@ filter given (:meth:`Filters.allowed`) from the ``photo_meta`` table the metadat
 
 Dates are calendar periods: ``2024``, ``2024-05``, ``2024-05-17`` or a full ISO time. ``after`` keeps
 photos taken at or after the period's start, ``before`` those taken before its start (``--after 2024-05
---before 2024-06`` is May 2024). Times compare in UTC; a camera that wrote no UTC offset is read as UTC,
-so a photo taken near midnight may fall on the neighbouring day.
+--before 2024-06`` is May 2024). Periods are UTC, as the timeline's months are; a capture time the
+camera wrote without an offset counts in this machine's zone (``indexing/metadata/dates.py``), so away
+from UTC a photo taken near midnight may fall on the neighbouring day.
 """
 
 from __future__ import annotations
