@@ -61,7 +61,9 @@ class Settings:
     ocr_languages: str = "eng"  # tesseract languages, '+'-joined (PIXSEARCH_OCR_LANGUAGES), e.g. eng+deu
     policy_file: Path | None = None  # user policy TOML merged over the shipped one (policy/rules.py)
     store: str | None = None  # milvus-lite:PATH.db or milvus://HOST:PORT/COLL (storage/store.py); None: files
-    readers: int | None = None  # REST server: searches served at once (PIXSEARCH_READERS); None: a core each
+    readers: int | None = (
+        None  # REST server: searches served at once (PIXSEARCH_READERS); None: one per two cores
+    )
 
 
 @dataclass(frozen=True)

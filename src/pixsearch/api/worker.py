@@ -6,7 +6,7 @@ core sat idle. Every endpoint is ``async`` and hands its Library work to :class:
 
 * writes (add and delete a photo) run on the one writer thread, on its own Library; each also holds the
   library's write lock (``Library.writing``), as any other writing process does;
-* reads run on ``readers`` threads (``Settings.readers``, else one per core), each with a Library of its
+* reads run on ``readers`` threads (``Settings.readers``, else one per two cores), each with a Library of its
   own (its connection, its vector indexes) opened on that thread. As *threads* they share the writer's
   encoder (the models are the big memory; ONNX Runtime, NumPy and usearch release the GIL), but much of
   a search is Python holding the GIL (about half of one at 10,000 photos), so on 2 cores threads reach
@@ -47,7 +47,7 @@ from pixsearch.errors import PixsearchError
 from pixsearch.library.facade import Library
 from pixsearch.models.encoder import JointEncoder
 
-__all__ = ["LibraryWorker", "Opener", "ensure_token", "token_matches", "TOKEN_FILE"]
+__all__ = ["LibraryWorker", "default_readers", "Opener", "ensure_token", "token_matches", "TOKEN_FILE"]
 
 T = TypeVar("T")
 TOKEN_FILE = "api_token"
@@ -223,9 +223,17 @@ class _ProcessSeat:
 
 
 # -- the pool -----------------------------------------------------------------------------------------
+def default_readers() -> int:
+    """One reader per two cores: a search keeps about two busy (the search, and the content policy's
+    check of the query on a thread beside it). Measured with ``benchmarks/bench_api_load.py --idle-only``
+    on 2 cores, 10,000 photos: one reader 13.4 / 48.5 / 41.4 searches/s at 1 / 8 / 32 clients against
+    11.0 / 39.8 / 37.4 with two, at half the memory (PSS 442 against 790 MB)."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 class LibraryWorker:
     """Runs ``fn(library, ...)``: reads on a pool of ``readers`` Libraries at once, writes on the one
-    writer's. ``readers`` defaults to ``settings.readers``, else one per core."""
+    writer's. ``readers`` defaults to ``settings.readers``, else :func:`default_readers`."""
 
     def __init__(
         self,
@@ -237,7 +245,7 @@ class LibraryWorker:
     ) -> None:
         self.settings = settings
         self._opener: Opener = opener or open_library
-        self.readers = max(1, readers or settings.readers or os.cpu_count() or 1)
+        self.readers = max(1, readers or settings.readers or default_readers())
         self.processes = processes
         self._lock = threading.Lock()
         self._writer_pool: ThreadPoolExecutor | None = None

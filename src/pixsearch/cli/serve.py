@@ -36,7 +36,7 @@ def serve(
             "--readers",
             min=1,
             help="Searches served at once, each in a reader process of its own (env PIXSEARCH_READERS; "
-            "default: one per core).",
+            "default: one per two cores; a search keeps two busy).",
         ),
     ] = None,
     watch: Annotated[

@@ -151,7 +151,7 @@ def test_each_library_stays_on_its_thread_and_the_pool_closes(tmp_path: Path) ->
 
 
 def test_default_pool_size_comes_from_the_cores_or_the_setting(tmp_path: Path) -> None:
-    assert LibraryWorker(Settings(library=tmp_path)).readers == (os.cpu_count() or 1)
+    assert LibraryWorker(Settings(library=tmp_path)).readers == max(1, (os.cpu_count() or 2) // 2)
     assert LibraryWorker(Settings(library=tmp_path, readers=3)).readers == 3
     assert LibraryWorker(Settings(library=tmp_path, readers=3), readers=5).readers == 5
     env = {"XDG_CONFIG_HOME": str(tmp_path)}  # no config file of the user's
