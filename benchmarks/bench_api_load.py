@@ -405,7 +405,9 @@ def main() -> None:
         args.server_log.write_text("")
         proc, base = start_server(lib_dir, args.server_log, args.readers)
         out["server_log"] = str(args.server_log)
-        out["readers"] = args.readers or os.cpu_count()
+        from pixsearch.api.worker import default_readers
+
+        out["readers"] = args.readers or default_readers()  # what the server runs with
         out["memory_after_start"] = memory_mb(proc.pid)
         rng = np.random.default_rng(1)
         queries = [texts[i] for i in rng.integers(0, len(texts), 200)]
