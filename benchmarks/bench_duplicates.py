@@ -100,7 +100,6 @@ def lookalikes(lib: Any, source: dict[str, str]) -> list[tuple[str, str]]:
     joint space alone would call duplicates)."""
     import numpy as np
 
-
     name = {f.image_id: Path(f.path).name for f in lib.catalog.duplicates.files()}
     ids = np.array(sorted(i for i, n in name.items() if source.get(n) == n), dtype=np.int64)
     index = lib.vectors.view("images")

@@ -369,11 +369,8 @@ class Library(PhotosById, Composing):
         return self._photos.describe(image, lambda: self.matcher, k)
 
     def caption(self, photo: PhotoRef, beam: int = 3) -> str:
-        """A generated caption for a library photo (id or path) or any image file or bytes.
-
-        Runs the default captioner on the photo's pixels, through the captioner's own encoder when the
-        library's is another one; a photo the region withholds raises BlockedError like any other read.
-        """
+        """A generated caption for a library photo (id or path) or any image file or bytes, by the default
+        captioner (its own encoder when the library's is another); a withheld photo is a BlockedError."""
         return self._photos.caption(photo, beam)
 
     @_one_snapshot
