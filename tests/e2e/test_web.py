@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import os
 import shutil
 import socket
 import threading
@@ -42,15 +41,6 @@ pytestmark = [
         reason="browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.environ.get("PIXSEARCH_SCREENSHOTS"):
-        d = ROOT / "docs" / "screenshots"
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-    return tmp_path_factory.mktemp("screenshots")
 
 
 # Real Flickr8k photos for the restricted server, chosen by their human captions: children with dogs,
@@ -136,33 +126,6 @@ def restricted(flickr8k: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     assert {n for n, c in children.items() if c} == set(CHILDREN)
     with _serving(d / "lib", region="restricted") as url:
         yield url, children
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):  # type: ignore[no-untyped-def]
-    """A page that fails its test on an uncaught error or a Content-Security-Policy violation.
-
-    ``wait_for_function`` gets arrow functions ("() => ..."): Playwright evaluates a bare expression
-    with ``eval`` again on every poll, which the page's CSP (no 'unsafe-eval') refuses, so such a wait
-    failed with an EvalError only when its condition was not already true at the first check."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
-    yield pg
-    ctx.close()
-    assert not errors, errors  # no uncaught JavaScript error on any page
 
 
 def _search(page, base: str, q: str, query: str = "") -> None:  # type: ignore[no-untyped-def]

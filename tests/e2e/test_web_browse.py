@@ -9,7 +9,6 @@ two folders, plus a half-size re-encoded copy of one of them (a near-duplicate).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import GALLERY
-from tests.e2e.test_web import ARGS, CHROMIUM, ROOT, _serving
+from tests.e2e.test_web import CHROMIUM, _serving
 from tests.unit.indexing.metadata.photos import exif_for, photo
 
 pytestmark = pytest.mark.skipif(
@@ -61,39 +60,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert rep.added == len(PHOTOS) + 1 and not rep.failed
     with _serving(base / "lib") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """docs/screenshots/ with PIXSEARCH_SCREENSHOTS=1 (as in test_web.py), else a temp dir."""
-    if os.environ.get("PIXSEARCH_SCREENSHOTS"):
-        d = ROOT / "docs" / "screenshots"
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-    return tmp_path_factory.mktemp("screenshots")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):  # type: ignore[no-untyped-def]
-    """A fresh page; an uncaught error or a CSP violation fails the test (see test_web.py's ``page``)."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
-    yield pg
-    ctx.close()
-    assert not errors, errors
 
 
 def _open(page, url: str) -> None:  # type: ignore[no-untyped-def]

@@ -8,14 +8,13 @@ removable chip, and lives in the address (more=, less=); the filter bar's filter
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_web import ARGS, CHROMIUM, ROOT, _serving
+from tests.e2e.test_web import CHROMIUM, _serving
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -31,39 +30,6 @@ def server(built_library: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     shutil.copytree(built_library, lib)
     with _serving(lib) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """docs/screenshots/ with PIXSEARCH_SCREENSHOTS=1 (as in test_web.py), else a temp dir."""
-    if os.environ.get("PIXSEARCH_SCREENSHOTS"):
-        d = ROOT / "docs" / "screenshots"
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-    return tmp_path_factory.mktemp("screenshots")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):  # type: ignore[no-untyped-def]
-    """A fresh page; an uncaught error or a CSP violation fails the test (see test_web.py's ``page``)."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
-    yield pg
-    ctx.close()
-    assert not errors, errors
 
 
 def _open(page, url: str) -> None:  # type: ignore[no-untyped-def]

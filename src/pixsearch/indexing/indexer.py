@@ -21,6 +21,7 @@ from pixsearch.errors import MediaError, StorageError
 from pixsearch.indexing.captions_csv import match_captions
 from pixsearch.indexing.engine import Decoded, EncodeJob, Engine, LocalEngine, decode
 from pixsearch.indexing.enrichers.base import Enricher
+from pixsearch.indexing.enrichers.captions import human_caption_rows
 from pixsearch.indexing.redo import redo_stale
 from pixsearch.indexing.report import IndexReport, Progress
 from pixsearch.indexing.scan import check_prune_roots, scan, vanished
@@ -62,13 +63,7 @@ class Indexer:
         self._pending_caps: list = []
 
     def caption_rows(self, texts: list[str]) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
-        if not texts:
-            return []
-        if self.encoder.cross_modal:  # MiniLM + joint vectors from one forward pass
-            emb, joint = self.encoder.encode_texts(texts)
-        else:
-            emb, joint = self.encoder.encode_captions(texts), None
-        return [(t, "human", emb[i], None if joint is None else joint[i]) for i, t in enumerate(texts)]
+        return human_caption_rows(self.encoder, texts)
 
     def _add_captions(self, image_id: int, rows: list, report: IndexReport) -> None:
         new = self.catalog.add_captions(image_id, rows)

@@ -13,13 +13,27 @@ if TYPE_CHECKING:
     from pixsearch.models.encoder import JointEncoder
     from pixsearch.storage.catalog import Catalog
 
-__all__ = ["Captioner", "CaptionsEnricher", "caption_vectors"]
+__all__ = ["Captioner", "CaptionsEnricher", "caption_vectors", "human_caption_rows"]
 
 
 def caption_vectors(encoder: JointEncoder, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """MiniLM vectors and (for a joint model) joint-space vectors of caption texts, as the indexer stores."""
     emb = encoder.encode_captions(texts)
     return emb, (encoder.text_from_embeddings(emb) if encoder.cross_modal else None)
+
+
+def human_caption_rows(
+    encoder: JointEncoder, texts: list[str]
+) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
+    """``catalog.add_captions`` rows of texts people wrote (a captions CSV, a photo's own description):
+    MiniLM and, for a joint model, joint-space vectors from one pass of the query encoder."""
+    if not texts:
+        return []
+    if encoder.cross_modal:
+        emb, joint = encoder.encode_texts(texts)
+    else:
+        emb, joint = encoder.encode_captions(texts), None
+    return [(t, "human", emb[i], None if joint is None else joint[i]) for i, t in enumerate(texts)]
 
 
 class Captioner(Protocol):

@@ -15,12 +15,13 @@ a photo whose owner described it gets no generated caption.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pixsearch.indexing.enrichers.captions import human_caption_rows
 from pixsearch.indexing.metadata.photo import PhotoMeta, read_photo_meta
 from pixsearch.indexing.metadata.places import OfflinePlaces, Places
 from pixsearch.storage.enrichments import Output
@@ -102,32 +103,19 @@ class MetadataEnricher:
                 todo += [(iid, t) for t in m.descriptions if t not in have]
         if not todo:
             return []
-        texts = [t for _, t in todo]
-        if self.encoder.cross_modal:  # as Indexer.caption_rows: MiniLM + joint vectors in one pass
-            emb, joint = self.encoder.encode_texts(texts)
-        else:
-            emb, joint = self.encoder.encode_captions(texts), None
+        rows = human_caption_rows(self.encoder, [t for _, t in todo])  # as a captions CSV's are stored
         new: list[int] = []
-        for j, (iid, text) in enumerate(todo):
-            new += catalog.add_captions(iid, [(text, "human", emb[j], None if joint is None else joint[j])])
+        for (iid, _), row in zip(todo, rows, strict=True):
+            new += catalog.add_captions(iid, [row])
         return new
 
 
 def _row(image_id: int, m: PhotoMeta) -> MetaRow:
-    return MetaRow(
-        image_id,
-        m.taken_at,
-        m.taken_ts,
-        m.taken_source,
-        m.camera_make,
-        m.camera_model,
-        m.lens,
-        m.lat,
-        m.lon,
-        m.place,
-        m.country,
-        m.orientation,
-    )
+    """The stored row: the photo's fields that ``MetaRow`` has (the extractor is stamped on write)."""
+    return MetaRow(image_id, **{f: getattr(m, f) for f in _STORED})
+
+
+_STORED = [f.name for f in fields(MetaRow) if f.name not in ("image_id", "extractor")]
 
 
 def _place_text(m: PhotoMeta) -> str:
