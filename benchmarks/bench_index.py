@@ -2,7 +2,7 @@
 
 Prints one JSON object. Usage:
   python benchmarks/bench_index.py [--n 1000] [--data ../shared/data/flickr8k] [--captions] [--no-generate]
-  python benchmarks/bench_index.py --cold [--n 523] [--runs 3] [--against /tmp/wt-old/src]
+  python benchmarks/bench_index.py --cold [--n 523] [--runs 3] [--against /tmp/wt-old/src] [--models A,B]
 ``--no-generate`` skips generated captions (the captioner enricher), i.e. measures decode + encode + store.
 Rates divide by the photos actually added (``images``), not by ``--n`` (``images_requested``).
 The load average is reported because the target machine's 2 cores may be shared.
@@ -48,6 +48,7 @@ def main() -> None:
     ap.add_argument("--cold", action="store_true", help="time `pixsearch index` start to exit, per stage")
     ap.add_argument("--runs", type=int, default=3, help="--cold: timed runs per source tree")
     ap.add_argument("--against", type=Path, help="--cold: another checkout's src/ to time, interleaved")
+    ap.add_argument("--models", default="", help="--cold: comma-separated models to time, interleaved")
     args = ap.parse_args()
     if args.cold:
         cold_index(args)
@@ -171,10 +172,13 @@ STAGES = {
 }
 
 
-def _cold_run(src: Path, photos: Path, lib: Path) -> dict:
-    """One ``pixsearch index`` process: ``photos`` into a new library ``lib``, ``src`` first on the path."""
+def _cold_run(src: Path, photos: Path, lib: Path, model: str = "") -> dict:
+    """One ``pixsearch index`` process: ``photos`` into a new library ``lib``, ``src`` first on the path
+    (``model``: that model instead of the default, through ``PIXSEARCH_MODEL``)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = str(src)
+    if model:
+        env["PIXSEARCH_MODEL"] = model
     cmd = [sys.executable, "-m", "pixsearch.cli", "index", str(photos), "--follow-links", "-L", str(lib)]
     cmd.append("--json")
     shutil.rmtree(lib, ignore_errors=True)
@@ -224,14 +228,16 @@ def cold_index(args: argparse.Namespace) -> None:
     trees = {"this": ROOT / "src"}
     if args.against:
         trees["against"] = args.against.absolute()
+    models = [m for m in args.models.split(",") if m] or [""]
+    variants = {f"{t}{'/' + m if m else ''}": (src, m) for t, src in trees.items() for m in models}
     load_before = os.getloadavg()[0]
-    runs: dict[str, list[dict]] = {k: [] for k in trees}
+    runs: dict[str, list[dict]] = {k: [] for k in variants}
     try:
-        for name, src in trees.items():  # warm-up: bytecode written, page cache filled, for both alike
-            _cold_run(src, photos, tmp / f"lib-{name}")
+        for i, (src, m) in enumerate(variants.values()):  # warm-up: bytecode, page cache, for all alike
+            _cold_run(src, photos, tmp / f"lib-{i}", m)
         for _ in range(args.runs):
-            for name, src in trees.items():
-                runs[name].append(_cold_run(src, photos, tmp / f"lib-{name}"))
+            for i, (name, (src, m)) in enumerate(variants.items()):
+                runs[name].append(_cold_run(src, photos, tmp / f"lib-{i}", m))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(

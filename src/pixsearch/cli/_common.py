@@ -192,4 +192,17 @@ def open_library(
     lib = Library.open(settings=settings, create=create)
     lib.lock_wait = math.inf if wait else 0.0
     lib.on_wait = on_wait
+    if model is None:
+        _upgrade_note(lib.encoder.name)
     return lib
+
+
+def _upgrade_note(name: str) -> None:
+    """A library on an older shipped model keeps working on it; say once that ``reindex`` moves it to
+    the default (its vectors cannot be compared with another model's, so nothing is mixed)."""
+    from pixsearch.models.encoder import available_encoders, default_encoder_name
+
+    new = default_encoder_name()
+    if name != new and name in available_encoders() and not name.endswith("-raw"):
+        msg = f"this library uses {name}; `pixsearch reindex` re-encodes it with {new}, the default"
+        note.print(msg, markup=False, highlight=False)

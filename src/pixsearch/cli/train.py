@@ -31,6 +31,19 @@ def train_joint_cmd(
     lr: Annotated[float | None, typer.Option("--lr", help="Default 1e-3 (phase 2: 3e-4).")] = None,
     feature_noise: Annotated[float | None, typer.Option("--feature-noise", help="Default 1.5.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    extra: Annotated[
+        list[str] | None,
+        typer.Option("--extra-backbone", help="Also feed this backbone's pooled features (e.g. lite2)."),
+    ] = None,
+    hard_negative_weight: Annotated[
+        float,
+        typer.Option("--hard-negative-weight", min=0, help="Weight of the VSE++ hardest-negative hinge."),
+    ] = 0.0,
+    margin: Annotated[float, typer.Option("--margin", help="The hinge's cosine margin.")] = 0.2,
+    frozen_top: Annotated[
+        Path | None,
+        typer.Option("--frozen-top", help="Keep this phase-2 model's backbone top (its features, frozen)."),
+    ] = None,
     limit: TrainLimitOpt = 0,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 200,
     val_split: Annotated[str, typer.Option("--val-split")] = "val",
@@ -50,6 +63,10 @@ def train_joint_cmd(
             phase=phase,
             init=init,
             seed=seed,
+            extra_backbones=tuple(extra or ()),
+            hard_negative_weight=hard_negative_weight,
+            margin=margin,
+            frozen_top=frozen_top,
             limit=limit,
             checkpoint_every=checkpoint_every,
             val_split=val_split,
@@ -78,6 +95,10 @@ def train_export(
     test_data: Annotated[
         Path | None, typer.Option("--eval-data", help="Also evaluate on this dataset's test split.")
     ] = None,
+    share_text: Annotated[
+        str | None,
+        typer.Option("--share-text", help="Reuse this shipped model's MiniLM text graph (head in NumPy)."),
+    ] = None,
 ) -> None:
     """Ship a run's best heads as a named model (float16 safetensors + model card)."""
     with errors():
@@ -89,7 +110,7 @@ def train_export(
             res = run_eval(test_data, "test", str(run / "best.safetensors" if run.is_dir() else run))
             metrics = {"test": {k: v for k, v in res.items() if k not in ("model", "split")}}
         kw = {"out_dir": out_dir} if out_dir else {}
-        dst = ship_heads(run, name, metrics=metrics, **kw)
+        dst = ship_heads(run, name, metrics=metrics, share_text=share_text, **kw)
         out.print(f"shipped {dst}")
 
 

@@ -64,8 +64,9 @@ def split_features(
 
 def split_pooled(
     data: Path, split: str, encoder: JointEncoder, log: Callable[[dict], None] | None = None
-) -> tuple[list[str], np.ndarray]:
-    """(names, pooled features) of a split's decodable images, as the runtime encoder computes them.
+) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """(names, pooled features, extra backbones' pooled features or None) of a split's decodable images,
+    as the runtime encoder computes them.
 
     Goes through the shared feature cache (keyed by content hash): for a phase-2 model the cached
     last-block inputs run through its fine-tuned top (``pooled_from_mid``, as ``eval retrieval`` does),
@@ -86,15 +87,20 @@ def split_pooled(
         pooled = np.concatenate([encoder.pooled_from_mid(mid[s : s + 256]) for s in range(0, len(mid), 256)])
     else:
         pooled = f.pooled[keep]
-    return [names[i] for i in keep], np.asarray(pooled, dtype=np.float32)
+    paths = [ds.image_path(names[i]) for i in keep]
+    extra = [FeatureCache().image_features(image_backbone(b), paths).pooled for b in encoder.extra_backbones]
+    more = np.concatenate(extra, axis=1).astype(np.float32) if extra else None
+    return [names[i] for i in keep], np.asarray(pooled, dtype=np.float32), more
 
 
-def derived_features(encoder: JointEncoder, pooled: np.ndarray) -> dict[str, np.ndarray]:
+def derived_features(
+    encoder: JointEncoder, pooled: np.ndarray, extra: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """pooled -> the other features the indexer hands enrichers: ImageNet ``logits`` and the joint
     ``embedding`` (what the photo's stored vector is)."""
     import torch
 
     with torch.inference_mode():
         logits = encoder.image_backbone.model._fc(torch.from_numpy(pooled)).numpy().astype(np.float32)
-    embedding = np.asarray(encoder.image_from_features(pooled, logits), dtype=np.float32)
+    embedding = np.asarray(encoder.image_from_features(pooled, logits, extra), dtype=np.float32)
     return {"pooled": pooled, "logits": logits, "embedding": embedding}

@@ -95,7 +95,16 @@ def eval_retrieval(data: Path, split: str, model: str | None = None, captions: P
         ds = load_dataset(Path(data))
         f = FeatureCache().image_features(enc.image_backbone, [ds.image_path(n) for n in names], mid=True)
         pooled = enc.pooled_from_mid(f.mid)
-    img = enc.image_from_features(pooled, logits)
+    extra = None
+    if enc.extra_backbones:
+        from pixsearch.corpus.datasets import load_dataset
+        from pixsearch.corpus.features import FeatureCache
+        from pixsearch.models.backbones import image_backbone
+
+        paths = [load_dataset(Path(data)).image_path(n) for n in names]
+        more = [FeatureCache().image_features(image_backbone(b), paths).pooled for b in enc.extra_backbones]
+        extra = np.concatenate(more, axis=1)
+    img = enc.image_from_features(pooled, logits, extra)
     txt = enc.text_from_embeddings(emb)
     if captions is not None:
         txt, owner = _caption_side(enc, Path(data), split, names, Path(captions))

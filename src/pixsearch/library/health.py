@@ -11,8 +11,6 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pixsearch.config import Settings
 from pixsearch.models.encoder import JointEncoder
 from pixsearch.storage.catalog import Catalog
@@ -57,7 +55,7 @@ def library_checks(catalog: Catalog, enc: JointEncoder, vectors: VectorSet) -> l
     except Exception as exc:  # doctor reports, it does not raise
         checks.append(("text model loads", False, str(exc)))
     try:
-        _ = enc.encode_image_arrays(np.zeros((1, 3, enc.resolution, enc.resolution), dtype=np.float32))
+        _ = enc.encode_image_arrays(enc.blank_input())
         checks.append(("image model loads", True, enc.name))
     except Exception as exc:
         checks.append(("image model loads", False, str(exc)))

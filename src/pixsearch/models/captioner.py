@@ -189,6 +189,8 @@ class Captioner:
     def check_encoder(self, encoder: JointEncoder) -> None:
         """The captioner reads one encoder's spatial map; any other encoder (backbone, top) is refused."""
         want = self.card.get("encoder", {})
+        if want.get("maps") and want["maps"] == encoder.maps_fingerprint:
+            return  # another model on the very same maps (lite02-minilm-v2 on lite0-minilm-v1's)
         got_fp = encoder.fingerprint
         want_fp = str(want.get("fingerprint", ""))
         # name:heads-digest | image backbone: both shape the spatial map; the text side does not.

@@ -7,11 +7,12 @@ library records its encoder's ``fingerprint`` and refuses to be searched with an
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,8 +26,9 @@ from pixsearch.models.backbones import (
     text_fingerprint,
 )
 from pixsearch.models.heads import Heads, l2n, load_heads
+from pixsearch.models.joint_encoder import JointEncoder
 from pixsearch.models.onnx_runtime import OnnxModel
-from pixsearch.models.pixels import preprocess_pixels
+from pixsearch.models.pixels import image_input_names, pack_pixels, unpack_pixels
 from pixsearch.models.shipped import WEIGHTS_DIR
 
 if TYPE_CHECKING:
@@ -46,79 +48,24 @@ __all__ = [
     "default_text_backbone",
 ]
 
-DEFAULT_ENCODER = "lite0-minilm-v1"
-
-
-@runtime_checkable
-class JointEncoder(Protocol):
-    """Everything a caller may ask of an encoder; what one cannot do, it says (``cross_modal``) or
-    refuses with a ModelError, so no caller needs to know the concrete class."""
-
-    name: str
-    dim: int  # size of stored image vectors
-    caption_dim: int  # size of caption (MiniLM) vectors
-    cross_modal: bool  # True when texts land in the image vectors' space (encode_text & co. work)
-    runs_on_onnx: bool  # True when pixels and text run on ONNX Runtime alone (a shipped model): no torch
-    resolution: int
-    backbone_name: str  # the image backbone, e.g. "lite0"
-
-    @property
-    def fingerprint(self) -> str: ...
-
-    @property
-    def image_backbone(self) -> ImageBackbone:
-        """The torch image backbone (training and evaluation side: needs the ``[train]`` extra)."""
-        ...
-
-    @property
-    def text_backbone(self) -> TextBackbone: ...
-
-    @property
-    def has_top(self) -> bool:
-        """True when the model carries a fine-tuned backbone top (phase 2) that replaces the frozen one."""
-        ...
-
-    def preprocess(self, img: Image.Image) -> np.ndarray: ...
-
-    def encode_image_arrays(self, arrays: np.ndarray) -> np.ndarray: ...
-
-    def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
-        """``embedding`` (N, dim) unit vectors, ``logits`` (N, 1000), ``spatial`` (N, 49, 1280) final conv
-        map (after any fine-tuned top, before pooling), ``pooled`` (N, 1280), all float32."""
-        ...
-
-    def image_from_features(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        """The stored image vectors from backbone features (``encode_image_features``' ``embedding``)."""
-        ...
-
-    def pooled_from_mid(self, mid: np.ndarray) -> np.ndarray:
-        """Pooled features through the model's backbone top, from cached last-block inputs (torch)."""
-        ...
-
-    def encode_text(self, texts: list[str]) -> np.ndarray: ...
-
-    def encode_captions(self, texts: list[str]) -> np.ndarray: ...
-
-    def encode_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(MiniLM caption vectors, joint-space vectors) of ``texts``; ModelError without ``cross_modal``."""
-        ...
-
-    def text_from_embeddings(self, emb: np.ndarray) -> np.ndarray:
-        """Joint-space vectors from MiniLM caption vectors; ModelError without ``cross_modal``."""
-        ...
+DEFAULT_ENCODER = "lite02-minilm-v2"
 
 
 class _Base:
-    """Shared lazy backbones: torch is imported only when pixels are encoded."""
+    """Shared lazy backbones: torch is imported only when pixels are encoded. With extra backbones,
+    ``preprocess`` packs one input per backbone resolution into a row (``pixels.pack_pixels``)."""
 
     caption_dim = TextBackbone.dim
     runs_on_onnx = False
 
-    def __init__(self, backbone: str) -> None:
-        if backbone not in IMAGE_BACKBONES:
-            raise ModelError(f"unknown image backbone {backbone!r}")
+    def __init__(self, backbone: str, extra: tuple[str, ...] = ()) -> None:
+        for name in (backbone, *extra):
+            if name not in IMAGE_BACKBONES:
+                raise ModelError(f"unknown image backbone {name!r}")
         self.backbone_name = backbone
-        self.resolution = IMAGE_BACKBONES[backbone].resolution
+        self.extra_backbones = tuple(extra)
+        self.input_resolutions = tuple(IMAGE_BACKBONES[b].resolution for b in (backbone, *extra))
+        self.resolution = max(self.input_resolutions)
 
     @property
     def image_backbone(self) -> ImageBackbone:
@@ -132,12 +79,25 @@ class _Base:
     def has_top(self) -> bool:
         return False
 
+    @property
+    def maps_fingerprint(self) -> str:
+        return image_fingerprint(self.backbone_name)
+
     def fine_tuned_top(self) -> Any:
         """The fine-tuned backbone top (``models.top.ImageTop``), or None where the frozen one runs."""
         return None
 
     def preprocess(self, img: Image.Image) -> np.ndarray:
-        return preprocess_pixels(img, self.resolution)
+        return pack_pixels(img, self.input_resolutions)
+
+    def unpack(self, arrays: np.ndarray) -> list[np.ndarray]:
+        """One contiguous (N, 3, R, R) float32 array per backbone from a batch of ``preprocess`` rows."""
+        return unpack_pixels(arrays, self.input_resolutions)
+
+    def blank_input(self) -> np.ndarray:
+        from PIL import Image
+
+        return self.preprocess(Image.new("RGB", (self.resolution, self.resolution)))[None]
 
     def encode_captions(self, texts: list[str]) -> np.ndarray:
         return self.text_backbone.encode(texts)
@@ -146,18 +106,24 @@ class _Base:
         return self.encode_image_features(arrays)["embedding"]
 
     def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
-        """pooled / logits / spatial from the torch backbone, and the stored ``embedding``."""
+        """pooled / logits / spatial (+ extra) from the torch backbones, and the stored ``embedding``."""
         import torch
 
+        main, *more = self.unpack(arrays)
         with torch.inference_mode():
-            res = self.image_backbone.forward(
-                torch.from_numpy(np.asarray(arrays)), top=self.fine_tuned_top(), spatial=True
-            )
+            res = self.image_backbone.forward(torch.from_numpy(main), top=self.fine_tuned_top(), spatial=True)
+            extra = [
+                image_backbone(b).forward(torch.from_numpy(x))["pooled"].numpy()
+                for b, x in zip(self.extra_backbones, more, strict=True)
+            ]
         out = {k: np.ascontiguousarray(v.numpy(), dtype=np.float32) for k, v in res.items()}
-        out["embedding"] = self.image_from_features(out["pooled"], out["logits"])
+        more_pooled = np.concatenate(extra, axis=1).astype(np.float32) if extra else None
+        out["embedding"] = self.image_from_features(out["pooled"], out["logits"], more_pooled)
         return out
 
-    def image_from_features(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    def image_from_features(
+        self, pooled: np.ndarray, logits: np.ndarray, extra: np.ndarray | None = None
+    ) -> np.ndarray:
         raise NotImplementedError
 
     def pooled_from_mid(self, mid: np.ndarray) -> np.ndarray:
@@ -182,7 +148,9 @@ class RawEncoder(_Base):
     def fingerprint(self) -> str:
         return f"{self.name}|{image_fingerprint(self.backbone_name)}|{text_fingerprint()}"
 
-    def image_from_features(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    def image_from_features(
+        self, pooled: np.ndarray, logits: np.ndarray, extra: np.ndarray | None = None
+    ) -> np.ndarray:
         return l2n(pooled).astype(np.float32)
 
     def _no_joint_space(self) -> ModelError:
@@ -216,11 +184,14 @@ class HeadsEncoder(_Base):
         self.name = name
         self.card = _read_card(weights) if card is None else card
         cfg = self.card.get("config", {})
-        super().__init__(cfg.get("image_backbone", "lite0"))
+        super().__init__(cfg.get("image_backbone", "lite0"), tuple(cfg.get("extra_backbones", ())))
         self.dim = int(cfg.get("out_dim", 256))
 
     def _image_fp(self) -> str:
         return image_fingerprint(self.backbone_name)
+
+    def _extra_fps(self) -> list[str]:
+        return [image_fingerprint(b) for b in self.extra_backbones]
 
     def _text_fp(self) -> str:
         return text_fingerprint()
@@ -233,14 +204,26 @@ class HeadsEncoder(_Base):
 
     @property
     def fingerprint(self) -> str:
-        return f"{self.name}:{self.heads.digest}|{self._image_fp()}|{self._text_fp()}"
+        more = "".join(f"|{fp}" for fp in self._extra_fps())
+        return f"{self.name}:{self.heads.digest}|{self._image_fp()}|{self._text_fp()}{more}"
 
-    def image_from_features(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        return self.heads.image(pooled, logits)
+    def image_from_features(
+        self, pooled: np.ndarray, logits: np.ndarray, extra: np.ndarray | None = None
+    ) -> np.ndarray:
+        return self.heads.image(pooled, logits, extra)
 
     @property
     def has_top(self) -> bool:
         return self.heads.config.top
+
+    @property
+    def maps_fingerprint(self) -> str:
+        if not self.has_top:
+            return self._image_fp()
+        h = hashlib.sha256()
+        for k in sorted(k for k in self.heads.params if k.startswith("top.")):
+            h.update(k.encode() + np.asarray(self.heads.params[k], dtype=np.float16).tobytes())
+        return f"{self._image_fp()}+top:{h.hexdigest()[:12]}"
 
     def fine_tuned_top(self) -> Any:
         if not self.has_top:
@@ -281,6 +264,8 @@ class OnnxEncoder(HeadsEncoder):
             raise ModelError(f"model card of {name} lists no image and text ONNX files")
         self.image_graph = OnnxModel(weights.parent, entries["image"])
         self.text_graph = OnnxModel(weights.parent, entries["text"])
+        # "numpy": the text graph is another model's MiniLM (shared file), this model's head runs here
+        self._numpy_head = entries["text"].get("head") == "numpy"
         self._text_bb: TextBackbone | None = None
 
     def _backbone_fp(self, side: str) -> str:
@@ -295,6 +280,12 @@ class OnnxEncoder(HeadsEncoder):
     def _text_fp(self) -> str:
         return self._backbone_fp("text")
 
+    def _extra_fps(self) -> list[str]:
+        fps = self.card.get("backbones", {}).get("extra", [])
+        if len(fps) != len(self.extra_backbones) or not all(isinstance(f, str) for f in fps):
+            raise ModelError(f"model card of {self.name} does not name its extra backbones")
+        return list(fps)
+
     @property
     def text_backbone(self) -> TextBackbone:
         if self._text_bb is None:
@@ -307,25 +298,28 @@ class OnnxEncoder(HeadsEncoder):
     def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
         """Runs the image graph ``IMAGE_CHUNK`` photos at a time: EfficientNet's early feature maps of
         8 photos fit the CPU caches, those of 32 do not (measured on 2 cores: ~25% less CPU a photo)."""
-        x = np.ascontiguousarray(arrays, dtype=np.float32)
-        if len(x) <= IMAGE_CHUNK:
-            return self.image_graph.run({"pixels": x})
-        runs = [x[s : s + IMAGE_CHUNK] for s in range(0, len(x), IMAGE_CHUNK)]
-        parts = [self.image_graph.run({"pixels": r}) for r in runs]
+        inputs = dict(zip(image_input_names(self.extra_backbones), self.unpack(arrays), strict=True))
+        n = len(next(iter(inputs.values())))
+        if n <= IMAGE_CHUNK:
+            return self.image_graph.run(inputs)
+        parts = [
+            self.image_graph.run({k: v[s : s + IMAGE_CHUNK] for k, v in inputs.items()})
+            for s in range(0, n, IMAGE_CHUNK)
+        ]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        out = self.text_backbone.encode_both(texts)
-        return self._routed(texts, out["sentence"], out["joint"])[1]
+        return self.encode_texts(texts)[1]
 
     def encode_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(MiniLM caption vectors, joint-space vectors) from one forward pass."""
         if not texts:
             return np.zeros((0, self.caption_dim), np.float32), np.zeros((0, self.dim), np.float32)
         out = self.text_backbone.encode_both(texts)
-        return self._routed(texts, out["sentence"], out["joint"])
+        joint = self.heads.text(out["sentence"]) if self._numpy_head else out["joint"]
+        return self._routed(texts, out["sentence"], joint)
 
     def _routed(self, texts: list[str], m: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (m, j) if self.tower is None else self.tower.route(texts, m, j, self.text_backbone.tok)

@@ -36,17 +36,22 @@ class HeadsConfig:
     skip: bool = True  # linear shortcut from input to output
     bridge_temperature: float = 1.0
     top: bool = False  # the file also carries a fine-tuned image backbone top (phase 2)
+    # More frozen backbones whose pooled features follow the main one's in the image head's input, each
+    # standardised with its own statistics (``image_mean``/``image_std`` span them all).
+    extra_backbones: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, d: dict) -> HeadsConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        if "image_inputs" in known:
-            known["image_inputs"] = tuple(known["image_inputs"])
+        for key in ("image_inputs", "extra_backbones"):
+            if key in known:
+                known[key] = tuple(known[key])
         return cls(**known)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["image_inputs"] = list(self.image_inputs)
+        d["extra_backbones"] = list(self.extra_backbones)
         return d
 
 
@@ -114,7 +119,15 @@ class Heads:
     card: dict = field(default_factory=dict)
     digest: str = ""
 
-    def image_input(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    def image_input(
+        self, pooled: np.ndarray, logits: np.ndarray, extra: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``extra``: the ``extra_backbones``' pooled features side by side (required when there are any)."""
+        if self.config.extra_backbones:
+            if extra is None:
+                names = ", ".join(self.config.extra_backbones)
+                raise WeightsMismatchError(f"these heads also need the pooled features of {names}")
+            pooled = np.concatenate([pooled, extra], axis=1)
         parts = []
         for name in self.config.image_inputs:
             if name == "pooled":
@@ -125,8 +138,8 @@ class Heads:
                 raise WeightsMismatchError(f"unknown image input {name!r}")
         return np.concatenate(parts, axis=1).astype(np.float32)
 
-    def image(self, pooled: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        x = self.image_input(pooled, logits)
+    def image(self, pooled: np.ndarray, logits: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+        x = self.image_input(pooled, logits, extra)
         return l2n(mlp(self.params, "image", x, self.config.depth, self.config.skip)).astype(np.float32)
 
     def text(self, emb: np.ndarray) -> np.ndarray:

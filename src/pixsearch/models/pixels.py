@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pixsearch.errors import ModelError
 from pixsearch.models.backbones import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["preprocess_pixels"]
+__all__ = ["preprocess_pixels", "pack_pixels", "unpack_pixels", "image_input_names"]
 
 
 @lru_cache(maxsize=1)
@@ -42,3 +43,32 @@ def preprocess_pixels(img: Image.Image, resolution: int) -> np.ndarray:
     for c in range(3):  # indexing, not np.take(out=): that buffers, and costs 4x the CPU on 2 threads
         out[c] = levels[c][rgb[:, :, c]]
     return out
+
+
+def pack_pixels(img: Image.Image, resolutions: tuple[int, ...]) -> np.ndarray:
+    """The image graph's inputs of one photo: (3, R, R) for one backbone; for several (a model with
+    extra backbones, each at its own resolution) the inputs flattened into one row, so the indexing
+    pipeline, reader processes and caches still move one array per photo."""
+    if len(resolutions) == 1:
+        return preprocess_pixels(img, resolutions[0])
+    return np.concatenate([preprocess_pixels(img, r).ravel() for r in resolutions])
+
+
+def unpack_pixels(arrays: np.ndarray, resolutions: tuple[int, ...]) -> list[np.ndarray]:
+    """A batch of ``pack_pixels`` rows back into one contiguous (N, 3, R, R) float32 array per backbone."""
+    x = np.asarray(arrays, dtype=np.float32)
+    if len(resolutions) == 1:
+        return [np.ascontiguousarray(x)]
+    sizes = [3 * r * r for r in resolutions]
+    if x.ndim != 2 or x.shape[1] != sum(sizes):
+        raise ModelError(f"pixel rows of shape {x.shape[1:]} are not this model's input ({resolutions} px)")
+    cuts = np.cumsum([0, *sizes])
+    return [
+        np.ascontiguousarray(x[:, a:b].reshape(-1, 3, r, r))
+        for a, b, r in zip(cuts[:-1], cuts[1:], resolutions, strict=True)
+    ]
+
+
+def image_input_names(extra_backbones: tuple[str, ...]) -> list[str]:
+    """The image graph's input names: ``pixels`` for the main backbone, ``pixels_NAME`` for each extra."""
+    return ["pixels", *(f"pixels_{b}" for b in extra_backbones)]

@@ -252,7 +252,11 @@ class CaptionTrainer(ResumableTrainer):
         val = {k: v for k, v in info.get("val", {}).items() if k != "sample"}
         card = {
             "format": "pixsearch-captioner/1",
-            "encoder": {"name": self.encoder.name, "fingerprint": self.encoder.fingerprint},
+            "encoder": {
+                "name": self.encoder.name,
+                "fingerprint": self.encoder.fingerprint,
+                "maps": self.encoder.maps_fingerprint,
+            },
             "net": cfg.net.to_dict(),
             "vocab_size": len(self.vocab),
             "decode": {"alpha": cfg.alpha, "beam": cfg.val_beam},

@@ -13,7 +13,7 @@ from pixsearch.corpus.features import FeatureCache
 from pixsearch.corpus.splits import resolve_split, split_features
 from pixsearch.errors import DatasetError
 from pixsearch.models.backbones import image_backbone
-from pixsearch.models.encoder import default_text_backbone
+from pixsearch.models.encoder import JointEncoder, default_text_backbone
 from pixsearch.models.heads import HeadsConfig, bridge, imagenet_class_prompts
 
 __all__ = ["FeatureSet", "load_features", "flipped_image_x"]
@@ -48,6 +48,14 @@ def flipped_image_x(data: Path, split: str, fs: FeatureSet, cfg: HeadsConfig) ->
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
+def _through_top(data: Path, split: str, names: list[str], top: JointEncoder) -> np.ndarray:
+    ds = resolve_split(load_dataset(data), split)
+    f = FeatureCache().image_features(top.image_backbone, [ds.image_path(n) for n in names], mid=True)
+    if not f.ok.all():
+        raise DatasetError(f"some images of {split!r} decoded for pooled features but not for the top's")
+    return np.concatenate([top.pooled_from_mid(f.mid[s : s + 256]) for s in range(0, len(names), 256)])
+
+
 def _class_text() -> np.ndarray:
     return FeatureCache().text_features(default_text_backbone(), imagenet_class_prompts())
 
@@ -60,10 +68,14 @@ def load_features(
     stats_from: FeatureSet | None = None,
     log: Callable[[dict], None] | None = None,
     extra: tuple[str, ...] = (),
+    top: JointEncoder | None = None,
 ) -> FeatureSet:
     """The split's head inputs. ``extra`` backbones' pooled features are appended to the main one's before
-    standardisation (so each part is standardised with its own statistics), for the same images."""
+    standardisation (so each part is standardised with its own statistics), for the same images. With
+    ``top`` (a phase-2 model) the main features are its fine-tuned top's, from cached last-block inputs."""
     names, pooled, logits, emb, owner = split_features(data, split, cfg.image_backbone, limit, log)
+    if top is not None:
+        pooled = _through_top(data, split, names, top)
     for name in extra:
         more_names, more, *_ = split_features(data, split, name, limit, log)
         if more_names != names:

@@ -5,8 +5,7 @@ Symmetric InfoNCE with a learnable temperature where every caption of an image i
 rank the batch's images (softmax over images), images rank the batch's captions with all their own
 captions as positives (SupCon-style mean over positives). Validation Recall@K after every epoch, early
 stopping on R-sum, checkpoints (safetensors + JSON, no pickle) every N steps and at each epoch end.
-Batch order is a pure function of (seed, epoch), so ``resume`` from a mid-epoch checkpoint replays the
-exact same run.
+Batch order is a pure function of (seed, epoch): ``resume`` from a mid-epoch checkpoint replays the run.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from pixsearch.corpus.features import FeatureCache
 from pixsearch.errors import DatasetError, ModelError, PixsearchError
 from pixsearch.evaluation.retrieval import retrieval_metrics
 from pixsearch.models.backbones import image_backbone
+from pixsearch.models.encoder import create_encoder
 from pixsearch.models.heads import HeadsConfig
 from pixsearch.models.top import ImageTop
 from pixsearch.train._loop import Log, ResumableTrainer, jsonable, plot_epochs
@@ -72,7 +72,10 @@ class TrainConfig:
     hard_negative_weight: float = 0.0  # > 0: add this times the max-violation hinge to InfoNCE
     margin: float = 0.2  # the hinge's cosine margin
     temperature: float = 0.0  # > 0: fixed softmax temperature instead of the learned one
-    extra_backbones: tuple[str, ...] = ()  # pooled features of these concatenated (not runtime-loadable)
+    extra_backbones: tuple[str, ...] = ()  # pooled features of these backbones concatenated to the main one's
+    # A phase-2 heads file whose fine-tuned backbone top stays frozen here: the main backbone's features are
+    # that top's (the maps the captioner, labels and photo policy read), and the exported file carries it.
+    frozen_top: Path | None = None
 
 
 # Phase 2 starts from trained heads: shorter, gentler, smaller batches (the backbone top is in the graph).
@@ -115,9 +118,14 @@ class Trainer(ResumableTrainer):
         self.log = log
         torch.manual_seed(cfg.seed)
         extra = cfg.extra_backbones
-        self.train = load_features(cfg.data, cfg.train_split, cfg.heads, cfg.limit, log=log, extra=extra)
+        top = None if cfg.frozen_top is None else create_encoder(cfg.frozen_top)
+        if top is not None and not top.has_top:
+            raise PixsearchError(f"{cfg.frozen_top} carries no fine-tuned backbone top (phase 2)")
+        self.train = load_features(
+            cfg.data, cfg.train_split, cfg.heads, cfg.limit, log=log, extra=extra, top=top
+        )
         self.val = load_features(
-            cfg.data, cfg.val_split, cfg.heads, stats_from=self.train, log=log, extra=extra
+            cfg.data, cfg.val_split, cfg.heads, stats_from=self.train, log=log, extra=extra, top=top
         )
         self.train_x, self.val_x = self.train.image_x, self.val.image_x
         self.train_x_flip = (
@@ -228,6 +236,9 @@ class Trainer(ResumableTrainer):
         }
 
 
+_NOT_RECIPE = ("heads", "data", "out", "init", "frozen_top")  # paths or parsed elsewhere in the card
+
+
 def export_heads(
     model: torch.nn.Module, feats: FeatureSet, cfg: TrainConfig, val: dict, path: Path, top: bool = False
 ) -> None:
@@ -241,20 +252,29 @@ def export_heads(
     tensors["image_std"] = torch.from_numpy(feats.pooled_std)
     if "bridge" in cfg.heads.image_inputs:
         tensors["class_text"] = torch.from_numpy(feats.class_text.astype(np.float16))
-    heads_cfg = replace(cfg.heads, image_in=int(feats.image_x.shape[1]), top=top)
+    if cfg.frozen_top is not None:  # carried unchanged, so the main backbone's maps stay that model's
+        from safetensors.torch import load_file
+
+        kept = load_file(str(cfg.frozen_top))
+        tensors.update({k: v.float() for k, v in kept.items() if k.startswith("top.")})
+        top = True
+    heads_cfg = replace(
+        cfg.heads, image_in=int(feats.image_x.shape[1]), top=top, extra_backbones=cfg.extra_backbones
+    )
+    backbones = {"image": image_fingerprint(cfg.heads.image_backbone), "text": text_fingerprint()}
+    if cfg.extra_backbones:
+        backbones["extra"] = [image_fingerprint(b) for b in cfg.extra_backbones]  # type: ignore[assignment]
     card = {
         "format": "pixsearch-heads/1",
         "config": heads_cfg.to_dict(),
-        "backbones": {"image": image_fingerprint(cfg.heads.image_backbone), "text": text_fingerprint()},
+        "backbones": backbones,
         "data": {
             "dataset": str(cfg.data),
             "train_split": cfg.train_split,
             "val_split": cfg.val_split,
             "train_images": int(len(feats.image_x)),
         },
-        "training": {
-            k: v for k, v in jsonable(asdict(cfg)).items() if k not in ("heads", "data", "out", "init")
-        },
+        "training": {k: v for k, v in jsonable(asdict(cfg)).items() if k not in _NOT_RECIPE},
         "metrics": {cfg.val_split: val},
         "seed": cfg.seed,
         "date": time.strftime("%Y-%m-%d"),

@@ -32,7 +32,10 @@ def ship_heads(
     name: str,
     out_dir: Path = WEIGHTS_DIR,
     metrics: dict | None = None,
+    share_text: str | None = None,
 ) -> Path:
+    """``share_text``: a model in ``out_dir`` whose MiniLM text graph + tokenizer this one reuses (its own
+    text head then runs in NumPy), so two shipped models carry one 47 MB MiniLM."""
     from safetensors.numpy import load_file, save_file
 
     require_train_extra("pixsearch train export")
@@ -50,7 +53,7 @@ def ship_heads(
     dst = out_dir / f"{name}.safetensors"
     save_file(half, str(dst))
     dst.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
-    export_onnx(dst)
+    export_onnx(dst, share_text=share_text)
     return dst
 
 
@@ -67,7 +70,8 @@ def _probe_pixels(enc: HeadsEncoder, photos: list[Path] | None, n: int = 16) -> 
         except MediaError:  # a bad probe photo is skipped, not fatal
             continue
     if not arrays:
-        return np.random.default_rng(0).standard_normal((4, 3, res, res)).astype(np.float32)
+        blank = enc.blank_input()
+        return np.random.default_rng(0).standard_normal((4, *blank.shape[1:])).astype(np.float32)
     return np.stack(arrays)
 
 
@@ -80,10 +84,13 @@ def _reference_text(enc: HeadsEncoder, texts: list[str]) -> dict[str, np.ndarray
     return {"sentence": sent, "joint": enc.text_from_embeddings(sent)}
 
 
-def export_onnx(weights: Path, probe_photos: list[Path] | None = None) -> dict:
-    """Write ``NAME.image.onnx`` + ``NAME.text.onnx`` beside ``weights`` and record them in its card."""
+def export_onnx(weights: Path, probe_photos: list[Path] | None = None, share_text: str | None = None) -> dict:
+    """Write ``NAME.image.onnx`` + ``NAME.text.onnx`` beside ``weights`` and record them in its card
+    (with ``share_text``, the text entries are that model's graph and tokenizer, head in NumPy)."""
     require_train_extra("ONNX export")
+    from pixsearch.models.backbones import image_backbone
     from pixsearch.models.onnx_runtime import OnnxModel
+    from pixsearch.models.pixels import image_input_names
     from pixsearch.train.onnx_export import describe, export_image, export_text
 
     card_file = weights.with_suffix(".json")
@@ -100,10 +107,12 @@ def export_onnx(weights: Path, probe_photos: list[Path] | None = None) -> dict:
     pixels = _probe_pixels(enc, probe_photos)
     ref = enc.encode_image_features(pixels)
     parity = {}
+    extras = tuple(image_backbone(b) for b in enc.extra_backbones)
+    feeds = dict(zip(image_input_names(enc.extra_backbones), enc.unpack(pixels), strict=True))
     for fp16 in (True, False):
-        export_image(enc.image_backbone, top, enc.heads, image_file, fp16=fp16)
+        export_image(enc.image_backbone, top, enc.heads, image_file, fp16=fp16, extras=extras)
         entry = describe(image_file)
-        got = OnnxModel(weights.parent, entry).run({"pixels": pixels})
+        got = OnnxModel(weights.parent, entry).run(feeds)
         cos = float((got["embedding"] * ref["embedding"]).sum(1).min())
         parity = {"min_cosine": round(cos, 6), "photos": len(pixels), "fp16": fp16}
         if cos >= PARITY:
@@ -112,6 +121,22 @@ def export_onnx(weights: Path, probe_photos: list[Path] | None = None) -> dict:
         raise ModelError(f"ONNX image path disagrees with torch (min cosine {parity['min_cosine']})")
     texts = ["a dog runs on the beach", "Two children play football in a park .", "x", "Ünïcode café ☃ " * 40]
     want = _reference_text(enc, texts)
+    if share_text is not None:
+        other = json.loads((weights.parent / f"{share_text}.json").read_text())["onnx"]
+        sent = TextBackbone(
+            OnnxModel(weights.parent, other["text"]), weights.parent / other["tokenizer"]["file"], "probe"
+        ).encode(texts)
+        cos = float((sent * want["sentence"]).sum(1).min())
+        if cos < PARITY:
+            raise ModelError(f"{share_text}'s text graph disagrees with the reference (min cosine {cos})")
+        card["onnx"] = {
+            "image": {**describe(image_file), "weights": "float16" if parity["fp16"] else "float32"},
+            "text": {**other["text"], "head": "numpy"},
+            "tokenizer": other["tokenizer"],
+            "parity": {"image": parity, "text": {"min_cosine": round(cos, 6), "texts": len(texts)}},
+        }
+        card_file.write_text(json.dumps(card, indent=2) + "\n")
+        return card["onnx"]
     text_parity = {}
     for fp16 in (True, False):
         export_text(enc.heads, text_file, fp16=fp16)

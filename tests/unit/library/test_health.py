@@ -29,7 +29,7 @@ CHECKS = [
     "indexed files present",
 ]
 WEIGHTS = Path(__file__).resolve().parents[3] / "src" / "pixsearch" / "models" / "weights"
-MODEL = "lite0-minilm-v1"
+MODEL = "lite02-minilm-v2"
 
 
 def _copy(built_library: Path, dst: Path) -> Path:
@@ -108,7 +108,9 @@ def test_doctor_fails_when_a_model_file_is_damaged(gallery_subset: Path, tmp_pat
     a model file is hash-checked when a process first loads it)."""
     model_dir = tmp_path / "model"
     model_dir.mkdir()
-    for f in WEIGHTS.glob(f"{MODEL}.*"):
+    card = json.loads((WEIGHTS / f"{MODEL}.json").read_text())["onnx"]
+    shared = {card["text"]["file"], card["tokenizer"]["file"]}  # the MiniLM graph another model ships
+    for f in {*WEIGHTS.glob(f"{MODEL}.*"), *(WEIGHTS / n for n in shared)}:
         os.symlink(f, model_dir / f.name)
     weights = model_dir / f"{MODEL}.safetensors"
     lib_dir = tmp_path / "lib"

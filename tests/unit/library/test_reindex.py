@@ -13,7 +13,7 @@ import pytest
 from pixsearch import Library, ModelMismatchError
 from pixsearch.config import load_settings
 
-MODEL = "lite0-minilm-v1"
+MODEL = "lite02-minilm-v2"
 QUERIES = ["a dog running on the grass", "two children playing in the water", "a man on a bike"]
 
 

@@ -60,5 +60,9 @@ def test_encode_image_features_contract(gallery_subset: Path) -> None:
     assert np.allclose(np.linalg.norm(f["embedding"], axis=1), 1.0, atol=1e-5)
     assert np.allclose(enc.encode_image_arrays(arr), f["embedding"], atol=1e-5)
     # the fine-tuned top really is in the map: the frozen backbone's pooled features differ
-    frozen = image_backbone("lite0").encode(arr)["pooled"]
+    main, *more = enc.unpack(arr)
+    frozen = image_backbone("lite0").encode(main)["pooled"]
     assert np.abs(frozen - f["pooled"]).max() > 1e-2
+    # the default model also reads Lite2's pooled features (its own 260 px input), beside Lite0's maps
+    assert enc.extra_backbones == ("lite2",) and [m.shape[1:] for m in more] == [(3, 260, 260)]
+    assert set(f) == {"embedding", "logits", "spatial", "pooled"}

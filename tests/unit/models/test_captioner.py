@@ -59,8 +59,9 @@ def test_captions_describe_their_photos(gallery_subset: Path, tmp_path: Path) ->
     """The 24 photos of ``gallery_subset`` captioned through ``Library.caption`` (beam 3), scored against
     their own 5 gallery captions. Measured: BLEU-1/4 54.57 / 12.13, CIDEr-D 0.4485; the same captions
     shifted by one photo (each scored against another photo's references) 44.62 / 8.07 / 0.1777. Each
-    caption, encoded as text, ranks its own photo first among the 24 in the joint space for 17 photos
-    (mean rank 1.54). Floors sit below the measured values and well above the shifted control."""
+    caption, encoded as text, ranks its own photo first among the 24 in the default model's joint space
+    for 18 photos, mean rank 1.92 (lite0-minilm-v1: 17, 1.54; a random ranking averages 12.5).
+    Floors sit below the measured values and well above the shifted control."""
     import csv
 
     from pixsearch.evaluation.captions import caption_scores
@@ -84,7 +85,7 @@ def test_captions_describe_their_photos(gallery_subset: Path, tmp_path: Path) ->
     )
     sim = enc.encode_text(caps) @ img.T
     ranks = [int((sim[i] > sim[i, i]).sum()) + 1 for i in range(len(photos))]
-    assert sum(r == 1 for r in ranks) >= 15 and float(np.mean(ranks)) <= 1.8, ranks
+    assert sum(r == 1 for r in ranks) >= 15 and float(np.mean(ranks)) <= 2.3, ranks
 
 
 def test_caption_of_library_photo_by_id(built_library: Path) -> None:
