@@ -8,7 +8,11 @@ Two measurements on N photos of a dataset split (default: 200 of Flickr8k val):
 * ``parts``: the checker's signals timed apart on the same photos (classifier on the encoder features,
   face detection + age on the stored thumbnails, caption text check), per photo.
 
+The checker uses the shipped classifier trained on the library's encoder (``--model``: policy-minors-v3
+for lite02-minilm-v2, the default; policy-minors-v2 for lite0-minilm-v1).
+
 Usage: python benchmarks/bench_policy_photos.py [--data DIR] [--split val] [-n 200] [--threads 1]
+       [--model ENCODER]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def main() -> None:
     ap.add_argument("--split", default="val")
     ap.add_argument("-n", type=int, default=200)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--model", default=None, help="Encoder of the fresh library (default: the default one).")
     a = ap.parse_args()
     os.environ.setdefault("PIXSEARCH_THREADS", str(a.threads))
     os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
@@ -58,7 +63,7 @@ def main() -> None:
             for n in names:
                 for c in by.get(n, []):
                     w.writerow([n, c.text])
-        settings = load_settings(library=work / "lib")
+        settings = load_settings(library=work / "lib", model=a.model)
         with Library.open(settings=settings) as lib:
             t = time.perf_counter()
             rep = lib.add([work / "photos"], captions_csv=work / "captions.csv")
@@ -112,6 +117,7 @@ def main() -> None:
                     "flagged": int(flagged[0] or 0),
                     "flag_rows": int(flagged[1]),
                     "parts_ms_per_photo": {k: round(v, 2) for k, v in parts.items()},
+                    "encoder": enc_name,
                     "checker": checker.fingerprint,
                     "python": sys.version.split()[0],
                 }

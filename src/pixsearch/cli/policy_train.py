@@ -1,6 +1,7 @@
 """``pixsearch train policy``: the photo policy's classifier (trainer imported only when run).
 
-``pixsearch train policy --data DIR --out RUN`` reproduces the shipped ``policy-minors-v2``: level-1 MLP
+``pixsearch train policy --data DIR --out RUN`` reproduces the shipped ``policy-minors-v3``
+(``--model lite02-minilm-v2``; ``--model lite0-minilm-v1 --name policy-minors-v2``: v2): level-1 MLP
 + nearest-neighbour vote + face summary, stacked, threshold calibrated on val."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def train_policy_cmd(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Run dir: NAME.safetensors, NAME.json, metrics.json.")
     ],
-    name: Annotated[str, typer.Option("--name", help="Model name.")] = "policy-minors-v2",
+    name: Annotated[str, typer.Option("--name", help="Model name.")] = "policy-minors-v3",
     model: ModelOpt = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 10,
     hidden: Annotated[int, typer.Option("--hidden", min=1)] = 256,

@@ -64,17 +64,17 @@ def eval_policy_photos(
 
     data = Path(data)
     enc = create_encoder(model)
-    clf = MinorsClassifier.shipped()
+    clf = MinorsClassifier.for_encoder(enc.name)  # the shipped one trained on this encoder's features
     limit = clf.card.get("thresholds", {}).get("face_age_limit") or 18.0
     checker = PhotoChecker(None, clf, FaceAges(limit=float(limit)), enc.name, full_evidence=True)
     names_all, labels = split_labels(data, split)
     label = dict(zip(names_all, labels, strict=True))
     t0 = time.perf_counter()
-    names, pooled = split_pooled(data, split, enc)
+    names, pooled, extra = split_pooled(data, split, enc)
     t1 = time.perf_counter()
     imgs = thumbnails(data, names)
     t2 = time.perf_counter()
-    verdicts = checker.check(derived_features(enc, pooled), imgs, None)
+    verdicts = checker.check(derived_features(enc, pooled, extra), imgs, None)
     t3 = time.perf_counter()
     y = np.array([label[n] for n in names], dtype=bool)
     flag = np.array([v.flagged for v in verdicts], dtype=bool)

@@ -46,6 +46,8 @@ __all__ = [
     "Scorer",
     "check_text",
     "load_scorer",
+    "shipped_scorers",
+    "scorer_for",
     "DEFAULT_SCORER",
     "MAX_TOKENS",
     "BANK_K",
@@ -55,7 +57,10 @@ __all__ = [
     "parse_models",
 ]
 
-DEFAULT_SCORER = "match-v1"
+# The default encoder's scorer (models/encoder.py DEFAULT_ENCODER): what ``load_scorer()`` gives when no
+# encoder is named. A library asks for its own encoder's scorer (``scorer_for``); match-v1 stays shipped
+# for libraries indexed with lite0-minilm-v1.
+DEFAULT_SCORER = "match-v2"
 MAX_TOKENS = 256  # MiniLM's tokenizer truncation (models/backbones.py): the rest of a text is not read
 LONG_CHARS = 1000  # beyond this many characters a text is flagged low-confidence (captions are ~60)
 BANK_K = 50
@@ -251,13 +256,59 @@ def parse_models(card: dict) -> dict[frozenset[str], LogisticModel]:
     return models
 
 
+def _version_key(name: str) -> tuple:
+    """``match-v10`` sorts after ``match-v9``: digits compare as numbers."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
+
 @lru_cache(maxsize=4)
-def load_scorer(name_or_path: str | None = None) -> Scorer:
-    """A shipped scorer by name (``match-v1``) or from a card path (``RUN/scorer.json``)."""
+def shipped_scorers(directory: Path | None = None) -> tuple[tuple[str, str, str], ...]:
+    """(name, encoder name, encoder fingerprint) of every scorer shipped in ``directory`` (default: the
+    package's), newest first. A card without its bank, or that does not read, is skipped here (loading
+    it by name still says why)."""
+    out = []
+    for card_path in (directory or SCORERS_DIR).glob("*.json"):
+        try:
+            card = json.loads(card_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(card, dict) and card_path.with_suffix(".safetensors").is_file():
+            fp = str(card.get("encoder_fingerprint") or "")
+            out.append((card_path.stem, str(card.get("encoder") or ""), fp))
+    return tuple(sorted(out, key=lambda c: _version_key(c[0]), reverse=True))
+
+
+def scorer_for(encoder_name: str, fingerprint: str | None = None, directory: Path | None = None) -> str:
+    """The shipped scorer fitted for an encoder: the newest whose card names its ``fingerprint``, else
+    the newest fitted for a model of that name, else :data:`DEFAULT_SCORER`.
+
+    Why a fallback at all: the scorer's caption bank and joint-space signal belong to one encoder, and
+    ``Matcher.usable`` compares fingerprints, so a scorer that does not fit gives no calibrated score
+    (rather than a wrong one) and its card names the model it needs, for the error message.
+    """
+    cards = shipped_scorers(directory)
+    by_fp = [c[0] for c in cards if fingerprint and c[2] == fingerprint]
+    by_name = [c[0] for c in cards if c[1] == encoder_name]
+    return (by_fp or by_name or [DEFAULT_SCORER])[0]
+
+
+def load_scorer(
+    name_or_path: str | None = None, encoder: str | None = None, fingerprint: str | None = None
+) -> Scorer:
+    """A shipped scorer by name (``match-v2``) or from a card path (``RUN/scorer.json``); with no name,
+    the one fitted for the model named ``encoder`` with ``fingerprint`` (:func:`scorer_for`), or
+    without one the default encoder's (:data:`DEFAULT_SCORER`)."""
+    if name_or_path:
+        return _load(name_or_path)
+    return _load(scorer_for(encoder, fingerprint) if encoder else DEFAULT_SCORER)
+
+
+@lru_cache(maxsize=4)
+def _load(name: str) -> Scorer:
+    """One copy per scorer (its bank is 17 MB), however it was asked for."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    name = name_or_path or DEFAULT_SCORER
     card_path = Path(name) if name.endswith(".json") else SCORERS_DIR / f"{name}.json"
     bank_path = card_path.with_suffix(".safetensors")
     if not card_path.is_file() or not bank_path.is_file():

@@ -15,7 +15,7 @@ Models come from PyPI packages, never downloaded at run time (measured choice in
 
 :func:`face_summary` turns a photo's faces into a fixed row of numbers (how many, the youngest, the
 largest face's age, ages weighted by face size x detector confidence...) that the stacked classifier
-``policy-minors-v2`` reads next to the encoder's features: a small face the age network reads badly
+``policy-minors-v3`` (and v2) read next to the encoder's features: a small face the age network reads badly
 weighs less than a large, confidently detected one.
 
 These packages are the ``[policy]`` extra. When they are missing or a model file does not load,

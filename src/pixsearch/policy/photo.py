@@ -2,13 +2,15 @@
 
 Three signals, any one flags the photo (a missed child is a legal failure, a hidden dog an annoyance):
 
-1. ``classifier``: ``models/weights/policy-minors-v2``, trained on Flickr8k captions' labels
-   (``minor_words.py``); it sees children from behind or far away, where no face is usable. It stacks
-   three signals with a logistic regression: a small MLP on the encoder's frozen ``pooled`` + ``embedding``
-   features, a nearest-neighbour vote among the training photos' joint embeddings (photos much like a
-   labelled one, e.g. the same kind of scene, get its label), and the photo's faces summarised by
+1. ``classifier``: ``models/weights/policy-minors-v<N>`` (``classifier.py``: the newest one trained on
+   the library's encoder's features; v3 for ``lite02-minilm-v2``, v2 for ``lite0-minilm-v1``, none for
+   another encoder: fail closed), trained on Flickr8k captions' labels (``minor_words.py``); it sees
+   children from behind or far away, where no face is usable. It stacks three signals with a logistic
+   regression: a small MLP on the encoder's frozen ``pooled`` + ``embedding`` features, a
+   nearest-neighbour vote among the training photos' joint embeddings (photos much like a labelled one,
+   e.g. the same kind of scene, get its label), and the photo's faces summarised by
    ``faces.face_summary`` (ages weighted by face size x detector score). Its threshold was calibrated
-   on val for recall >= 0.99 of the combined rule. A v1 card (MLP only, no faces) still loads.
+   on val for recall >= 0.995 of the combined rule. A v1 card (MLP only, no faces) still loads.
 2. ``faces``: a face whose age distribution puts ``P(age < limit) >= face_threshold`` (``faces.py``).
 3. ``captions``: any caption of the photo, human or generated, that the query check blocks for the
    ``minors`` topic (``Policy.check_text``).
@@ -22,18 +24,22 @@ every model, threshold and the text policy, so a change to any of them makes the
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pixsearch.errors import ModelError
+from pixsearch.policy.classifier import (  # re-exported: trainers and evaluation import them from here
+    CLASSIFIER_PREFIX,
+    MinorsClassifier,
+    feature_matrix,
+    knn_vote,
+    shipped_classifiers,
+)
 from pixsearch.policy.faces import FACE_FEATURES, Face, FaceAges, age_model_dir, face_summary
 from pixsearch.policy.verdicts import MINORS
 
@@ -41,162 +47,16 @@ if TYPE_CHECKING:
     from pixsearch.policy.rules import Policy
 
 __all__ = [
-    "CLASSIFIER_NAME",
+    "CLASSIFIER_PREFIX",
     "MinorsClassifier",
     "PhotoChecker",
     "PhotoVerdict",
+    "feature_matrix",
+    "knn_vote",
     "photo_checker",
     "rgb_of_thumbnail",
+    "shipped_classifiers",
 ]
-
-CLASSIFIER_NAME = "policy-minors-v2"
-
-
-def _weights_dir() -> Path:
-    from pixsearch.models.shipped import WEIGHTS_DIR
-
-    return WEIGHTS_DIR
-
-
-def feature_matrix(features: Mapping[str, np.ndarray], spec: str) -> np.ndarray:
-    """``"pooled+embedding"`` -> those encoder outputs side by side, as float32 rows."""
-    names = spec.split("+")
-    missing = [n for n in names if n not in features]
-    if missing:
-        raise ModelError(f"policy classifier needs encoder feature(s) {', '.join(missing)}")
-    return np.concatenate([np.asarray(features[n], dtype=np.float32) for n in names], axis=1)
-
-
-def knn_vote(
-    query: np.ndarray, memory: np.ndarray, labels: np.ndarray, k: int, temperature: float
-) -> np.ndarray:
-    """Soft k-nearest-neighbour label per query row: the k most cosine-similar memory rows vote, each
-    with weight exp((sim - best sim) / temperature). Flickr-style photo sets hold many near-alike scenes
-    (the same party, the same playground), and a neighbour's caption label carries over to them better
-    than a global linear boundary does (val AP 0.84 vs 0.81 for the MLP alone)."""
-    q = np.asarray(query, np.float32)
-    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    m = np.asarray(memory, np.float32)
-    m = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
-    sim = q @ m.T
-    k = max(1, min(k, m.shape[0]))
-    idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-    top = np.take_along_axis(sim, idx, 1)
-    wts = np.exp((top - top.max(1, keepdims=True)) / temperature)
-    return np.asarray((wts * labels[idx]).sum(1) / wts.sum(1), np.float32)
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-3, 1 - 1e-3)
-    return np.asarray(np.log(p / (1 - p)), np.float32)
-
-
-class MinorsClassifier:
-    """Logistic head or one-hidden-layer MLP over standardised encoder features, in NumPy; a v2 card
-    adds a stacking layer over (MLP logit, kNN vote, face summary).
-
-    Files: ``NAME.safetensors`` (mean, std, w1, b1[, w2, b2]; v2 also knn_memory, knn_labels,
-    stack_mean, stack_std, stack_w, stack_b) and ``NAME.json`` (model card: the feature it reads, the
-    encoder it was trained on, the stack's inputs, its calibrated thresholds and measured figures).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            from safetensors.numpy import load_file
-
-            self.params = {k: v.astype(np.float32) for k, v in load_file(str(path)).items()}
-            self.card: dict[str, Any] = json.loads(path.with_suffix(".json").read_text())
-        except Exception as exc:
-            raise ModelError(f"policy classifier {path} does not load: {exc}") from exc
-        need = ["mean", "std", "w1", "b1"]
-        if self.stack_inputs:
-            need += ["stack_mean", "stack_std", "stack_w", "stack_b"]
-            if "knn" in self.stack_inputs:
-                need += ["knn_memory", "knn_labels"]
-            unknown = [n for n in self.stack_inputs if n not in ("mlp", "knn", *FACE_FEATURES)]
-            if unknown:
-                raise ModelError(f"policy classifier {path}: unknown stack input(s) {', '.join(unknown)}")
-        for k in need:
-            if k not in self.params:
-                raise ModelError(f"policy classifier {path}: missing tensor {k!r}")
-        self.digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-
-    @classmethod
-    def shipped(cls, name: str = CLASSIFIER_NAME) -> MinorsClassifier:
-        return cls(_weights_dir() / f"{name}.safetensors")
-
-    @property
-    def fingerprint(self) -> str:
-        return f"{self.path.stem}:{self.digest}"
-
-    @property
-    def feature(self) -> str:
-        return str(self.card.get("feature", "pooled"))
-
-    @property
-    def encoder(self) -> str:
-        """Name of the encoder whose features it was trained on (features of another one are noise)."""
-        return str(self.card.get("encoder", ""))
-
-    @property
-    def threshold(self) -> float:
-        return float(self.card["thresholds"]["combined"])
-
-    @property
-    def stack_inputs(self) -> list[str]:
-        """The stacking layer's inputs in order (empty for a v1 card: the MLP alone)."""
-        return [str(n) for n in self.card.get("stack", {}).get("inputs", [])]
-
-    @property
-    def needs_faces(self) -> bool:
-        """Whether scoring reads the photo's face summary (then the face model must run on every photo)."""
-        return any(n in FACE_FEATURES for n in self.stack_inputs)
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        p = self.params
-        h = (np.asarray(x, dtype=np.float32) - p["mean"]) / p["std"]
-        h = h @ p["w1"] + p["b1"]
-        if "w2" in p:
-            h = np.maximum(h, 0.0) @ p["w2"] + p["b2"]
-        return np.asarray(h.reshape(len(h)), dtype=np.float32)
-
-    def stack_columns(
-        self, features: Mapping[str, np.ndarray], faces: np.ndarray | None = None
-    ) -> dict[str, np.ndarray]:
-        """The stack's input columns by name: ``mlp`` (logit), ``knn`` (logit of the vote) and, from
-        ``faces`` (rows of :data:`FACE_FEATURES`), the face columns."""
-        cols = {"mlp": self.logits(feature_matrix(features, self.feature))}
-        if "knn" in self.stack_inputs:
-            knn = self.card.get("knn", {})
-            q = feature_matrix(features, str(knn.get("feature", "embedding")))
-            vote = knn_vote(
-                q,
-                self.params["knn_memory"],
-                self.params["knn_labels"],
-                int(knn.get("k", 30)),
-                float(knn.get("temperature", 0.1)),
-            )
-            cols["knn"] = _logit(vote)
-        if self.needs_faces:
-            if faces is None:
-                raise ModelError(f"policy classifier {self.path.stem} needs the photos' faces")
-            for j, name in enumerate(FACE_FEATURES):
-                cols[name] = np.asarray(faces, np.float32)[:, j]
-        return cols
-
-    def scores(self, features: Mapping[str, np.ndarray], faces: np.ndarray | None = None) -> np.ndarray:
-        """P(shows a minor) per row of the encoder features named by ``self.feature`` (and, for a stacked
-        classifier, row i of ``faces``: ``face_summary`` of photo i)."""
-        if self.stack_inputs:
-            cols = self.stack_columns(features, faces)
-            x = np.stack([cols[n] for n in self.stack_inputs], axis=1)
-            p = self.params
-            z = ((x - p["stack_mean"]) / p["stack_std"]) @ p["stack_w"] + p["stack_b"]
-        else:
-            z = self.logits(feature_matrix(features, self.feature))
-        z = np.clip(np.asarray(z, np.float32).reshape(-1), -50, 50)
-        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -229,6 +89,7 @@ class PhotoChecker:
         encoder_name: str | None = None,
         face_threshold: float | None = None,
         full_evidence: bool = False,
+        classifier_error: str | None = None,
     ) -> None:
         self.policy = policy
         # False: once one signal flags a photo the others are skipped (same verdict, ~5x cheaper at
@@ -238,7 +99,7 @@ class PhotoChecker:
         self.faces = faces
         self.errors: dict[str, str] = {}
         if classifier is None:
-            self.errors["classifier"] = "policy classifier not installed"
+            self.errors["classifier"] = classifier_error or "policy classifier not installed"
         elif encoder_name is not None and classifier.encoder and classifier.encoder != encoder_name:
             self.errors["classifier"] = (
                 f"policy classifier was trained on {classifier.encoder} features, library uses {encoder_name}"
@@ -361,15 +222,20 @@ class PhotoChecker:
 
 
 def photo_checker(policy: Policy | None, encoder_name: str | None) -> PhotoChecker:
-    """The shipped checker; a classifier that does not load is recorded as an error (fail closed)."""
+    """The shipped checker for a library on ``encoder_name``: the newest classifier trained on that
+    encoder's features (None: the newest shipped). None that fits, or one that does not load, is recorded
+    as an error (fail closed)."""
+    error = None
     try:
-        clf: MinorsClassifier | None = MinorsClassifier.shipped()
-    except ModelError:
-        clf = None
+        clf: MinorsClassifier | None = (
+            MinorsClassifier.for_encoder(encoder_name) if encoder_name else MinorsClassifier.shipped()
+        )
+    except ModelError as exc:
+        clf, error = None, str(exc)
     limit = (clf.card.get("thresholds", {}).get("face_age_limit") if clf else None) or 18.0
     try:
         age_model_dir()
         faces: FaceAges | None = FaceAges(limit=float(limit))
     except ModelError:  # no [policy] extra: recorded in the evidence, and a restricted region fails closed
         faces = None
-    return PhotoChecker(policy, clf, faces, encoder_name)
+    return PhotoChecker(policy, clf, faces, encoder_name, classifier_error=error)

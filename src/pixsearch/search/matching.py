@@ -70,11 +70,12 @@ def check_threshold(value: float | None) -> float | None:
 class Matcher:
     catalog: Catalog
     encoder: JointEncoder
-    scorer: Scorer = field(default_factory=lambda: load_scorer())
+    scorer: Scorer = field(init=False)  # the shipped scorer fitted for ``encoder`` (models/scorer.py)
     _texts: dict[str, tuple[TextCheck, QueryVectors]] = field(default_factory=dict, repr=False)
     memo: SearchMemo = field(init=False, repr=False)  # caption owners, bank neighbours (memo.py)
 
     def __post_init__(self) -> None:
+        self.scorer = load_scorer(encoder=self.encoder.name, fingerprint=self.encoder.fingerprint)
         self.memo = SearchMemo(self.catalog)
 
     @property

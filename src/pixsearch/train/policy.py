@@ -15,7 +15,8 @@ sees). The model has two levels, both small enough to run in NumPy at index time
 Val is never trained on: its only use is calibrating the decision threshold, for the *combined* rule the
 product applies (classifier OR face age OR caption check; here pixels only: classifier OR face), at
 recall >= ``target_recall``. The output dir gets ``NAME.safetensors`` + ``NAME.json`` (model card) and
-``metrics.json``; copy both model files into ``models/weights/`` to ship.
+``metrics.json``; copy both model files into ``models/weights/`` to ship. The card names the encoder, and
+the index-time checker picks the newest shipped classifier whose card names the library's encoder.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ __all__ = [
 class PolicyTrainConfig:
     data: Path
     out: Path
-    name: str = "policy-minors-v2"
-    model: str | None = None  # encoder (default: the shipped one)
+    name: str = "policy-minors-v3"  # v3: lite02-minilm-v2 features; v2 stays for lite0-minilm-v1
+    model: str | None = None  # encoder (default: the shipped one); its name goes on the card
     feature: str = "pooled+embedding"  # encoder outputs the MLP reads, side by side
     hidden: int = 256
     epochs: int = 10
@@ -273,14 +274,14 @@ def train_policy(cfg: PolicyTrainConfig, log: Log | None = None) -> dict:
     from safetensors.numpy import save_file
 
     from pixsearch.models.encoder import create_encoder
+    from pixsearch.policy.classifier import MinorsClassifier, feature_matrix, knn_vote
     from pixsearch.policy.faces import FACE_FEATURES
-    from pixsearch.policy.photo import MinorsClassifier, feature_matrix, knn_vote
 
     say: Log = log or (lambda _e: None)
     enc = create_encoder(cfg.model)
-    names_t, pt = split_pooled(cfg.data, "train", enc, say)
-    names_v, pv = split_pooled(cfg.data, "val", enc, say)
-    ft, fv = derived_features(enc, pt), derived_features(enc, pv)
+    names_t, pt, et = split_pooled(cfg.data, "train", enc, say)
+    names_v, pv, ev = split_pooled(cfg.data, "val", enc, say)
+    ft, fv = derived_features(enc, pt, et), derived_features(enc, pv, ev)
     lab_t = dict(zip(*split_labels(cfg.data, "train"), strict=True))
     lab_v = dict(zip(*split_labels(cfg.data, "val"), strict=True))
     y = np.array([lab_t[n] for n in names_t], dtype=bool)

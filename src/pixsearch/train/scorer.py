@@ -14,6 +14,9 @@ Recipe (written into the model card):
   (pixels only, + generated caption, + references): :func:`pixsearch.evaluation.match_fit.fit_models`.
 * Caption bank: human captions of the bank splits (train, capped, and val), stored as float16 joint and
   MiniLM vectors beside the card. While fitting, a photo's own captions are masked out of the bank.
+* Encoder: ``ScorerConfig.encoder`` (default: the default model). The bank and the ``dense`` signal
+  belong to it, so the card records its name and fingerprint, and ``load_scorer`` gives each library
+  the scorer fitted for its model.
 * Figures: 5-fold cross-validation grouped by judged image (pairs of the judged images follow their
   image; val pairs are always in the training folds). There is no held-out judged split; every figure
   in the card says so.
@@ -59,7 +62,8 @@ class ScorerConfig:
     expert_weight: float = 20.0  # an expert-graded row counts this many crowd rows (see recipe)
     l2: float = 1e-3
     seed: int = 0
-    name: str = "match-v1"
+    name: str = "match-v2"
+    encoder: str | None = None  # the model whose joint space it scores (default: the default encoder)
 
 
 def _bank(cfg: ScorerConfig, encoder: JointEncoder) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -83,7 +87,7 @@ def train_scorer(cfg: ScorerConfig, log: Log | None = None) -> dict:
     rows = judged_rows(judged, own=True)
     if not rows:
         raise DatasetError(f"split {cfg.judged_split!r} of {cfg.data} has no judgments to fit on")
-    enc = create_encoder()
+    enc = create_encoder(cfg.encoder)
     if not enc.cross_modal:
         raise DatasetError("the scorer needs a model with a joint text space")
     say({"event": "bank"})

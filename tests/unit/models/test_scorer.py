@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 from typer.testing import CliRunner
@@ -11,9 +12,11 @@ from typer.testing import CliRunner
 from pixsearch import Library
 from pixsearch.cli import app
 from pixsearch.config import load_settings
-from pixsearch.errors import ConfigError, MediaError, QueryError
-from pixsearch.models.scorer import check_text, load_scorer
-from pixsearch.search.matching import check_threshold
+from pixsearch.errors import ConfigError, MediaError, ModelError, QueryError
+from pixsearch.models.encoder import DEFAULT_ENCODER, create_encoder
+from pixsearch.models.scorer import DEFAULT_SCORER, check_text, load_scorer, scorer_for, shipped_scorers
+from pixsearch.search.matching import Matcher, check_threshold
+from pixsearch.storage.catalog import Catalog
 
 PHOTO = "1177994172_10d143cb8d.jpg"  # gallery: two boys squirting water guns at each other
 GOOD = "two boys spraying each other with water guns"
@@ -131,7 +134,9 @@ def test_describe(lib: Library, built_library: Path, gallery_subset: Path) -> No
     assert all(r.match is not None and 0 <= r.match <= 1 for r in res)
     assert [r.match for r in res] == sorted((r.match for r in res), reverse=True)
     assert all(r.image_id and r.path for r in res)
-    r = CliRunner().invoke(app, ["describe", str(_photo(gallery_subset)), "--json", "-L", str(built_library)])
+    # the same k: the candidates reranked are the 3k nearest, so a larger k may surface a better one
+    args = ["describe", str(_photo(gallery_subset)), "-k", "3", "--json", "-L", str(built_library)]
+    r = CliRunner().invoke(app, args)
     d = json.loads(r.stdout)
     assert "generated" in d and d["results"] and "match" in d["results"][0]
     assert d["generated"] and isinstance(d["generated"], str)  # the shipped captioner wrote one
@@ -146,3 +151,60 @@ def test_shipped_card_names_its_rows() -> None:
     assert rows["judged_split"] == "test" and len(rows["judged_images"]) > 400
     assert "cross-validation" in s.card["cv"]["figures"]
     assert {frozenset(m) for m in s.models} >= {frozenset(("dense", "bank_joint", "bank_text"))}
+
+
+@pytest.mark.parametrize(
+    ("model", "scorer"), [("lite0-minilm-v1", "match-v1"), (DEFAULT_ENCODER, DEFAULT_SCORER)]
+)
+def test_matcher_takes_the_scorer_fitted_for_its_encoder(model: str, scorer: str) -> None:
+    """Each shipped model gets the scorer whose card names its fingerprint, so a library indexed with
+    the older model keeps its calibrated scores and one on the default model gets them too."""
+    enc = create_encoder(model)
+    m = Matcher(cast("Catalog", None), enc)
+    assert m.scorer.name == scorer and m.scorer.card["encoder_fingerprint"] == enc.fingerprint
+    assert m.usable
+    assert load_scorer(encoder=enc.name, fingerprint=enc.fingerprint) is m.scorer  # one copy of the bank
+
+
+def test_no_scorer_fits_a_raw_backbone() -> None:
+    """No calibrated score rather than a wrong one: a model no shipped scorer was fitted for."""
+    m = Matcher(cast("Catalog", None), create_encoder("lite0-raw"))
+    assert not m.usable
+    with pytest.raises(ModelError, match="fitted for model"):
+        m.ensure_usable()
+
+
+def test_default_scorer_is_the_default_encoders() -> None:
+    assert load_scorer().name == DEFAULT_SCORER
+    assert load_scorer().card["encoder"] == DEFAULT_ENCODER
+    assert {"match-v1", DEFAULT_SCORER} <= {c[0] for c in shipped_scorers()}
+
+
+def test_scorer_for_prefers_the_fingerprint_then_the_newest(tmp_path: Path) -> None:
+    for name, enc, fp in [
+        ("match-v1", "a", "a:1"),
+        ("match-v2", "b", "b:1"),
+        ("match-v9", "b", "b:1"),
+        ("match-v10", "b", "b:2"),
+        ("match-v11", "b", "b:1"),  # no bank beside the card: not a shipped scorer
+    ]:
+        (tmp_path / f"{name}.json").write_text(json.dumps({"encoder": enc, "encoder_fingerprint": fp}))
+        if name != "match-v11":
+            (tmp_path / f"{name}.safetensors").write_bytes(b"bank")
+    assert [c[0] for c in shipped_scorers(tmp_path)] == ["match-v10", "match-v9", "match-v2", "match-v1"]
+    assert scorer_for("b", "b:1", tmp_path) == "match-v9"  # newest fitted for that very model
+    assert scorer_for("b", "b:2", tmp_path) == "match-v10"
+    assert scorer_for("b", "b:3", tmp_path) == "match-v10"  # same name, other weights: Matcher says no
+    assert scorer_for("a", "a:1", tmp_path) == "match-v1"
+    assert scorer_for("c", "c:1", tmp_path) == DEFAULT_SCORER
+
+
+def test_cli_score_without_a_library_uses_the_default_encoders_scorer(
+    gallery_subset: Path, tmp_path: Path
+) -> None:
+    env = {"XDG_DATA_HOME": str(tmp_path / "no-library-here"), "PIXSEARCH_MODEL": ""}
+    r = CliRunner().invoke(app, ["score", str(_photo(gallery_subset)), GOOD, "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["mode"] == "pixels" and set(d["signals"]) == {"dense", "bank_joint", "bank_text"}
+    assert 0.0 <= d["score"] <= 1.0

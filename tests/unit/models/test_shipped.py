@@ -27,16 +27,23 @@ SHIPPED = [
     "lite0-minilm-v1.image.onnx",
     "lite0-minilm-v1.text.onnx",
     "lite0-minilm-v1.tokenizer.json",
+    "lite02-minilm-v2.safetensors",
+    "lite02-minilm-v2.json",
+    "lite02-minilm-v2.image.onnx",
     "captioners/lite0-cap-v1/card.json",
     "captioners/lite0-cap-v1/init.onnx",
     "captioners/lite0-cap-v1/step.onnx",
     "captioners/lite0-cap-v1/vocab.json",
     "scorers/match-v1.json",
     "scorers/match-v1.safetensors",
+    "scorers/match-v2.json",
+    "scorers/match-v2.safetensors",
     "policy-minors-v1.json",
     "policy-minors-v1.safetensors",
     "policy-minors-v2.json",
     "policy-minors-v2.safetensors",
+    "policy-minors-v3.json",
+    "policy-minors-v3.safetensors",
     "blazeface-full-range.tflite",
 ]
 
@@ -79,7 +86,7 @@ def test_default_models_load_and_answer() -> None:
     from pixsearch.policy.photo import MinorsClassifier
 
     enc = create_encoder()
-    assert enc.name == "lite0-minilm-v1" and enc.cross_modal and enc.runs_on_onnx
+    assert enc.name == "lite02-minilm-v2" and enc.cross_modal and enc.runs_on_onnx
     t = enc.encode_text(["a dog runs on the beach"])
     assert t.shape == (1, enc.dim) and abs(float(np.linalg.norm(t)) - 1.0) < 1e-3
     assert features() == {"caption": True, "score": True}
@@ -90,5 +97,5 @@ def test_default_models_load_and_answer() -> None:
     scorer = load_scorer()
     assert scorer.name == DEFAULT_SCORER and (SCORERS_DIR / f"{DEFAULT_SCORER}.json").is_file()
     assert scorer.card["encoder"] == enc.name
-    clf = MinorsClassifier.shipped()
-    assert clf.fingerprint.startswith("policy-minors-v2:")
+    clf = MinorsClassifier.for_encoder(enc.name)
+    assert clf.fingerprint.startswith("policy-minors-v3:") and clf.encoder == enc.name

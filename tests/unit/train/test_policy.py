@@ -85,6 +85,7 @@ def test_knn_leave_one_out_never_votes_for_itself() -> None:
 def test_train_policy_on_a_tiny_real_slice(flickr8k: Path, tmp_path: Path) -> None:
     from safetensors.numpy import load_file
 
+    from pixsearch.models.encoder import DEFAULT_ENCODER
     from pixsearch.policy.faces import FACE_FEATURES
     from pixsearch.policy.photo import MinorsClassifier
     from pixsearch.train.policy import PolicyTrainConfig, train_policy
@@ -101,6 +102,9 @@ def test_train_policy_on_a_tiny_real_slice(flickr8k: Path, tmp_path: Path) -> No
     assert tensors["knn_memory"].shape == (120, 256) and tensors["knn_labels"].shape == (120,)
     card = json.loads((out / "policy-test.json").read_text())
     assert card["stack"]["inputs"] == ["mlp", "knn", *FACE_FEATURES]
+    # the card names the encoder (the index-time lookup picks by it); the default run is the shipped v3's
+    assert card["encoder"] == DEFAULT_ENCODER == "lite02-minilm-v2"
+    assert PolicyTrainConfig(data=data, out=out).name == "policy-minors-v3"
     assert tensors["stack_w"].shape == (len(card["stack"]["inputs"]),)
     assert 0.0 < card["thresholds"]["combined"] <= 1.0
     assert res["combined"]["recall"] >= 0.995 or res["classifier_only"]["recall"] >= 0.995

@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pixsearch.cli import app
-from pixsearch.models.scorer import load_scorer
+from pixsearch.models.encoder import DEFAULT_ENCODER
+from pixsearch.models.scorer import DEFAULT_SCORER, load_scorer
 
 
 def _slice(flickr8k: Path, dst: Path) -> Path:
@@ -62,10 +63,13 @@ def test_train_scorer_writes_a_loadable_card(flickr8k: Path, tmp_path: Path) -> 
     # Values, not just keys. Measured on this slice (train, then eval, as above): the slice keeps only 2
     # non-own expert rows (a judged candidate survives only when its caption's image is among the 30), so
     # expert tau is +-100 and not asserted; 47 crowd rows and the own-vs-random pairs are real figures.
-    # Train CV: crowd tau_b 37.61, pairwise 96.95, rmse 0.3736. Eval of the trained scorer: CV crowd
-    # tau_b 22.80, pairwise 91.30; its in-sample crowd tau_b 37.31, pairwise 94.20. Chance: tau 0, 50.
+    # With the default model lite02-minilm-v2: train CV crowd tau_b 31.98, pairwise 97.71, rmse 0.4098;
+    # eval of the trained scorer: CV crowd tau_b 14.21, pairwise 88.41; its in-sample crowd tau_b 34.65,
+    # pairwise 98.55 (lite0-minilm-v1 gave 37.61 / 96.95, 22.80 / 91.30, 37.31 / 94.20: 47 rows and a
+    # 50-caption bank make these noisy). Chance: tau 0, 50.
     assert (res["cv"]["n_pairs"], res["cv"]["n_crowd_pairs"]) == (2, 47)
-    assert res["cv"]["kendall_tau_b_crowd"] >= 33.0 and res["cv"]["pairwise_accuracy"] >= 94.0, res["cv"]
-    assert ev["kendall_tau_b_crowd"] >= 19.0 and ev["pairwise_accuracy"] >= 88.0, ev
+    assert res["cv"]["kendall_tau_b_crowd"] >= 29.0 and res["cv"]["pairwise_accuracy"] >= 95.0, res["cv"]
+    assert ev["kendall_tau_b_crowd"] >= 11.0 and ev["pairwise_accuracy"] >= 85.0, ev
     own = ev["shipped_in_sample"]
-    assert own["kendall_tau_b_crowd"] >= 33.0 and own["pairwise_accuracy"] >= 91.0, own
+    assert own["kendall_tau_b_crowd"] >= 31.5 and own["pairwise_accuracy"] >= 95.0, own
+    assert card["encoder"] == DEFAULT_ENCODER and card["name"] == DEFAULT_SCORER
