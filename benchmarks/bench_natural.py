@@ -14,7 +14,11 @@ Prints one JSON object. ``--keep DIR`` keeps (and reuses) the two libraries unde
 translated by hand; relevance still comes from the English regexes on the English captions), each
 language on the same library, and ``en`` is the original set. ``--english-only`` turns the multilingual
 query tower off (``PIXSEARCH_MULTILINGUAL=off``): the figures search gave before it. ``--no-generate``
-skips the generated-captions stage (it re-indexes every photo).
+skips the generated-captions stage (it re-indexes every photo). ``--dense`` scores the queries of
+each language against the split's stored photo vectors alone (no library, no match scorer: the dense
+signal, docs/model.md "Multilingual queries"); ``--model`` picks the joint model (default: shipped).
+
+    python benchmarks/bench_natural.py --data ../shared/data/flickr8k --split test --lang en,zh --dense
 """
 
 from __future__ import annotations
@@ -87,9 +91,14 @@ def main() -> None:
     ap.add_argument("--lang", default=None, help="languages, comma-separated: en,zh,es,...")
     ap.add_argument("--english-only", action="store_true", help="multilingual query tower off")
     ap.add_argument("--no-generate", action="store_true", help="skip the generated-captions stage")
+    ap.add_argument("--dense", action="store_true", help="--lang on stored photo vectors alone, no library")
+    ap.add_argument("--model", default=None, help="joint model for --dense (default: the shipped one)")
     args = ap.parse_args()
     if args.english_only:
         os.environ["PIXSEARCH_MULTILINGUAL"] = "off"
+    if args.dense:
+        dense(args)
+        return
     if args.lang:
         multi(args)
         return
@@ -187,6 +196,36 @@ def multi(args: argparse.Namespace) -> None:
     print(json.dumps(out, indent=1, ensure_ascii=False))
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def dense(args: argparse.Namespace) -> None:
+    """``--dense``: P@10 per language from the query's joint vector against the split's stored photo
+    vectors (the encoder's feature cache), with routing as search does it; ratio to English."""
+    import numpy as np
+
+    from pixsearch.corpus.features import FeatureCache
+    from pixsearch.models.encoder import create_encoder
+
+    enc = create_encoder(args.model)
+    names = [ln.strip() for ln in (args.data / f"{args.split}.txt").read_text().splitlines() if ln.strip()]
+    f = FeatureCache().encoder_features(enc, [args.data / "images" / n for n in names], "embedding")
+    keep = np.flatnonzero(f.ok)
+    names = [names[i] for i in keep]
+    img = f.arrays["embedding"][keep].astype(np.float32)
+    langs = [x.strip() for x in (args.lang or "en").split(",") if x.strip()]
+    out: dict = {"split": args.split, "images": len(names), "model": enc.name, "dense": True}
+    out.update(english_only=args.english_only, langs={})
+    for lang in langs:
+        queries = load_queries(query_file(lang))
+        top = np.argsort(-(enc.encode_text([q["query"] for q in queries]) @ img.T), axis=1)[:, :10]
+        ranked = [[names[i] for i in row] for row in top]
+        m = natural_query_metrics(ranked, relevance(args.data, names, queries))
+        out["langs"][lang] = {"p_at_10": m["p_at_10"], "map_at_10": m["map_at_10"]}
+    en = out["langs"].get("en", {}).get("p_at_10")
+    for row in out["langs"].values():
+        if en:
+            row["vs_en"] = round(row["p_at_10"] / en, 3)
+    print(json.dumps(out, indent=1, ensure_ascii=False))
 
 
 if __name__ == "__main__":

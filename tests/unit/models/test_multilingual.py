@@ -1,10 +1,12 @@
 """The multilingual query tower on real Flickr8k val photos: other languages land near their English
 counterparts' photos, English keeps MiniLM's vectors bit for bit, and odd input gives a vector, not a
-crash."""
+crash. Run through the default joint model (its text head runs in NumPy); each shipped model has its
+own tower, trained for its heads."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import shutil
@@ -16,14 +18,21 @@ import pytest
 
 from pixsearch.corpus.features import FeatureCache
 from pixsearch.errors import ModelError
-from pixsearch.models.encoder import OnnxEncoder, create_encoder
-from pixsearch.models.multilingual import MULTILINGUAL_DIR, QueryTower, clearly_english, query_tower
+from pixsearch.models.encoder import DEFAULT_ENCODER, OnnxEncoder, create_encoder
+from pixsearch.models.multilingual import (
+    MAX_CHARS,
+    MULTILINGUAL_DIR,
+    QueryTower,
+    clearly_english,
+    query_tower,
+)
 from pixsearch.models.shipped import WEIGHTS_DIR
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "tests" / "data"
 CN = ROOT.parent / "shared" / "data" / "flickr8k-cn" / "captions_zh.csv"
-NAME = "lite0-minilm-v1"
+NAME = DEFAULT_ENCODER
+V1 = "lite0-minilm-v1"  # the previous joint model: it keeps its own tower
 N_PHOTOS = 150
 
 
@@ -109,28 +118,60 @@ def test_chinese_captions_find_their_photo(
     assert recall["tower"] >= 3 * recall["minilm"], recall
 
 
-BAD = [
-    "a dog 在雪地里 running",  # mixed scripts
-    "perro corriendo in the snow",  # code-switched
-    "🐶❄️🏔️",  # emoji only
-    "\u202bكلب في الثلج\u202c",  # right-to-left, with embedding marks
-    "ውሻ በበረዶ ውስጥ",  # Amharic: neither encoder was trained on it
-    "xq zvvk plorth wub",  # no language at all
-    "   ",  # blank
-    "狗" * 10_000,  # 10,000 characters
-    "dog in the snow " * 700,
-]
+# Odd input, one case each (the issue's list): a query never crashes search, and what it gives is a
+# finite unit vector in the joint space. Where the text has a meaning, that vector finds what the same
+# query in English finds; where it has none, the result is at least the same every time.
+SNOW = "a dog running in the snow"
+ODD: dict[str, tuple[str, str | None]] = {
+    "mixed_scripts": ("a dog 在雪地里 running", SNOW),
+    "code_switched": ("perro corriendo in the snow", SNOW),
+    "emoji": ("🐶❄️🏔️", None),
+    "right_to_left": ("\u202bكلب يركض في الثلج\u202c", SNOW),  # Arabic, with embedding marks
+    "unknown_language": ("ውሻ በበረዶ ውስጥ", None),  # Amharic: USE was not trained on it
+    "no_language": ("xq zvvk plorth wub", None),
+    "blank": ("   ", None),
+    "long_cjk": ("狗" * 10_000, None),
+    "long_english": ("dog in the snow " * 700, None),
+}
 
 
-def test_odd_queries_give_a_unit_vector_quickly(encoders: tuple[OnnxEncoder, OnnxEncoder]) -> None:
+@pytest.mark.parametrize("case", list(ODD))
+def test_an_odd_query_gives_one_clear_vector(
+    case: str, encoders: tuple[OnnxEncoder, OnnxEncoder], val_photos: tuple[list[str], np.ndarray]
+) -> None:
     enc, _ = encoders
+    text, meaning = ODD[case]
     t = time.perf_counter()
-    v = enc.encode_text(BAD)
-    assert time.perf_counter() - t < 30  # e5's engine windows long texts: the tower cuts them first
-    assert v.shape == (len(BAD), enc.dim) and np.isfinite(v).all()
-    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-3)
-    m, j = enc.encode_texts(BAD[:3])
-    assert m.shape == (3, enc.caption_dim) and np.allclose(j, v[:3], atol=1e-4)  # batch-size rounding
+    m, j = enc.encode_texts([text])
+    assert time.perf_counter() - t < 30  # long texts are cut before the tower (MAX_CHARS)
+    assert m.shape == (1, enc.caption_dim) and j.shape == (1, enc.dim)
+    assert np.isfinite(m).all() and np.isfinite(j).all()
+    assert np.allclose(np.linalg.norm(j, axis=1), 1.0, atol=1e-3)
+    assert np.array_equal(enc.encode_texts([text])[1], j)  # the same answer every time
+    if meaning is not None:
+        _, img = val_photos
+        want, got = _top(enc.encode_text([meaning]), img)[0], _top(j, img)[0]
+        assert len(set(want) & set(got)) >= 3, case
+
+
+def test_a_long_query_is_read_as_its_first_characters(encoders: tuple[OnnxEncoder, OnnxEncoder]) -> None:
+    """10,000 characters of Chinese: what the tower reads is the first ``MAX_CHARS`` (MiniLM its first
+    256 tokens), so the vector is that of the cut text, and it lands in the tower (not MiniLM)."""
+    enc, plain = encoders
+    long, cut = "狗" * 10_000, "狗" * MAX_CHARS
+    j = enc.encode_text([long, cut])
+    assert np.allclose(j[0], j[1], atol=1e-5)
+    assert not np.allclose(j[0], plain.encode_text([long])[0], atol=1e-3)
+
+
+def test_mixed_and_code_switched_queries_go_to_the_tower(encoders: tuple[OnnxEncoder, OnnxEncoder]) -> None:
+    """A query MiniLM half reads (English words around Chinese or Spanish ones) is the tower's: MiniLM
+    alone would drop the words it cannot read."""
+    enc, plain = encoders
+    texts = [ODD["mixed_scripts"][0], ODD["code_switched"][0], ODD["right_to_left"][0]]
+    routed, minilm = enc.encode_text(texts), plain.encode_text(texts)
+    assert enc.tower is not None
+    assert ((routed * minilm).sum(1) < enc.tower.state()[0].agreement).all()  # measured 0.27, 0.29, 0.0
 
 
 def test_clearly_english_reads_the_tokenizer(encoders: tuple[OnnxEncoder, OnnxEncoder]) -> None:
@@ -170,6 +211,37 @@ def test_a_tower_for_other_joint_heads_is_refused(tmp_path: Path) -> None:
     tower = QueryTower(MULTILINGUAL_DIR / f"{NAME}.safetensors", other)
     with pytest.raises(ModelError, match="trained for joint heads"):
         tower.encode(["狗"])
+
+
+@pytest.mark.parametrize("model", [NAME, V1])
+def test_each_shipped_model_finds_the_tower_trained_for_its_heads(model: str) -> None:
+    heads = WEIGHTS_DIR / f"{model}.safetensors"
+    tower = query_tower(heads)
+    assert tower is not None and tower.weights == MULTILINGUAL_DIR / f"{model}.safetensors"
+    tower.state()  # loads: the card names these heads' digest
+    assert tower.card["joint"]["model"] == model
+    assert tower.card["joint"]["heads_sha256"] == hashlib.sha256(heads.read_bytes()).hexdigest()[:12]
+
+
+def test_the_previous_models_tower_is_refused_for_the_default_heads() -> None:
+    """v1's tower maps into v1's space: on the default model's heads its vectors would be noise."""
+    assert NAME != V1
+    tower = QueryTower(MULTILINGUAL_DIR / f"{V1}.safetensors", WEIGHTS_DIR / f"{NAME}.safetensors")
+    with pytest.raises(ModelError, match="trained for joint heads"):
+        tower.encode(["狗"])
+
+
+def test_the_previous_model_keeps_routing_foreign_queries_to_its_tower(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    enc = create_encoder(V1)
+    monkeypatch.setenv("PIXSEARCH_MULTILINGUAL", "off")
+    plain = create_encoder(V1)
+    assert isinstance(enc, OnnxEncoder) and enc.tower is not None and plain.tower is None
+    texts = ["a dog in the snow", "一只狗在雪地里奔跑"]
+    (m, j), (m0, j0) = enc.encode_texts(texts), plain.encode_texts(texts)
+    assert np.array_equal(m[0], m0[0]) and np.array_equal(j[0], j0[0])  # English: MiniLM's, bit for bit
+    assert float(j[1] @ j0[1]) < enc.tower.state()[0].agreement  # Chinese: v1's tower's vector
 
 
 def test_no_tower_for_a_model_without_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

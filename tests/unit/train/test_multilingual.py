@@ -12,8 +12,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from pixsearch.errors import DatasetError  # noqa: E402
-from pixsearch.models.multilingual import FORMAT, QueryTower  # noqa: E402
+from pixsearch.errors import DatasetError, ModelError  # noqa: E402
+from pixsearch.models.encoder import DEFAULT_ENCODER  # noqa: E402
+from pixsearch.models.multilingual import FORMAT, QueryTower, query_tower  # noqa: E402
 from pixsearch.models.shipped import WEIGHTS_DIR  # noqa: E402
 from pixsearch.train.multilingual import MultilingualConfig, ship_tower, train_multilingual  # noqa: E402
 from tests.conftest import flickr8k_subset  # noqa: E402
@@ -37,15 +38,18 @@ def test_tiny_fit_writes_safetensors_and_card_the_runtime_loads(tiny: Path, tmp_
     assert not any(p.suffix in (".pt", ".pth", ".pkl", ".pickle") for p in (tmp_path / "run").iterdir())
     card = json.loads((tmp_path / "run" / "multilingual.json").read_text(encoding="utf-8"))
     assert card["format"] == FORMAT and card["config"]["encoders"] == ["use-m3"]
-    assert card["joint"]["model"] == "lite0-minilm-v1" and len(card["joint"]["heads_sha256"]) == 12
+    assert card["joint"]["model"] == DEFAULT_ENCODER and len(card["joint"]["heads_sha256"]) == 12
     assert card["metrics"]["val"]["images"] == 30 and "cn_routed" in card["metrics"]["val"]
     assert summary["agreement"] == card["routing"]["agreement"]
     assert [e["epoch"] for e in events if e.get("event") == "epoch"] == [1]
-    shipped = ship_tower(tmp_path / "run", "lite0-minilm-v1", tmp_path / "weights")
-    tower = QueryTower(shipped, WEIGHTS_DIR / "lite0-minilm-v1.safetensors")
+    shipped = ship_tower(tmp_path / "run", DEFAULT_ENCODER, tmp_path / "weights")
+    tower = query_tower(WEIGHTS_DIR / f"{DEFAULT_ENCODER}.safetensors", tmp_path / "weights")
+    assert tower is not None and tower.weights == shipped  # found by the joint model's name
     v = tower.encode(["一只狗在雪地里", "un perro en la nieve", "a dog in the snow"])
     assert v.shape == (3, 256) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
-    assert tower.fingerprint.startswith("lite0-minilm-v1.multilingual:")
+    assert tower.fingerprint.startswith(f"{DEFAULT_ENCODER}.multilingual:")
+    with pytest.raises(ModelError, match="trained for joint heads"):  # another model's heads: refused
+        QueryTower(shipped, WEIGHTS_DIR / "lite0-minilm-v1.safetensors").encode(["狗"])
     # the saved sentence map must be the fitted one (a strided array once saved transposed garbage)
     from pixsearch.models.encoder import create_encoder
 
