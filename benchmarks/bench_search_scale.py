@@ -8,7 +8,7 @@ indexed with their human captions (no generated captions), built once and cached
 Synthetic (no ``--data``): ``--n`` images with clustered random unit vectors and one caption each, a real
 caption text (so BM25 has real words) with a random embedding; cached the same way.
 
-    python benchmarks/bench_search_scale.py --data ../shared/data/flickr8k [--n 1000] [--queries 200]
+    python benchmarks/bench_search_scale.py --data ../shared/data/flickr8k [--n 1000] [--model M]
     python benchmarks/bench_search_scale.py [--n 100000] [--queries 200] [--profile 60] [--filtered]
 
 Prints one JSON object (p50/p99 in ms); ``--profile N`` adds the top functions of a cProfile run over N
@@ -108,7 +108,10 @@ def build_synthetic(n: int, work: Path) -> dict[str, Any]:
 
 def cached_library(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     """The benchmark library (built on first use, then reused), and what building it took."""
-    tag = f"flickr8k-{args.n or 'all'}" if args.data else f"synthetic-{args.n}"
+    from pixsearch.models.encoder import default_encoder_name
+
+    model = args.model or default_encoder_name()  # a library keeps its model: one cached library each
+    tag = f"flickr8k-{args.n or 'all'}-{model}" if args.data else f"synthetic-{args.n}-{model}"
     work = args.cache / tag
     if args.fresh:
         shutil.rmtree(work, ignore_errors=True)
@@ -221,9 +224,12 @@ def main() -> None:
     ap.add_argument("--backend", default="usearch", choices=["usearch", "exact"])
     ap.add_argument("--cache", type=Path, default=CACHE, help="where benchmark libraries are kept")
     ap.add_argument("--fresh", action="store_true", help="rebuild the cached library")
+    ap.add_argument("--model", default="", help="build and search with this model (default: the default)")
     ap.add_argument("--profile", type=int, default=0, help="also profile this many queries")
     ap.add_argument("--filtered", action="store_true", help="also time filtered searches (see the doc)")
     args = ap.parse_args()
+    if args.model:  # Settings read it: every Library.open below builds or opens with that model
+        os.environ["PIXSEARCH_MODEL"] = args.model
     if args.data is None and args.n is None:
         args.n = 100_000
 

@@ -29,7 +29,7 @@ def test_index_search_json_and_exit_codes(built_library: Path, gallery_subset: P
     lib = str(built_library)
     res = json.loads(run("search", "a dog in the water", "-k", "3", "-L", lib, "--json").stdout)["results"]
     assert len(res) == 3 and {"path", "score", "scores", "captions", "matched_caption"} <= set(res[0])
-    assert res[0]["score"] >= res[1]["score"] >= res[2]["score"]
+    assert res[0]["match"] >= res[1]["match"] >= res[2]["match"]  # ranked by the match every front end shows
     st = json.loads(run("stats", "-L", lib, "--json").stdout)
     assert st["images"] == 24 and st["captions"] == 120
     p = run("search", "  ", "-L", lib, check=False)
@@ -134,7 +134,7 @@ def test_mismatched_library_is_refused_then_reindexed(built_library: Path, tmp_p
     res = json.loads(run("search", "a dog", "-L", str(lib), "--json").stdout)["results"]
     assert res and all(c["ok"] for c in json.loads(run("doctor", "-L", str(lib), "--json").stdout))
     st = json.loads(run("stats", "-L", str(lib), "--json").stdout)
-    assert st["captions"] == 120 and st["model"] == "lite0-minilm-v1"
+    assert st["captions"] == 120 and st["model"] == "lite02-minilm-v2"
 
 
 # -- names that are not UTF-8 ------------------------------------------------------------------------------

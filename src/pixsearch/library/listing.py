@@ -67,12 +67,18 @@ def browse_ids(catalog: Catalog, filters: Filters, sort: Sort, k: int, offset: i
 
 def by_date(catalog: Catalog, found: SearchResults, sort: Sort, k: int, offset: int) -> SearchResults:
     """A page of ``found`` (a search's best matches) in capture-time order; photos without a time, and
-    withheld ones, after the dated ones, in their order of relevance."""
+    withheld ones, after the dated ones, in their order of relevance. When none reached the threshold,
+    the closest ones shown instead (``below_threshold``) come in that order too."""
+    page = _in_date_order(catalog, list(found), sort)[offset : offset + k]
+    below = [] if page else _in_date_order(catalog, list(found.below_threshold), sort)
+    return SearchResults(page, found.threshold, below)
+
+
+def _in_date_order(catalog: Catalog, found: list[Result | Withheld], sort: Sort) -> list[Result | Withheld]:
     items = [r for r in found if isinstance(r, Result)]
     order = catalog.photo_meta.by_date([r.image_id for r in items], newest_first=sort == "-date")
     pos = {iid: n for n, iid in enumerate(order)}
     undated = {r.image_id for r in items if r.taken_at is None}
     dated = sorted((r for r in items if r.image_id not in undated), key=lambda r: pos[r.image_id])
     rest = [r for r in found if not isinstance(r, Result) or r.image_id in undated]
-    page = [*dated, *rest][offset : offset + k]
-    return SearchResults(page, found.threshold, [] if page else found.below_threshold)
+    return [*dated, *rest]

@@ -115,6 +115,10 @@ def test_search_sorted_by_date_orders_its_best_matches(dated: Path) -> None:
         assert _names(newest) == ["d.jpg", "c.jpg"]
         with pytest.raises(QueryError):
             lib.search("a photo", sort="newest")
+        # no photo reaches the threshold: the closest ones shown instead keep the date order asked for
+        none = lib.search("a photo", k=4, filters=trips, threshold=0.99, sort="date")
+        closest = _names(none.below_threshold)  # a.jpg .. d.jpg were taken in that order
+        assert not list(none) and len(closest) >= 2 and closest == sorted(closest)
 
 
 @pytest.fixture(scope="module")
