@@ -320,9 +320,11 @@ def test_a_second_backbone_on_a_kept_top_trains_ships_and_keeps_the_maps(
     enc, old = create_encoder(out / "best.safetensors"), create_encoder("lite0-minilm-v1")
     assert enc.extra_backbones == ("lite2",) and enc.maps_fingerprint == old.maps_fingerprint
     res = eval_retrieval(tiny_dataset, "val", str(out / "best.safetensors"))
-    # Measured (seed 3, 3 epochs): t2i R@5 RESULT_R5 / R@10 RESULT_R10. Lite0 alone with the same config
-    # gives 57.5 / 75.0 (test_train_writes_heads_card_metrics_plot).
-    assert res["t2i"]["R@5"] >= 0.0, res["t2i"]
+    # Measured (seed 3, 3 epochs, the test's own calls): t2i R@5 61.5 / R@10 78.5, rsum 319.5. Lite0 alone
+    # with the same fixture gives 57.5 / 75.0 (test_train_writes_heads_card_metrics_plot): the floors sit
+    # above that, so heads that ignore the second backbone fail.
+    assert res["t2i"]["R@5"] >= 59.0, res["t2i"]
+    assert res["t2i"]["R@10"] >= 76.0, res["t2i"]
 
     weights = tmp_path / "weights"
     weights.mkdir()
