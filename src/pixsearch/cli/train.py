@@ -95,9 +95,9 @@ def train_export(
     test_data: Annotated[
         Path | None, typer.Option("--eval-data", help="Also evaluate on this dataset's test split.")
     ] = None,
-    share_text: Annotated[
+    share: Annotated[
         str | None,
-        typer.Option("--share-text", help="Reuse this shipped model's MiniLM text graph (head in NumPy)."),
+        typer.Option("--share", help="Run this shipped model's MiniLM and Lite0 graphs (heads in NumPy)."),
     ] = None,
 ) -> None:
     """Ship a run's best heads as a named model (float16 safetensors + model card)."""
@@ -110,7 +110,7 @@ def train_export(
             res = run_eval(test_data, "test", str(run / "best.safetensors" if run.is_dir() else run))
             metrics = {"test": {k: v for k, v in res.items() if k not in ("model", "split")}}
         kw = {"out_dir": out_dir} if out_dir else {}
-        dst = ship_heads(run, name, metrics=metrics, share_text=share_text, **kw)
+        dst = ship_heads(run, name, metrics=metrics, share=share, **kw)
         out.print(f"shipped {dst}")
 
 

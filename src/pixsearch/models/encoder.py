@@ -1,9 +1,8 @@
-"""The JointEncoder seam: one object that turns images and texts into vectors the library stores.
+"""The encoders behind the JointEncoder seam (``joint_encoder.py``), and the registry of named models.
 
-Search and storage only see this protocol, so trained heads drop in (or change) without touching them.
-Encoders are named; the registry is built in a function (not at import) from what is installed. A
-library records its encoder's ``fingerprint`` and refuses to be searched with another one.
-"""
+Search and storage see only the protocol, so trained heads drop in without touching them. The registry is
+built in a function (not at import) from what is installed. A library records its encoder's
+``fingerprint`` and refuses to be searched with another one."""
 
 from __future__ import annotations
 
@@ -266,6 +265,13 @@ class OnnxEncoder(HeadsEncoder):
         self.text_graph = OnnxModel(weights.parent, entries["text"])
         # "numpy": the text graph is another model's MiniLM (shared file), this model's head runs here
         self._numpy_head = entries["text"].get("head") == "numpy"
+        # Another model's image graph (same maps) + a pooled graph per extra backbone, head in NumPy.
+        extra = entries.get("image_extra") or {}
+        if set(extra) != set(self.extra_backbones if extra else ()):
+            raise ModelError(
+                f"model card of {name} lists graphs for {sorted(extra)}, not its extra backbones"
+            )
+        self.extra_graphs = {b: OnnxModel(weights.parent, e) for b, e in extra.items()}
         self._text_bb: TextBackbone | None = None
 
     def _backbone_fp(self, side: str) -> str:
@@ -298,15 +304,20 @@ class OnnxEncoder(HeadsEncoder):
     def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
         """Runs the image graph ``IMAGE_CHUNK`` photos at a time: EfficientNet's early feature maps of
         8 photos fit the CPU caches, those of 32 do not (measured on 2 cores: ~25% less CPU a photo)."""
-        inputs = dict(zip(image_input_names(self.extra_backbones), self.unpack(arrays), strict=True))
-        n = len(next(iter(inputs.values())))
-        if n <= IMAGE_CHUNK:
-            return self.image_graph.run(inputs)
-        parts = [
-            self.image_graph.run({k: v[s : s + IMAGE_CHUNK] for k, v in inputs.items()})
-            for s in range(0, n, IMAGE_CHUNK)
+        parts = self.unpack(arrays)
+        if not self.extra_graphs:
+            return self.image_graph.run_chunked(
+                IMAGE_CHUNK, dict(zip(image_input_names(self.extra_backbones), parts, strict=True))
+            )
+        out = self.image_graph.run_chunked(IMAGE_CHUNK, {"pixels": parts[0]})  # embedding: another model's
+        more = [
+            self.extra_graphs[b].run_chunked(IMAGE_CHUNK, {"pixels": x})["pooled"]
+            for b, x in zip(self.extra_backbones, parts[1:], strict=True)
         ]
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        out["embedding"] = self.image_from_features(
+            out["pooled"], out["logits"], np.concatenate(more, axis=1)
+        )
+        return out
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
         if not texts:

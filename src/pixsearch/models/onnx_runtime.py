@@ -179,3 +179,11 @@ class OnnxModel:
         sess = self.session
         names = [o.name for o in sess.get_outputs()]
         return dict(zip(names, sess.run(names, feeds), strict=True))
+
+    def run_chunked(self, chunk: int, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``run`` over ``chunk`` rows of every input at a time, outputs joined (batch-first graphs)."""
+        n = len(next(iter(feeds.values())))
+        if n <= chunk:
+            return self.run(feeds)
+        parts = [self.run({k: v[s : s + chunk] for k, v in feeds.items()}) for s in range(0, n, chunk)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

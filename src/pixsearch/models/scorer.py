@@ -316,8 +316,14 @@ def _load(name: str) -> Scorer:
     try:
         card = json.loads(card_path.read_text())
         bank = load_file(str(bank_path))
+        if "bank_text" not in bank and card.get("bank_text_from"):
+            # MiniLM vectors of the same bank captions: another scorer's file holds them (shipped once)
+            other = card_path.with_name(f"{card['bank_text_from']}.safetensors")
+            bank["bank_text"] = load_file(str(other))["bank_text"]
     except (OSError, json.JSONDecodeError, SafetensorError) as exc:
         raise ModelError(f"cannot read scorer {name!r}: {exc}") from exc
+    if {"bank_joint", "bank_text"} - set(bank) or len(bank["bank_text"]) != len(bank["bank_joint"]):
+        raise ModelError(f"scorer {name!r} has no caption bank of matching joint and MiniLM rows")
     return Scorer(
         name=card.get("name", card_path.stem),
         models=parse_models(card),

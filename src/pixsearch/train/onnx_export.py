@@ -30,7 +30,7 @@ from pixsearch.models.backbones import ImageBackbone, minilm_dir
 from pixsearch.models.heads import Heads
 from pixsearch.models.top import ImageTop
 
-__all__ = ["export_image", "export_text", "ONNX_OPSET", "sha256_file"]
+__all__ = ["export_image", "export_pooled", "export_text", "ONNX_OPSET", "sha256_file"]
 
 ONNX_OPSET = 18
 _IR_VERSION = 9  # what onnxruntime >= 1.17 reads (pyproject's floor)
@@ -210,6 +210,32 @@ def _fp16_storage(model: onnx.ModelProto, min_size: int = 1024) -> None:
     g.node.extend(casts + nodes)
 
 
+class _PooledPath(nn.Module):
+    """A frozen backbone's pooled features alone: a second backbone whose head runs elsewhere."""
+
+    def __init__(self, backbone: ImageBackbone) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.model = backbone.model  # registered so its weights become initializers
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.backbone.forward(pixels)["pooled"]
+
+
+def export_pooled(backbone: ImageBackbone, dst: Path, fp16: bool = True) -> Path:
+    """Write ``pixels`` -> ``pooled`` of ``backbone`` to ``dst`` (batch size dynamic)."""
+    r = backbone.spec.resolution
+    n = torch.export.Dim("n", min=1, max=4096)
+    model = _export(
+        _PooledPath(backbone), (torch.zeros(2, 3, r, r),), (["pixels"], ["pooled"]), {"pixels": {0: n}}
+    )
+    if fp16:
+        _fp16_storage(model)
+    onnx.checker.check_model(model)
+    dst.write_bytes(model.SerializeToString())
+    return dst
+
+
 def export_image(
     backbone: ImageBackbone,
     top: ImageTop | None,
@@ -230,7 +256,7 @@ def export_image(
         path,
         sample,
         (names, ["embedding", "logits", "spatial", "pooled"]),
-        {"pixels": {0: n}, "more": tuple({0: n} for _ in extras)},  # forward's argument names
+        {"pixels": {0: n}, **({"more": tuple({0: n} for _ in extras)} if extras else {})},
     )
     if fp16:
         _fp16_storage(model)

@@ -32,10 +32,10 @@ def ship_heads(
     name: str,
     out_dir: Path = WEIGHTS_DIR,
     metrics: dict | None = None,
-    share_text: str | None = None,
+    share: str | None = None,
 ) -> Path:
-    """``share_text``: a model in ``out_dir`` whose MiniLM text graph + tokenizer this one reuses (its own
-    text head then runs in NumPy), so two shipped models carry one 47 MB MiniLM."""
+    """``share``: a model in ``out_dir`` whose graphs this one reuses (:func:`_shared_graphs`), so two
+    shipped models carry one MiniLM and one Lite0."""
     from safetensors.numpy import load_file, save_file
 
     require_train_extra("pixsearch train export")
@@ -53,7 +53,7 @@ def ship_heads(
     dst = out_dir / f"{name}.safetensors"
     save_file(half, str(dst))
     dst.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
-    export_onnx(dst, share_text=share_text)
+    export_onnx(dst, share=share)
     return dst
 
 
@@ -84,9 +84,9 @@ def _reference_text(enc: HeadsEncoder, texts: list[str]) -> dict[str, np.ndarray
     return {"sentence": sent, "joint": enc.text_from_embeddings(sent)}
 
 
-def export_onnx(weights: Path, probe_photos: list[Path] | None = None, share_text: str | None = None) -> dict:
+def export_onnx(weights: Path, probe_photos: list[Path] | None = None, share: str | None = None) -> dict:
     """Write ``NAME.image.onnx`` + ``NAME.text.onnx`` beside ``weights`` and record them in its card
-    (with ``share_text``, the text entries are that model's graph and tokenizer, head in NumPy)."""
+    (with ``share``, another shipped model's graphs serve this one: :func:`_shared_graphs`)."""
     require_train_extra("ONNX export")
     from pixsearch.models.backbones import image_backbone
     from pixsearch.models.onnx_runtime import OnnxModel
@@ -106,6 +106,10 @@ def export_onnx(weights: Path, probe_photos: list[Path] | None = None, share_tex
         probe_photos = sorted(imgs.glob("*.jpg"))[:16] if imgs.is_dir() else None
     pixels = _probe_pixels(enc, probe_photos)
     ref = enc.encode_image_features(pixels)
+    if share is not None:
+        card["onnx"] = _shared_graphs(enc, weights, share, pixels, ref["embedding"])
+        card_file.write_text(json.dumps(card, indent=2) + "\n")
+        return card["onnx"]
     parity = {}
     extras = tuple(image_backbone(b) for b in enc.extra_backbones)
     feeds = dict(zip(image_input_names(enc.extra_backbones), enc.unpack(pixels), strict=True))
@@ -121,22 +125,6 @@ def export_onnx(weights: Path, probe_photos: list[Path] | None = None, share_tex
         raise ModelError(f"ONNX image path disagrees with torch (min cosine {parity['min_cosine']})")
     texts = ["a dog runs on the beach", "Two children play football in a park .", "x", "Ünïcode café ☃ " * 40]
     want = _reference_text(enc, texts)
-    if share_text is not None:
-        other = json.loads((weights.parent / f"{share_text}.json").read_text())["onnx"]
-        sent = TextBackbone(
-            OnnxModel(weights.parent, other["text"]), weights.parent / other["tokenizer"]["file"], "probe"
-        ).encode(texts)
-        cos = float((sent * want["sentence"]).sum(1).min())
-        if cos < PARITY:
-            raise ModelError(f"{share_text}'s text graph disagrees with the reference (min cosine {cos})")
-        card["onnx"] = {
-            "image": {**describe(image_file), "weights": "float16" if parity["fp16"] else "float32"},
-            "text": {**other["text"], "head": "numpy"},
-            "tokenizer": other["tokenizer"],
-            "parity": {"image": parity, "text": {"min_cosine": round(cos, 6), "texts": len(texts)}},
-        }
-        card_file.write_text(json.dumps(card, indent=2) + "\n")
-        return card["onnx"]
     text_parity = {}
     for fp16 in (True, False):
         export_text(enc.heads, text_file, fp16=fp16)
@@ -160,3 +148,50 @@ def export_onnx(weights: Path, probe_photos: list[Path] | None = None, share_tex
     }
     card_file.write_text(json.dumps(card, indent=2) + "\n")
     return card["onnx"]
+
+
+def _shared_graphs(enc: HeadsEncoder, weights: Path, share: str, pixels: np.ndarray, ref: np.ndarray) -> dict:
+    """ONNX entries of a model that runs another shipped model's graphs: that model's MiniLM text graph
+    and tokenizer, its image graph for the main backbone (refused unless its maps are this model's:
+    ``maps_fingerprint``), and one ``pixels -> pooled`` graph per extra backbone written here; both of
+    this model's heads run in NumPy. Checked against the torch path (image) and sentence-transformers."""
+    from pixsearch.models.backbones import image_backbone
+    from pixsearch.models.onnx_runtime import OnnxModel
+    from pixsearch.train.onnx_export import describe, export_pooled
+
+    other = json.loads((weights.parent / f"{share}.json").read_text())["onnx"]
+    if HeadsEncoder(share, weights.parent / f"{share}.safetensors").maps_fingerprint != enc.maps_fingerprint:
+        raise ModelError(f"{share}'s image graph computes other maps than {weights.stem}'s main backbone")
+    main, *more = enc.unpack(pixels)
+    got = OnnxModel(weights.parent, other["image"]).run({"pixels": main})
+    extra: dict[str, dict] = {}
+    parity: dict = {}
+    for fp16 in (True, False):
+        pooled = []
+        for b, x in zip(enc.extra_backbones, more, strict=True):
+            f = export_pooled(image_backbone(b), Path(f"{weights.with_suffix('')}.{b}.onnx"), fp16=fp16)
+            extra[b] = {**describe(f), "weights": "float16" if fp16 else "float32"}
+            pooled.append(OnnxModel(weights.parent, extra[b]).run({"pixels": x})["pooled"])
+        emb = enc.image_from_features(got["pooled"], got["logits"], np.concatenate(pooled, axis=1))
+        parity = {
+            "min_cosine": round(float((emb * ref).sum(1).min()), 6),
+            "photos": len(pixels),
+            "fp16": fp16,
+        }
+        if parity["min_cosine"] >= PARITY:
+            break
+    if parity["min_cosine"] < PARITY:
+        raise ModelError(f"ONNX image path disagrees with torch (min cosine {parity['min_cosine']})")
+    texts = ["a dog runs on the beach", "Two children play football in a park .", "x", "Ünïcode café ☃ " * 40]
+    tok = weights.parent / other["tokenizer"]["file"]
+    sent = TextBackbone(OnnxModel(weights.parent, other["text"]), tok, "probe").encode(texts)
+    cos = float((sent * _reference_text(enc, texts)["sentence"]).sum(1).min())
+    if cos < PARITY:
+        raise ModelError(f"{share}'s text graph disagrees with the reference (min cosine {cos})")
+    return {
+        "image": {**other["image"], "head": "numpy"},
+        "image_extra": extra,
+        "text": {**other["text"], "head": "numpy"},
+        "tokenizer": other["tokenizer"],
+        "parity": {"image": parity, "text": {"min_cosine": round(cos, 6), "texts": len(texts)}},
+    }

@@ -109,7 +109,7 @@ def test_doctor_fails_when_a_model_file_is_damaged(gallery_subset: Path, tmp_pat
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     card = json.loads((WEIGHTS / f"{MODEL}.json").read_text())["onnx"]
-    shared = {card["text"]["file"], card["tokenizer"]["file"]}  # the MiniLM graph another model ships
+    shared = {card[k]["file"] for k in ("image", "text", "tokenizer")}  # graphs another model ships
     for f in {*WEIGHTS.glob(f"{MODEL}.*"), *(WEIGHTS / n for n in shared)}:
         os.symlink(f, model_dir / f.name)
     weights = model_dir / f"{MODEL}.safetensors"
@@ -118,7 +118,7 @@ def test_doctor_fails_when_a_model_file_is_damaged(gallery_subset: Path, tmp_pat
     photos = sorted((gallery_subset / "photos").glob("*.jpg"))[:2]
     with Library.open(settings=settings) as lib:
         assert lib.add(photos).added == 2
-    image_graph = model_dir / f"{MODEL}.image.onnx"
+    image_graph = model_dir / card["image"]["file"]
     data = bytearray(image_graph.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte
     image_graph.unlink()

@@ -208,3 +208,34 @@ def test_cli_score_without_a_library_uses_the_default_encoders_scorer(
     d = json.loads(r.stdout)
     assert d["mode"] == "pixels" and set(d["signals"]) == {"dense", "bank_joint", "bank_text"}
     assert 0.0 <= d["score"] <= 1.0
+
+
+def test_a_scorer_may_read_its_minilm_bank_from_another(tmp_path: Path) -> None:
+    """``match-v2`` ships only its joint-space bank: the MiniLM vectors of the same bank captions are
+    ``match-v1``'s (MiniLM does not depend on the joint model), read from that file. A card naming a
+    file that is not there, or a bank whose rows differ, is a one-line ModelError."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from pixsearch.models.scorer import _load
+    from pixsearch.models.shipped import SCORERS_DIR
+
+    v2 = load_scorer("match-v2")
+    assert json.loads((SCORERS_DIR / "match-v2.json").read_text())["bank_text_from"] == "match-v1"
+    assert "bank_text" not in load_file(str(SCORERS_DIR / "match-v2.safetensors"))
+    assert v2.bank_text.shape == (len(v2.bank_joint), 384)
+    assert (v2.bank_text == load_scorer("match-v1").bank_text).all()
+    card = json.loads((SCORERS_DIR / "match-v2.json").read_text())
+    shutil.copy(SCORERS_DIR / "match-v2.safetensors", tmp_path / "alone.safetensors")
+    (tmp_path / "alone.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="cannot read scorer"):
+        _load(str(tmp_path / "alone.json"))  # match-v1.safetensors is not beside it
+    save_file(
+        {"bank_joint": load_file(str(SCORERS_DIR / "match-v2.safetensors"))["bank_joint"][:5]},
+        str(tmp_path / "short.safetensors"),
+    )
+    shutil.copy(SCORERS_DIR / "match-v1.safetensors", tmp_path / "match-v1.safetensors")
+    (tmp_path / "short.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="matching joint and MiniLM rows"):
+        _load(str(tmp_path / "short.json"))

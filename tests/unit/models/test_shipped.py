@@ -29,7 +29,7 @@ SHIPPED = [
     "lite0-minilm-v1.tokenizer.json",
     "lite02-minilm-v2.safetensors",
     "lite02-minilm-v2.json",
-    "lite02-minilm-v2.image.onnx",
+    "lite02-minilm-v2.lite2.onnx",
     "captioners/lite0-cap-v1/card.json",
     "captioners/lite0-cap-v1/init.onnx",
     "captioners/lite0-cap-v1/step.onnx",
