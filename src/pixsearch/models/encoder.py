@@ -105,7 +105,7 @@ class _Base:
         return self.encode_image_features(arrays)["embedding"]
 
     def encode_image_features(self, arrays: np.ndarray) -> dict[str, np.ndarray]:
-        """pooled / logits / spatial (+ extra) from the torch backbones, and the stored ``embedding``."""
+        """pooled / logits / spatial of the main backbone, the stored ``embedding`` from all of them."""
         import torch
 
         main, *more = self.unpack(arrays)
