@@ -69,9 +69,7 @@ class AttentionTrainer(Trainer):
 
     def image_embed(self, x: np.ndarray, train: bool) -> torch.Tensor:
         z = self.model.pooled_std(torch.from_numpy(x.astype(np.float32)))
-        if train and self.cfg.feature_noise:
-            z = z + self.cfg.feature_noise * torch.randn_like(z)
-        return self.model.heads.image(z)
+        return self.model.heads.image(self.noisy(z, train))
 
     def export(self, path: Path, val: dict) -> None:
         from safetensors.torch import save_file

@@ -92,6 +92,19 @@ def _serving(lib: Path, region: str | None = None) -> Iterator[str]:
         th.join(timeout=30)
 
 
+def dropped_file(page, photo: Path):  # type: ignore[no-untyped-def]
+    """A DataTransfer holding ``photo`` as "dropped.jpg": what a drop event carries."""
+    return page.evaluate_handle(
+        """(b64) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], "dropped.jpg", { type: "image/jpeg" }));
+            return dt;
+        }""",
+        base64.b64encode(photo.read_bytes()).decode(),
+    )
+
+
 @pytest.fixture(scope="module")
 def server(built_library: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The default region over the gallery library."""
@@ -186,16 +199,7 @@ def test_drop_a_photo(page, server: str, gallery_subset: Path, shots: Path) -> N
     page.goto(server + "/")
     page.wait_for_selector("#stats:has-text('photos')")
     photo = sorted((gallery_subset / "photos").glob("*.jpg"))[4]
-    b64 = base64.b64encode(photo.read_bytes()).decode()
-    dt = page.evaluate_handle(
-        """(b64) => {
-            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-            const dt = new DataTransfer();
-            dt.items.add(new File([bytes], "dropped.jpg", { type: "image/jpeg" }));
-            return dt;
-        }""",
-        b64,
-    )
+    dt = dropped_file(page, photo)
     page.dispatch_event("body", "dragenter", {"dataTransfer": dt})
     assert page.is_visible("#dropzone")
     page.dispatch_event("body", "drop", {"dataTransfer": dt})

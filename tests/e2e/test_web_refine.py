@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_web import CHROMIUM, _serving
+from tests.e2e.test_web import CHROMIUM, _serving, dropped_file
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -148,16 +148,7 @@ def test_photo_searches_keep_to_the_filters(page, server: str, gallery_subset: P
     assert "match these filters" in page.inner_text("#message")
 
     photo = sorted((gallery_subset / "photos").glob("*.jpg"))[4]
-    b64 = base64.b64encode(photo.read_bytes()).decode()
-    dt = page.evaluate_handle(
-        """(b64) => {
-            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-            const dt = new DataTransfer();
-            dt.items.add(new File([bytes], "dropped.jpg", { type: "image/jpeg" }));
-            return dt;
-        }""",
-        b64,
-    )
+    dt = dropped_file(page, photo)
     with page.expect_request(lambda r: "/api/search/image?" in r.url and "folder=nowhere" in r.url):
         page.dispatch_event("body", "drop", {"dataTransfer": dt})
     assert _settled(page, "photo") == []

@@ -25,7 +25,7 @@ from pixsearch.models.encoder import default_text_backbone
 if TYPE_CHECKING:
     from pixsearch.models.encoder import JointEncoder
 
-__all__ = ["resolve_split", "split_features", "split_pooled", "derived_features"]
+__all__ = ["resolve_split", "split_features", "split_pooled", "extra_pooled", "derived_features"]
 
 
 def resolve_split(ds: Dataset, split: str) -> Dataset:
@@ -87,10 +87,15 @@ def split_pooled(
         pooled = np.concatenate([encoder.pooled_from_mid(mid[s : s + 256]) for s in range(0, len(mid), 256)])
     else:
         pooled = f.pooled[keep]
-    paths = [ds.image_path(names[i]) for i in keep]
-    extra = [FeatureCache().image_features(image_backbone(b), paths).pooled for b in encoder.extra_backbones]
-    more = np.concatenate(extra, axis=1).astype(np.float32) if extra else None
+    more = extra_pooled(encoder, [ds.image_path(names[i]) for i in keep])
     return [names[i] for i in keep], np.asarray(pooled, dtype=np.float32), more
+
+
+def extra_pooled(encoder: JointEncoder, paths: list[Path]) -> np.ndarray | None:
+    """The encoder's extra backbones' pooled features of ``paths``, side by side (None without any),
+    through the shared feature cache."""
+    parts = [FeatureCache().image_features(image_backbone(b), paths).pooled for b in encoder.extra_backbones]
+    return np.concatenate(parts, axis=1).astype(np.float32) if parts else None
 
 
 def derived_features(

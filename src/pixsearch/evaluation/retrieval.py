@@ -87,24 +87,16 @@ def eval_retrieval(data: Path, split: str, model: str | None = None, captions: P
             names, img = _split_images(enc, Path(data), split)
             txt, owner = _caption_side(enc, Path(data), split, names, Path(captions))
         return {"model": enc.name, "split": split, **_source(captions), **_metrics(names, img, txt, owner)}
+    from pixsearch.corpus.datasets import load_dataset
+    from pixsearch.corpus.features import FeatureCache
+    from pixsearch.corpus.splits import extra_pooled
+
     names, pooled, logits, emb, owner = split_features(Path(data), split, enc.backbone_name)
+    ds = load_dataset(Path(data))
+    paths = [ds.image_path(n) for n in names]
     if enc.has_top:  # phase 2: the cached pooled features predate the fine-tuned top
-        from pixsearch.corpus.datasets import load_dataset
-        from pixsearch.corpus.features import FeatureCache
-
-        ds = load_dataset(Path(data))
-        f = FeatureCache().image_features(enc.image_backbone, [ds.image_path(n) for n in names], mid=True)
-        pooled = enc.pooled_from_mid(f.mid)
-    extra = None
-    if enc.extra_backbones:
-        from pixsearch.corpus.datasets import load_dataset
-        from pixsearch.corpus.features import FeatureCache
-        from pixsearch.models.backbones import image_backbone
-
-        paths = [load_dataset(Path(data)).image_path(n) for n in names]
-        more = [FeatureCache().image_features(image_backbone(b), paths).pooled for b in enc.extra_backbones]
-        extra = np.concatenate(more, axis=1)
-    img = enc.image_from_features(pooled, logits, extra)
+        pooled = enc.pooled_from_mid(FeatureCache().image_features(enc.image_backbone, paths, mid=True).mid)
+    img = enc.image_from_features(pooled, logits, extra_pooled(enc, paths))
     txt = enc.text_from_embeddings(emb)
     if captions is not None:
         txt, owner = _caption_side(enc, Path(data), split, names, Path(captions))

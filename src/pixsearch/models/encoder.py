@@ -27,7 +27,7 @@ from pixsearch.models.backbones import (
 from pixsearch.models.heads import Heads, l2n, load_heads
 from pixsearch.models.joint_encoder import JointEncoder
 from pixsearch.models.onnx_runtime import OnnxModel
-from pixsearch.models.pixels import image_input_names, pack_pixels, unpack_pixels
+from pixsearch.models.pixels import pack_pixels, unpack_pixels
 from pixsearch.models.shipped import WEIGHTS_DIR
 
 if TYPE_CHECKING:
@@ -265,9 +265,11 @@ class OnnxEncoder(HeadsEncoder):
         self.text_graph = OnnxModel(weights.parent, entries["text"])
         # "numpy": the text graph is another model's MiniLM (shared file), this model's head runs here
         self._numpy_head = entries["text"].get("head") == "numpy"
-        # Another model's image graph (same maps) + a pooled graph per extra backbone, head in NumPy.
+        # "numpy" here too: the image graph gives the maps (maybe another model's graph), this model's
+        # head reads them and the extra backbones' pooled graphs (models with extra backbones).
+        self._numpy_image_head = entries["image"].get("head") == "numpy"
         extra = entries.get("image_extra") or {}
-        if set(extra) != set(self.extra_backbones if extra else ()):
+        if set(extra) != set(self.extra_backbones) or (extra and not self._numpy_image_head):
             raise ModelError(
                 f"model card of {name} lists graphs for {sorted(extra)}, not its extra backbones"
             )
@@ -305,18 +307,15 @@ class OnnxEncoder(HeadsEncoder):
         """Runs the image graph ``IMAGE_CHUNK`` photos at a time: EfficientNet's early feature maps of
         8 photos fit the CPU caches, those of 32 do not (measured on 2 cores: ~25% less CPU a photo)."""
         parts = self.unpack(arrays)
-        if not self.extra_graphs:
-            return self.image_graph.run_chunked(
-                IMAGE_CHUNK, dict(zip(image_input_names(self.extra_backbones), parts, strict=True))
-            )
-        out = self.image_graph.run_chunked(IMAGE_CHUNK, {"pixels": parts[0]})  # embedding: another model's
+        out = self.image_graph.run_chunked(IMAGE_CHUNK, {"pixels": parts[0]})
+        if not self._numpy_image_head:
+            return out
         more = [
             self.extra_graphs[b].run_chunked(IMAGE_CHUNK, {"pixels": x})["pooled"]
             for b, x in zip(self.extra_backbones, parts[1:], strict=True)
         ]
-        out["embedding"] = self.image_from_features(
-            out["pooled"], out["logits"], np.concatenate(more, axis=1)
-        )
+        extra = np.concatenate(more, axis=1) if more else None
+        out["embedding"] = self.image_from_features(out["pooled"], out["logits"], extra)
         return out
 
     def encode_text(self, texts: list[str]) -> np.ndarray:

@@ -19,7 +19,7 @@ from pixsearch.models.backbones import IMAGENET_MEAN, IMAGENET_STD
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["preprocess_pixels", "pack_pixels", "unpack_pixels", "image_input_names"]
+__all__ = ["preprocess_pixels", "pack_pixels", "unpack_pixels"]
 
 
 @lru_cache(maxsize=1)
@@ -67,8 +67,3 @@ def unpack_pixels(arrays: np.ndarray, resolutions: tuple[int, ...]) -> list[np.n
         np.ascontiguousarray(x[:, a:b].reshape(-1, 3, r, r))
         for a, b, r in zip(cuts[:-1], cuts[1:], resolutions, strict=True)
     ]
-
-
-def image_input_names(extra_backbones: tuple[str, ...]) -> list[str]:
-    """The image graph's input names: ``pixels`` for the main backbone, ``pixels_NAME`` for each extra."""
-    return ["pixels", *(f"pixels_{b}" for b in extra_backbones)]

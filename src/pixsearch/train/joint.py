@@ -159,10 +159,11 @@ class Trainer(ResumableTrainer):
         return [{"params": list(self.model.parameters()), "lr_scale": 1.0}]
 
     def image_embed(self, x: np.ndarray, train: bool) -> torch.Tensor:
-        t = torch.from_numpy(x)
-        if train and self.cfg.feature_noise:
-            t = t + self.cfg.feature_noise * torch.randn_like(t)
-        return self.model.image(t)
+        return self.model.image(self.noisy(torch.from_numpy(x), train))
+
+    def noisy(self, z: torch.Tensor, train: bool) -> torch.Tensor:
+        """``z`` plus the Gaussian feature noise (the regulariser that matters most) while training."""
+        return z + self.cfg.feature_noise * torch.randn_like(z) if train and self.cfg.feature_noise else z
 
     def export(self, path: Path, val: dict) -> None:
         export_heads(self.model, self.train, self.cfg, val, path)
@@ -361,9 +362,7 @@ class Phase2Trainer(Trainer):
 
     def image_embed(self, x: np.ndarray, train: bool) -> torch.Tensor:
         z = self.model.pooled_std(torch.from_numpy(x.astype(np.float32)))
-        if train and self.cfg.feature_noise:
-            z = z + self.cfg.feature_noise * torch.randn_like(z)
-        return self.model.heads.image(z)
+        return self.model.heads.image(self.noisy(z, train))
 
     def export(self, path: Path, val: dict) -> None:
         heads = self.model.heads

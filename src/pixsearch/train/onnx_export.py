@@ -72,18 +72,10 @@ class _Head(nn.Module):
 
 
 class _PixelPath(nn.Module):
-    def __init__(
-        self,
-        backbone: ImageBackbone,
-        top: ImageTop | None,
-        heads: Heads | None,
-        extras: tuple[ImageBackbone, ...] = (),
-    ) -> None:
+    def __init__(self, backbone: ImageBackbone, top: ImageTop | None, heads: Heads | None) -> None:
         super().__init__()
         self.backbone = backbone
         self.model = backbone.model  # registered so its weights become initializers
-        self.extras = extras
-        self.extra_models = nn.ModuleList([e.model for e in extras])
         self.top = top
         self.heads = heads
         if heads is not None:
@@ -95,20 +87,16 @@ class _PixelPath(nn.Module):
                 self.class_text = _const(p["class_text"])
                 self.temperature = heads.config.bridge_temperature
 
-    def forward(self, pixels: torch.Tensor, *more: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
         o = self.backbone.forward(pixels, top=self.top, spatial=True)
         pooled, logits = o["pooled"], o["logits"]
-        # the head reads the extra backbones' pooled features after the main one's ("pooled" stays its own)
-        both = torch.cat(
-            [pooled, *(e.forward(x)["pooled"] for e, x in zip(self.extras, more, strict=True))], dim=1
-        )
         if self.heads is None:
             emb = F.normalize(pooled, dim=-1, eps=1e-12)
         else:
             parts = []
             for name in self.inputs:
                 if name == "pooled":
-                    parts.append((both - self.mean) / self.std)
+                    parts.append((pooled - self.mean) / self.std)
                 else:  # bridge: ImageNet class probabilities mixing class-prompt embeddings
                     prob = torch.softmax(logits / self.temperature, dim=1)
                     parts.append(F.normalize(prob @ self.class_text, dim=-1, eps=1e-12))
@@ -170,9 +158,7 @@ class _MiniLM(nn.Module):
         return sentence, self.head(sentence)
 
 
-def _export(
-    module: nn.Module, args: tuple, names: tuple[list[str], list[str]], dyn: dict | tuple
-) -> onnx.ModelProto:
+def _export(module: nn.Module, args: tuple, names: tuple[list[str], list[str]], dyn: dict) -> onnx.ModelProto:
     prog = torch.onnx.export(
         module.eval(),
         args,
@@ -237,26 +223,18 @@ def export_pooled(backbone: ImageBackbone, dst: Path, fp16: bool = True) -> Path
 
 
 def export_image(
-    backbone: ImageBackbone,
-    top: ImageTop | None,
-    heads: Heads | None,
-    dst: Path,
-    fp16: bool = True,
-    extras: tuple[ImageBackbone, ...] = (),
+    backbone: ImageBackbone, top: ImageTop | None, heads: Heads | None, dst: Path, fp16: bool = True
 ) -> Path:
-    """Write the pixel path to ``dst`` (batch size dynamic): one input per backbone
-    (``encoder.image_input_names``), the main backbone's maps and the joint embedding out."""
-    from pixsearch.models.pixels import image_input_names
-
-    path = _PixelPath(backbone, top, heads, extras)
+    """Write the pixel path to ``dst`` (batch size dynamic). ``heads=None``: ``embedding`` is the
+    normalised pooled vector, for a model whose image head runs in NumPy (one with extra backbones)."""
+    r = backbone.spec.resolution
+    path = _PixelPath(backbone, top, heads)
     n = torch.export.Dim("n", min=1, max=4096)
-    names = image_input_names(tuple(e.spec.name for e in extras))
-    sample = tuple(torch.zeros(2, 3, b.spec.resolution, b.spec.resolution) for b in (backbone, *extras))
     model = _export(
         path,
-        sample,
-        (names, ["embedding", "logits", "spatial", "pooled"]),
-        {"pixels": {0: n}, **({"more": tuple({0: n} for _ in extras)} if extras else {})},
+        (torch.zeros(2, 3, r, r),),
+        (["pixels"], ["embedding", "logits", "spatial", "pooled"]),
+        {"pixels": {0: n}},
     )
     if fp16:
         _fp16_storage(model)

@@ -88,9 +88,7 @@ def export_onnx(weights: Path, probe_photos: list[Path] | None = None, share: st
     """Write ``NAME.image.onnx`` + ``NAME.text.onnx`` beside ``weights`` and record them in its card
     (with ``share``, another shipped model's graphs serve this one: :func:`_shared_graphs`)."""
     require_train_extra("ONNX export")
-    from pixsearch.models.backbones import image_backbone
     from pixsearch.models.onnx_runtime import OnnxModel
-    from pixsearch.models.pixels import image_input_names
     from pixsearch.train.onnx_export import describe, export_image, export_text
 
     card_file = weights.with_suffix(".json")
@@ -110,16 +108,16 @@ def export_onnx(weights: Path, probe_photos: list[Path] | None = None, share: st
         card["onnx"] = _shared_graphs(enc, weights, share, pixels, ref["embedding"])
         card_file.write_text(json.dumps(card, indent=2) + "\n")
         return card["onnx"]
-    parity = {}
-    extras = tuple(image_backbone(b) for b in enc.extra_backbones)
-    feeds = dict(zip(image_input_names(enc.extra_backbones), enc.unpack(pixels), strict=True))
+    parity: dict = {}
+    extra: dict[str, dict] = {}
+    main, *more = enc.unpack(pixels)
+    head = None if enc.extra_backbones else enc.heads  # with extra backbones the head runs in NumPy
     for fp16 in (True, False):
-        export_image(enc.image_backbone, top, enc.heads, image_file, fp16=fp16, extras=extras)
-        entry = describe(image_file)
-        got = OnnxModel(weights.parent, entry).run(feeds)
-        cos = float((got["embedding"] * ref["embedding"]).sum(1).min())
-        parity = {"min_cosine": round(cos, 6), "photos": len(pixels), "fp16": fp16}
-        if cos >= PARITY:
+        export_image(enc.image_backbone, top, head, image_file, fp16=fp16)
+        got = OnnxModel(weights.parent, describe(image_file)).run({"pixels": main})
+        extra, emb = _extra_graphs(enc, weights, got, more, fp16) if more else ({}, got["embedding"])
+        parity = _parity(emb, ref["embedding"], fp16)
+        if parity["min_cosine"] >= PARITY:
             break
     if parity["min_cosine"] < PARITY:
         raise ModelError(f"ONNX image path disagrees with torch (min cosine {parity['min_cosine']})")
@@ -140,8 +138,10 @@ def export_onnx(weights: Path, probe_photos: list[Path] | None = None, share: st
         raise ModelError(f"ONNX text path disagrees with the reference (min cosine {worst})")
     tok_file = Path(f"{stem}.tokenizer.json")
     shutil.copyfile(minilm_dir() / "tokenizer.json", tok_file)
+    image = {**describe(image_file), "weights": "float16" if parity["fp16"] else "float32"}
     card["onnx"] = {
-        "image": {**describe(image_file), "weights": "float16" if parity["fp16"] else "float32"},
+        "image": {**image, "head": "numpy"} if extra else image,
+        **({"image_extra": extra} if extra else {}),
         "text": {**describe(text_file), "weights": "float16" if text_parity["fp16"] else "float32"},
         "tokenizer": describe(tok_file),
         "parity": {"image": parity, "text": text_parity},
@@ -155,9 +155,7 @@ def _shared_graphs(enc: HeadsEncoder, weights: Path, share: str, pixels: np.ndar
     and tokenizer, its image graph for the main backbone (refused unless its maps are this model's:
     ``maps_fingerprint``), and one ``pixels -> pooled`` graph per extra backbone written here; both of
     this model's heads run in NumPy. Checked against the torch path (image) and sentence-transformers."""
-    from pixsearch.models.backbones import image_backbone
     from pixsearch.models.onnx_runtime import OnnxModel
-    from pixsearch.train.onnx_export import describe, export_pooled
 
     other = json.loads((weights.parent / f"{share}.json").read_text())["onnx"]
     if HeadsEncoder(share, weights.parent / f"{share}.safetensors").maps_fingerprint != enc.maps_fingerprint:
@@ -167,17 +165,8 @@ def _shared_graphs(enc: HeadsEncoder, weights: Path, share: str, pixels: np.ndar
     extra: dict[str, dict] = {}
     parity: dict = {}
     for fp16 in (True, False):
-        pooled = []
-        for b, x in zip(enc.extra_backbones, more, strict=True):
-            f = export_pooled(image_backbone(b), Path(f"{weights.with_suffix('')}.{b}.onnx"), fp16=fp16)
-            extra[b] = {**describe(f), "weights": "float16" if fp16 else "float32"}
-            pooled.append(OnnxModel(weights.parent, extra[b]).run({"pixels": x})["pooled"])
-        emb = enc.image_from_features(got["pooled"], got["logits"], np.concatenate(pooled, axis=1))
-        parity = {
-            "min_cosine": round(float((emb * ref).sum(1).min()), 6),
-            "photos": len(pixels),
-            "fp16": fp16,
-        }
+        extra, emb = _extra_graphs(enc, weights, got, more, fp16)
+        parity = _parity(emb, ref, fp16)
         if parity["min_cosine"] >= PARITY:
             break
     if parity["min_cosine"] < PARITY:
@@ -195,3 +184,26 @@ def _shared_graphs(enc: HeadsEncoder, weights: Path, share: str, pixels: np.ndar
         "tokenizer": other["tokenizer"],
         "parity": {"image": parity, "text": {"min_cosine": round(cos, 6), "texts": len(texts)}},
     }
+
+
+def _extra_graphs(
+    enc: HeadsEncoder, weights: Path, main: dict[str, np.ndarray], more: list[np.ndarray], fp16: bool
+) -> tuple[dict[str, dict], np.ndarray]:
+    """Write a ``pixels -> pooled`` graph per extra backbone beside ``weights``; return their card entries
+    and the image vectors of the probe photos through them, ``main``'s outputs and the NumPy head."""
+    from pixsearch.models.backbones import image_backbone
+    from pixsearch.models.onnx_runtime import OnnxModel
+    from pixsearch.train.onnx_export import describe, export_pooled
+
+    entries: dict[str, dict] = {}
+    pooled = []
+    for b, x in zip(enc.extra_backbones, more, strict=True):
+        f = export_pooled(image_backbone(b), Path(f"{weights.with_suffix('')}.{b}.onnx"), fp16=fp16)
+        entries[b] = {**describe(f), "weights": "float16" if fp16 else "float32"}
+        pooled.append(OnnxModel(weights.parent, entries[b]).run({"pixels": x})["pooled"])
+    extra = np.concatenate(pooled, axis=1) if pooled else None
+    return entries, enc.image_from_features(main["pooled"], main["logits"], extra)
+
+
+def _parity(got: np.ndarray, ref: np.ndarray, fp16: bool) -> dict:
+    return {"min_cosine": round(float((got * ref).sum(1).min()), 6), "photos": len(ref), "fp16": fp16}
